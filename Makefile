@@ -36,7 +36,6 @@ deps: $(DEPS_TARGETS) ## install what the tests need (Debian packages, pinned to
 
 .PHONY: deps-go
 deps-go:
-	$(GO) mod download -x 2>/dev/null || true
 	@for d in $(MODULES); do (cd "$$d" && $(GO) mod download); done
 
 .PHONY: test
