@@ -1,0 +1,81 @@
+package apierr
+
+import (
+	"errors"
+	"strings"
+	"time"
+)
+
+// FieldError names one offending field of a request and what is wrong with it.
+type FieldError struct {
+	Field string `json:"field"`
+	Issue string `json:"issue"`
+}
+
+// Error is the one error type of moviebag: a catalog code, optional per-field
+// details and response hints, and the wrapped cause, which is logged and never
+// sent to a client.
+type Error struct {
+	Code    Code
+	Details []FieldError
+	// RetryAfter, when set, is sent as the Retry-After header (429 and 503).
+	RetryAfter time.Duration
+	// Allow lists the methods of a 405 answer.
+	Allow []string
+	// Cause is the underlying failure, for logs only.
+	Cause error
+}
+
+// New returns an error of the given catalog code.
+func New(code Code) *Error { return &Error{Code: code} }
+
+// Wrap returns an error of the given code that keeps cause for the logs.
+func Wrap(code Code, cause error) *Error { return &Error{Code: code, Cause: cause} }
+
+// Invalid returns a SchemaValidationError with the given field details.
+func Invalid(details ...FieldError) *Error {
+	return &Error{Code: SchemaValidationError, Details: details}
+}
+
+// Unavailable returns a ServiceUnavailableError caused by a dependency failure.
+func Unavailable(cause error) *Error {
+	return &Error{Code: ServiceUnavailableError, Cause: cause, RetryAfter: time.Second}
+}
+
+// Error describes the error for logs: the code and, when there is one, the cause.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(string(e.Code))
+	for _, d := range e.Details {
+		b.WriteString("; " + d.Field + ": " + d.Issue)
+	}
+	if e.Cause != nil {
+		b.WriteString(": " + e.Cause.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Cause }
+
+// Status is the HTTP status of the error.
+func (e *Error) Status() int { return e.Code.Status() }
+
+// As returns the *Error in err's chain; anything else becomes an
+// InternalServerError that wraps err. As(nil) is nil.
+func As(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Code.Known() {
+		return e
+	}
+	return Wrap(InternalServerError, err)
+}
+
+// Is reports whether err carries the given code.
+func Is(err error, code Code) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
+}

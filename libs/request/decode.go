@@ -1,0 +1,204 @@
+// Package request decodes and validates JSON request bodies strictly: one
+// JSON object, no unknown fields, no wrong types, no nulls, then the struct's
+// `validate` tags; every offending field becomes a detail of one
+// SchemaValidationError.
+package request
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/go-playground/validator/v10"
+	"github.com/go-playground/validator/v10/non-standard/validators"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/moviebag/moviebag/libs/apierr"
+)
+
+// Checker is implemented by request types with rules the tags cannot say,
+// such as "at least one field".
+type Checker interface {
+	Check() []apierr.FieldError
+}
+
+// DecodeValid decodes the request body into a T; see Decode.
+func DecodeValid[T any](c *fiber.Ctx) (T, error) {
+	return Decode[T](c.Get(fiber.HeaderContentType), c.Body())
+}
+
+// Decode checks that contentType is JSON and body one JSON object whose
+// fields all belong to T and have T's types, then validates the result.
+// T must be a struct type with json tags.
+func Decode[T any](contentType string, body []byte) (T, error) {
+	var v T
+	if !isJSON(contentType) {
+		return v, apierr.New(apierr.UnsupportedMediaTypeError)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
+		// Not JSON, empty, trailing data, or JSON that is not an object.
+		return v, apierr.Wrap(apierr.InvalidJSONError, err)
+	}
+	fields := fieldsOf(reflect.TypeFor[T]())
+	rv := reflect.ValueOf(&v).Elem()
+	var details []apierr.FieldError
+	for name, msg := range raw {
+		f, ok := fields.byName[name]
+		if !ok {
+			details = append(details, apierr.FieldError{Field: name, Issue: "is not a known field"})
+			continue
+		}
+		if bytes.Equal(bytes.TrimSpace(msg), []byte("null")) {
+			details = append(details, apierr.FieldError{Field: name, Issue: "must not be null"})
+			continue
+		}
+		if err := json.Unmarshal(msg, rv.Field(f.index).Addr().Interface()); err != nil {
+			details = append(details, apierr.FieldError{Field: name, Issue: "must be " + f.kind})
+		}
+	}
+	if len(details) > 0 {
+		sortDetails(details)
+		return v, apierr.Invalid(details...)
+	}
+	if err := validate.Struct(&v); err != nil {
+		var verrs validator.ValidationErrors
+		if !errors.As(err, &verrs) {
+			return v, fmt.Errorf("validate %T: %w", v, err)
+		}
+		for _, fe := range verrs {
+			details = append(details, apierr.FieldError{Field: fieldPath(fe), Issue: issue(fe)})
+		}
+	}
+	if ch, ok := any(&v).(Checker); ok {
+		details = append(details, ch.Check()...)
+	}
+	if len(details) > 0 {
+		sortDetails(details)
+		return v, apierr.Invalid(details...)
+	}
+	return v, nil
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")))
+}
+
+// validate is safe for concurrent use and caches struct metadata.
+var validate = newValidator()
+
+func newValidator() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(jsonName)
+	if err := v.RegisterValidation("notblank", validators.NotBlank); err != nil {
+		panic(err) // only a programming error: the tag name is a constant
+	}
+	return v
+}
+
+type field struct {
+	index int
+	kind  string // "a string", "an array of strings", ... for messages
+}
+
+type structFields struct{ byName map[string]field }
+
+var fieldCache sync.Map // reflect.Type → structFields
+
+func fieldsOf(t reflect.Type) structFields {
+	if sf, ok := fieldCache.Load(t); ok {
+		return sf.(structFields)
+	}
+	sf := structFields{byName: map[string]field{}}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := jsonName(f)
+		if name == "" || !f.IsExported() {
+			continue
+		}
+		sf.byName[name] = field{index: i, kind: describe(f.Type)}
+	}
+	fieldCache.Store(t, sf)
+	return sf
+}
+
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "-" {
+		return ""
+	}
+	if name == "" {
+		return f.Name
+	}
+	return name
+}
+
+func describe(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		elem := strings.TrimPrefix(strings.TrimPrefix(describe(t.Elem()), "a "), "an ")
+		return "an array of " + elem + "s"
+	default:
+		return "an object"
+	}
+}
+
+// fieldPath is the JSON path of a failed field without the struct's name:
+// "email", "casts[2]".
+func fieldPath(fe validator.FieldError) string {
+	ns := fe.Namespace()
+	if _, rest, ok := strings.Cut(ns, "."); ok {
+		return rest
+	}
+	return ns
+}
+
+func issue(fe validator.FieldError) string {
+	isList := fe.Kind() == reflect.Slice || fe.Kind() == reflect.Array
+	switch fe.Tag() {
+	case "required", "required_without_all":
+		return "is required"
+	case "notblank":
+		return "must not be blank"
+	case "email":
+		return "must be a valid email address"
+	case "min":
+		if isList {
+			return "must have at least " + fe.Param() + " items"
+		}
+		return "must be at least " + fe.Param() + " characters long"
+	case "max":
+		if isList {
+			return "must have at most " + fe.Param() + " items"
+		}
+		return "must be at most " + fe.Param() + " characters long"
+	case "unique":
+		return "must not repeat items"
+	default:
+		return "is invalid (" + fe.Tag() + ")"
+	}
+}
+
+// sortDetails puts details in a stable order for clients and tests.
+func sortDetails(d []apierr.FieldError) {
+	slices.SortStableFunc(d, func(a, b apierr.FieldError) int { return strings.Compare(a.Field, b.Field) })
+}
