@@ -1,0 +1,88 @@
+{{/* Name of the chart, for the app.kubernetes.io/name label. */}}
+{{- define "movies.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Object name prefix: "<release>-<name>" unless fullnameOverride is set. */}}
+{{- define "movies.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "movies.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* Labels that select the pods; never change them on upgrade. */}}
+{{- define "movies.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "movies.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels of every object. */}}
+{{- define "movies.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "movies.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "movies.imageTag" . | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/component: api
+app.kubernetes.io/part-of: moviebag
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "movies.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "movies.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "movies.imageTag" -}}
+{{- default .Chart.AppVersion .Values.image.tag }}
+{{- end }}
+
+{{/* registry/repository:tag[@digest] */}}
+{{- define "movies.image" -}}
+{{- $repo := .Values.image.repository }}
+{{- if .Values.image.registry }}{{ $repo = printf "%s/%s" .Values.image.registry $repo }}{{ end }}
+{{- $ref := printf "%s:%s" $repo (include "movies.imageTag" .) }}
+{{- if .Values.image.digest }}{{ $ref = printf "%s@%s" $ref .Values.image.digest }}{{ end }}
+{{- $ref }}
+{{- end }}
+
+{{/* Storage settings: this chart's storage.* over global.moviebag.storage.*, templated. */}}
+{{- define "movies.storageSecretName" -}}
+{{- $g := ((.Values.global).moviebag).storage | default dict }}
+{{- if .Values.storage.existingSecret }}
+{{- tpl .Values.storage.existingSecret . }}
+{{- else if $g.existingSecret }}
+{{- tpl $g.existingSecret . }}
+{{- else }}
+{{- printf "%s-storage" (include "movies.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{- define "movies.storageSecretManaged" -}}
+{{- $g := ((.Values.global).moviebag).storage | default dict }}
+{{- if not (or .Values.storage.existingSecret $g.existingSecret) }}true{{ end }}
+{{- end }}
+
+{{- define "movies.mongoUri" -}}
+{{- $g := ((.Values.global).moviebag).storage | default dict }}
+{{- $v := .Values.storage.mongoUri | default $g.mongoUri }}
+{{- tpl (required "storage.mongoUri (or global.moviebag.storage.mongoUri, or an existingSecret) is required" $v) . }}
+{{- end }}
+
+{{- define "movies.redisUrl" -}}
+{{- $g := ((.Values.global).moviebag).storage | default dict }}
+{{- $v := .Values.storage.redisUrl | default $g.redisUrl }}
+{{- tpl (required "storage.redisUrl (or global.moviebag.storage.redisUrl, or an existingSecret) is required" $v) . }}
+{{- end }}
+
+{{/* Render a value that may hold template expressions (a list or map of peers). */}}
+{{- define "movies.tplvalues" -}}
+{{- if kindIs "string" .value }}
+{{- tpl .value .context }}
+{{- else }}
+{{- tpl (.value | toYaml) .context }}
+{{- end }}
+{{- end }}
