@@ -1,0 +1,26 @@
+package app
+
+import (
+	"time"
+
+	"github.com/moviebag/moviebag/libs/server"
+)
+
+// Config is the auth service's configuration; README.md lists every variable.
+type Config struct {
+	server.Config
+	server.Stores
+	server.Tokens
+
+	KeysDir    string        `env:"JWT_KEYS_DIR"`
+	TokenTTL   time.Duration `env:"JWT_TTL" envDefault:"1h"`
+	BcryptCost int           `env:"BCRYPT_COST" envDefault:"10"`
+
+	LoginLimitPerIP       int           `env:"LOGIN_LIMIT_PER_IP" envDefault:"100"`
+	LoginLimitWindow      time.Duration `env:"LOGIN_LIMIT_WINDOW" envDefault:"1m"`
+	LoginLimitPerEmail    int           `env:"LOGIN_LIMIT_PER_EMAIL" envDefault:"10"`
+	LoginLimitEmailWindow time.Duration `env:"LOGIN_LIMIT_EMAIL_WINDOW" envDefault:"15m"`
+}
+
+// defaults are the auth service's own ports (DESIGN.md §5).
+var defaults = map[string]string{"HTTP_ADDR": ":8081", "ADMIN_ADDR": ":9091"}

@@ -1,0 +1,101 @@
+// Package app is the auth service: sign-up, login, logout, the caller's
+// account and the JWKS of its signing keys.
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/signal"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/moviebag/moviebag/libs/config"
+	"github.com/moviebag/moviebag/libs/metrics"
+	"github.com/moviebag/moviebag/libs/server"
+	"github.com/moviebag/moviebag/libs/store"
+	"github.com/moviebag/moviebag/libs/token"
+	"github.com/moviebag/moviebag/services/auth/internal/keys"
+	"github.com/moviebag/moviebag/services/auth/internal/limit"
+	"github.com/moviebag/moviebag/services/auth/internal/users"
+)
+
+// Service is the name on metrics and logs.
+const Service = "auth"
+
+// Run runs the auth service until ctx is done or SIGINT/SIGTERM arrives.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := config.Load[Config](getenv, defaults)
+	if err != nil {
+		return err
+	}
+	if cfg.BcryptCost < bcrypt.MinCost || cfg.BcryptCost > bcrypt.MaxCost {
+		return fmt.Errorf("BCRYPT_COST %d: want %d to %d", cfg.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	logger, err := server.NewLogger(stdout, cfg.LogLevel, Service)
+	if err != nil {
+		return err
+	}
+	trusted, err := server.ParseCIDRs(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
+
+	keySet, err := loadKeys(cfg.KeysDir)
+	if err != nil {
+		return err
+	}
+	if cfg.KeysDir == "" {
+		logger.Warn("JWT_KEYS_DIR is not set: signing with a key generated at start; tokens die with this process", "kid", keySet.SignerID())
+	} else {
+		logger.Info("signing keys loaded", "dir", cfg.KeysDir, "signer", keySet.SignerID())
+	}
+
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, Service)
+	errs := store.NewErrors(m)
+
+	mongoClient, db, err := store.OpenMongo(cfg.Stores)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = mongoClient.Disconnect(context.WithoutCancel(ctx)) }()
+	rdb, err := store.OpenRedis(cfg.Stores)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rdb.Close() }()
+
+	userStore := users.New(db, errs)
+	if err := store.Retry(ctx, logger, "create users indexes", userStore.EnsureIndexes); err != nil {
+		return err
+	}
+	denylist := token.NewDenylist(rdb, errs)
+	verifier := token.NewVerifier(keySet.Keyfunc, token.Policy{
+		Issuer: cfg.Issuer, Audience: cfg.Audience, Algorithms: []string{"RS256"},
+	}, denylist)
+
+	app := NewServer(logger, cfg, m, Deps{
+		Users:    userStore,
+		Keys:     keySet,
+		Verifier: verifier,
+		Denylist: denylist,
+		IPLimit:  limit.New(rdb, errs, "moviebag:login:ip:", cfg.LoginLimitPerIP, cfg.LoginLimitWindow),
+		EmailLimit: limit.New(rdb, errs, "moviebag:login:email:", cfg.LoginLimitPerEmail,
+			cfg.LoginLimitEmailWindow),
+		Trusted: trusted,
+	})
+	return server.Serve(ctx, logger, cfg.Config, app, server.NewAdmin(reg))
+}
+
+func loadKeys(dir string) (*keys.Set, error) {
+	if dir == "" {
+		return keys.Generate()
+	}
+	return keys.Load(dir)
+}

@@ -1,0 +1,61 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/golang-jwt/jwt/v5"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/moviebag/moviebag/libs/metrics"
+	"github.com/moviebag/moviebag/libs/server"
+	"github.com/moviebag/moviebag/libs/token"
+	"github.com/moviebag/moviebag/services/auth/internal/users"
+)
+
+// UserStore is what the handlers need of the users collection.
+type UserStore interface {
+	Create(ctx context.Context, email string, passwordHash []byte) (users.User, error)
+	ByEmail(ctx context.Context, email string) (users.User, error)
+	ByID(ctx context.Context, id bson.ObjectID) (users.User, error)
+}
+
+// Signer signs tokens and publishes the keys that verify them.
+type Signer interface {
+	Sign(claims jwt.Claims) (string, error)
+	JWKS() []byte
+}
+
+// Revoker puts a token id on the denylist.
+type Revoker interface {
+	Revoke(ctx context.Context, jti string, ttl time.Duration) error
+}
+
+// Limiter is a rate limit keyed by client address or email. Both methods
+// report whether key is within its limit and, if not, when to retry; Hit
+// also counts an event.
+type Limiter interface {
+	Hit(ctx context.Context, key string) (allowed bool, retryAfter time.Duration, err error)
+	Allowed(ctx context.Context, key string) (allowed bool, retryAfter time.Duration, err error)
+}
+
+// Deps are the auth service's dependencies.
+type Deps struct {
+	Users      UserStore
+	Keys       Signer
+	Verifier   *token.Verifier
+	Denylist   Revoker
+	IPLimit    Limiter
+	EmailLimit Limiter
+	Trusted    []*net.IPNet
+}
+
+// NewServer returns the auth service's HTTP application.
+func NewServer(logger *slog.Logger, cfg Config, m *metrics.Metrics, d Deps) *fiber.App {
+	app := server.New(Service, cfg.Config, logger, m)
+	addRoutes(app, cfg, m, d)
+	return app
+}

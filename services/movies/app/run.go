@@ -1,0 +1,84 @@
+// Package app is the movies service: the movie catalogue, readable by
+// anyone, changed only by the user who added each movie, with tokens
+// verified against the auth service's published keys.
+package app
+
+import (
+	"context"
+	"io"
+	"os/signal"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/moviebag/moviebag/libs/config"
+	"github.com/moviebag/moviebag/libs/metrics"
+	"github.com/moviebag/moviebag/libs/server"
+	"github.com/moviebag/moviebag/libs/store"
+	"github.com/moviebag/moviebag/libs/token"
+	"github.com/moviebag/moviebag/services/movies/internal/movies"
+)
+
+// Service is the name on metrics and logs.
+const Service = "movies"
+
+// Run runs the movies service until ctx is done or SIGINT/SIGTERM arrives.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := config.Load[Config](getenv, defaults)
+	if err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	logger, err := server.NewLogger(stdout, cfg.LogLevel, Service)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, Service)
+	errs := store.NewErrors(m)
+
+	keys, err := token.NewJWKS(ctx, token.JWKSOptions{
+		URL:                cfg.JWKSURL,
+		RefreshInterval:    cfg.JWKSRefreshInterval,
+		UnknownKIDInterval: cfg.JWKSUnknownKIDInterval,
+		OnFetch: func(ok bool) {
+			result := "success"
+			if !ok {
+				result = "failure"
+			}
+			m.JWKSRefreshes.WithLabelValues(result).Inc()
+		},
+		Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+
+	mongoClient, db, err := store.OpenMongo(cfg.Stores)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = mongoClient.Disconnect(context.WithoutCancel(ctx)) }()
+	rdb, err := store.OpenRedis(cfg.Stores)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rdb.Close() }()
+
+	movieStore := movies.New(db, errs)
+	if err := store.Retry(ctx, logger, "create movies indexes", movieStore.EnsureIndexes); err != nil {
+		return err
+	}
+	verifier := token.NewVerifier(keys, token.Policy{
+		Issuer: cfg.Issuer, Audience: cfg.Audience, Algorithms: cfg.Algorithms,
+	}, token.NewDenylist(rdb, errs))
+
+	app := NewServer(logger, cfg, m, movieStore, verifier)
+	return server.Serve(ctx, logger, cfg.Config, app, server.NewAdmin(reg))
+}
