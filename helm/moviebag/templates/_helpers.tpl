@@ -1,0 +1,43 @@
+{{/* Labels of the umbrella's own objects (dev databases, routes, tests). */}}
+{{- define "moviebag.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/part-of: moviebag
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Service names of the subcharts (their fullname rule: "<release>-<chart>" unless overridden). */}}
+{{- define "moviebag.authService" -}}
+{{- .Values.auth.fullnameOverride | default (printf "%s-%s" .Release.Name (.Values.auth.nameOverride | default "auth")) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- define "moviebag.moviesService" -}}
+{{- .Values.movies.fullnameOverride | default (printf "%s-%s" .Release.Name (.Values.movies.nameOverride | default "movies")) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The route table, shared by the Ingress and the HTTPRoute. It is the local gateway's:
+/api/auth (prefix) and /.well-known/jwks.json (exact) to auth, /api/movies (prefix) to movies.
+*/}}
+{{- define "moviebag.routes" -}}
+- path: /api/auth
+  match: Prefix
+  service: {{ include "moviebag.authService" . }}
+  port: {{ .Values.auth.ports.http | default 8081 }}
+- path: /.well-known/jwks.json
+  match: Exact
+  service: {{ include "moviebag.authService" . }}
+  port: {{ .Values.auth.ports.http | default 8081 }}
+- path: /api/movies
+  match: Prefix
+  service: {{ include "moviebag.moviesService" . }}
+  port: {{ .Values.movies.ports.http | default 8082 }}
+{{- end }}
+
+{{- define "moviebag.image" -}}
+{{- $repo := .repository }}
+{{- if .registry }}{{ $repo = printf "%s/%s" .registry $repo }}{{ end }}
+{{- printf "%s:%s" $repo .tag }}
+{{- end }}
+
+{{- define "moviebag.mongodbName" -}}{{ printf "%s-mongodb" .Release.Name | trunc 63 | trimSuffix "-" }}{{- end }}
+{{- define "moviebag.redisName" -}}{{ printf "%s-redis" .Release.Name | trunc 63 | trimSuffix "-" }}{{- end }}
