@@ -1,0 +1,56 @@
+// Command testdeps starts FerretDB and redis-server on free ports, runs the
+// command after "--" with MOVIEBAG_TEST_MONGO_URI and MOVIEBAG_TEST_REDIS_URL
+// set, and stops them again: `make test` runs the Go tests under it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"github.com/moviebag/moviebag/deploy/local/devstore"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stderr); err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			os.Exit(exit.ExitCode())
+		}
+		fmt.Fprintln(os.Stderr, "testdeps:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	if len(args) < 2 || args[0] != "--" {
+		return errors.New("usage: testdeps -- COMMAND [ARG...]")
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	dir, err := os.MkdirTemp("", "moviebag-testdeps-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	logger := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "testdeps")
+	stores, err := devstore.Start(ctx, devstore.Options{Dir: dir, RequireRedisServer: true, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer stores.Close()
+
+	cmd := exec.CommandContext(ctx, args[1], args[2:]...)
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = os.Stdout, os.Stderr, os.Stdin
+	cmd.Env = append(os.Environ(),
+		"MOVIEBAG_TEST_MONGO_URI="+stores.MongoURI,
+		"MOVIEBAG_TEST_REDIS_URL="+stores.RedisURL,
+	)
+	return cmd.Run()
+}
