@@ -1,0 +1,82 @@
+package testkit
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+)
+
+// Issuer signs tokens like the auth service and serves its JWKS, so a
+// verifying service can be tested on its own.
+type Issuer struct {
+	Key      *rsa.PrivateKey
+	KID      string
+	Iss, Aud string
+	JWKSURL  string
+}
+
+// NewIssuer makes a fresh 2048-bit key and serves its JWKS until the test ends.
+func NewIssuer(t testing.TB) *Issuer {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatalf("generate key: %v", err)
+	}
+	iss := &Issuer{Key: key, KID: "test-" + uuid.NewString()[:8], Iss: "moviebag-auth", Aud: "moviebag"}
+	jwk, err := jwkset.NewJWKFromKey(&key.PublicKey, jwkset.JWKOptions{
+		Metadata: jwkset.JWKMetadataOptions{ALG: jwkset.AlgRS256, KID: iss.KID, USE: jwkset.UseSig},
+	})
+	if err != nil {
+		t.Fatalf("JWK: %v", err)
+	}
+	st := jwkset.NewMemoryStorage()
+	if err := st.KeyWrite(context.Background(), jwk); err != nil {
+		t.Fatalf("JWK: %v", err)
+	}
+	body, err := st.JSONPublic(context.Background())
+	if err != nil {
+		t.Fatalf("JWKS: %v", err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	iss.JWKSURL = srv.URL
+	return iss
+}
+
+// Claims returns valid claims for subject, for one hour.
+func (i *Issuer) Claims(subject string) jwt.RegisteredClaims {
+	now := time.Now()
+	return jwt.RegisteredClaims{
+		Issuer: i.Iss, Subject: subject, Audience: jwt.ClaimStrings{i.Aud},
+		ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), IssuedAt: jwt.NewNumericDate(now),
+		NotBefore: jwt.NewNumericDate(now), ID: uuid.NewString(),
+	}
+}
+
+// Token signs valid claims for subject.
+func (i *Issuer) Token(t testing.TB, subject string) string {
+	return i.Sign(t, i.Claims(subject))
+}
+
+// Sign signs claims with the issuer's key (RS256, its kid).
+func (i *Issuer) Sign(t testing.TB, claims jwt.Claims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+	tok.Header["kid"] = i.KID
+	s, err := tok.SignedString(i.Key)
+	if err != nil {
+		t.Fatalf("sign: %v", err)
+	}
+	return s
+}

@@ -1,0 +1,235 @@
+// Package testkit is what the moviebag tests share: the real MongoDB-protocol
+// storage and Redis that `make test` starts (FerretDB and redis-server on
+// free ports, through deploy/local/cmd/testdeps), services started through
+// their Run functions, a token issuer with its own JWKS, and HTTP helpers.
+// Only tests import it.
+package testkit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moviebag/moviebag/libs/apierr"
+)
+
+// The variables through which `make test` hands the storage to the tests.
+const (
+	MongoEnv = "MOVIEBAG_TEST_MONGO_URI"
+	RedisEnv = "MOVIEBAG_TEST_REDIS_URL"
+)
+
+func fromEnv(t testing.TB, key, what string) string {
+	t.Helper()
+	v := os.Getenv(key)
+	if v == "" {
+		t.Fatalf("%s is not set: this test needs a real %s. Run it with `make test`, which starts FerretDB and "+
+			"redis-server on free ports, or `go run ./deploy/local/cmd/testdeps -- go test ./...` from the repository root", key, what)
+	}
+	return v
+}
+
+// MongoURI is the test MongoDB-protocol server; the test fails when there is none.
+func MongoURI(t testing.TB) string { return fromEnv(t, MongoEnv, "MongoDB-protocol server") }
+
+// RedisURL is the test Redis server; the test fails when there is none.
+func RedisURL(t testing.TB) string { return fromEnv(t, RedisEnv, "Redis server") }
+
+var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9]+`)
+
+// Database returns a database name of its own for the test, so tests never
+// see each other's data.
+func Database(t testing.TB) string {
+	name := unsafeName.ReplaceAllString(t.Name(), "_")
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	return "t_" + name + "_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+}
+
+// FreeAddr returns a free loopback address.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// RunFunc is a service's Run.
+type RunFunc func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+
+// Service is a service started by Start.
+type Service struct {
+	URL      string // API base URL
+	AdminURL string
+	Logs     *SyncBuffer
+	stop     context.CancelFunc
+	done     chan error
+}
+
+// Start runs a service through its Run function with env as its whole
+// environment (HTTP_ADDR and ADMIN_ADDR are added on free ports), waits until
+// /readyz answers 200 and stops it when the test ends.
+func Start(t testing.TB, run RunFunc, env map[string]string) *Service {
+	t.Helper()
+	env = clone(env)
+	env["HTTP_ADDR"] = FreeAddr(t)
+	env["ADMIN_ADDR"] = FreeAddr(t)
+	if env["LOG_LEVEL"] == "" {
+		env["LOG_LEVEL"] = "warn"
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{
+		URL: "http://" + env["HTTP_ADDR"], AdminURL: "http://" + env["ADMIN_ADDR"],
+		Logs: &SyncBuffer{}, stop: cancel, done: make(chan error, 1),
+	}
+	go func() { s.done <- run(ctx, nil, func(k string) string { return env[k] }, s.Logs, s.Logs) }()
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Errorf("service stopped with an error: %v\nlogs:\n%s", err, s.Logs)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case err := <-s.done:
+			t.Fatalf("service exited before it was ready: %v\nlogs:\n%s", err, s.Logs)
+		default:
+		}
+		if resp, err := http.Get(s.AdminURL + "/readyz"); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("service not ready after 30s\nlogs:\n%s", s.Logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop stops the service (as SIGTERM would) and returns Run's error.
+func (s *Service) Stop() error {
+	if s.stop == nil {
+		return nil
+	}
+	s.stop()
+	s.stop = nil
+	select {
+	case err := <-s.done:
+		return err
+	case <-time.After(30 * time.Second):
+		return context.DeadlineExceeded
+	}
+}
+
+func clone(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m)+3)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Response is an HTTP answer read whole.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Do sends a request and reads the whole answer. headers alternate names
+// and values; a body is sent as application/json unless a Content-Type is given.
+func Do(t testing.TB, method, url, body string, headers ...string) Response {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, r)
+	if err != nil {
+		t.Fatalf("new request: %v", err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, url, err)
+	}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// Bearer is the Authorization header pair for a token, for Do.
+func Bearer(token string) []string { return []string{"Authorization", "Bearer " + token} }
+
+// JSON decodes the body into a T, failing the test when it is not JSON of that shape.
+func JSON[T any](t testing.TB, r Response) T {
+	t.Helper()
+	var v T
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("body %q (status %d) is not a %T: %v", r.Body, r.Status, v, err)
+	}
+	return v
+}
+
+// Envelope checks that r is a well-formed error envelope of the given code
+// (status, message, content type, request id echoed in the header) and
+// returns it.
+func Envelope(t testing.TB, r Response, code apierr.Code) apierr.Envelope {
+	t.Helper()
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type = %q, want application/json (body %q)", ct, r.Body)
+	}
+	env := JSON[apierr.Envelope](t, r)
+	if env.Code != code || env.Status != code.Status() || env.Message != code.Message() || r.Status != code.Status() {
+		t.Fatalf("got HTTP %d %s, want %d envelope of %s", r.Status, r.Body, code.Status(), code)
+	}
+	if env.RequestID == "" || env.RequestID != r.Header.Get("X-Request-ID") {
+		t.Errorf("request_id %q, X-Request-ID header %q: want the same, non-empty", env.RequestID, r.Header.Get("X-Request-ID"))
+	}
+	return env
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writers, for logs.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
