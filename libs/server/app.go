@@ -81,7 +81,7 @@ func observe(logger *slog.Logger, m *metrics.Metrics, handleError fiber.ErrorHan
 		}
 		status := c.Response().StatusCode()
 		elapsed := time.Since(start)
-		method := c.Method()
+		method := methodLabel(c.Method())
 		m.Requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 		m.Duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
 		logger.LogAttrs(ctx, slog.LevelInfo, "request",
@@ -89,6 +89,29 @@ func observe(logger *slog.Logger, m *metrics.Metrics, handleError fiber.ErrorHan
 			slog.Int("status", status), slog.Duration("duration", elapsed))
 		return nil
 	}
+}
+
+// methodLabel returns a constant for the standard methods (Fiber's strings
+// point into buffers it reuses, and a label value outlives the request) and
+// one value for anything else, so labels stay bounded.
+func methodLabel(m string) string {
+	switch m {
+	case fiber.MethodGet:
+		return fiber.MethodGet
+	case fiber.MethodHead:
+		return fiber.MethodHead
+	case fiber.MethodPost:
+		return fiber.MethodPost
+	case fiber.MethodPut:
+		return fiber.MethodPut
+	case fiber.MethodPatch:
+		return fiber.MethodPatch
+	case fiber.MethodDelete:
+		return fiber.MethodDelete
+	case fiber.MethodOptions:
+		return fiber.MethodOptions
+	}
+	return "OTHER"
 }
 
 // safeNext runs the rest of the chain, turning a panic into an

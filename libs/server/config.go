@@ -16,10 +16,13 @@ type Config struct {
 
 // Stores is the configuration of the MongoDB and Redis connections.
 type Stores struct {
-	MongoURI      string        `env:"MONGO_URI" envDefault:"mongodb://127.0.0.1:27017"`
-	MongoDatabase string        `env:"MONGO_DATABASE" envDefault:"moviebag"`
-	RedisURL      string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
-	DialTimeout   time.Duration `env:"DEPENDENCY_DIAL_TIMEOUT" envDefault:"2s"`
+	MongoURI      string `env:"MONGO_URI" envDefault:"mongodb://127.0.0.1:27017"`
+	MongoDatabase string `env:"MONGO_DATABASE" envDefault:"moviebag"`
+	RedisURL      string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
+	// RedisKeyPrefix starts every Redis key, so deployments can share a Redis;
+	// auth and movies must agree on it (the denylist).
+	RedisKeyPrefix string        `env:"REDIS_KEY_PREFIX" envDefault:"moviebag:"`
+	DialTimeout    time.Duration `env:"DEPENDENCY_DIAL_TIMEOUT" envDefault:"2s"`
 }
 
 // Tokens is what both services agree on about tokens.

@@ -16,10 +16,10 @@ type Denylist struct {
 	prefix string
 }
 
-// NewDenylist returns a denylist keeping its keys under "moviebag:denylist:";
-// its Redis failures are counted and mapped by errs.
-func NewDenylist(rdb redis.UniversalClient, errs store.Errors) *Denylist {
-	return &Denylist{rdb: rdb, errs: errs, prefix: "moviebag:denylist:"}
+// NewDenylist returns a denylist keeping its keys under keyPrefix +
+// "denylist:"; its Redis failures are counted and mapped by errs.
+func NewDenylist(rdb redis.UniversalClient, keyPrefix string, errs store.Errors) *Denylist {
+	return &Denylist{rdb: rdb, errs: errs, prefix: keyPrefix + "denylist:"}
 }
 
 // Revoke puts jti on the denylist for ttl (the token's remaining life). A

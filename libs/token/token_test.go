@@ -47,7 +47,7 @@ func newVerifier(t *testing.T, iss *testkit.Issuer, redisURL string) (*token.Ver
 		t.Fatal(err)
 	}
 	errs := store.NewErrors(metrics.New(prometheus.NewRegistry(), "test"))
-	deny := token.NewDenylist(newRedis(t, redisURL), errs)
+	deny := token.NewDenylist(newRedis(t, redisURL), "test:"+t.Name()+":", errs)
 	return token.NewVerifier(keys, token.Policy{Issuer: iss.Iss, Audience: iss.Aud, Algorithms: []string{"RS256"}}, deny), deny
 }
 
@@ -141,7 +141,7 @@ func TestVerifyRedisDownFailsClosed(t *testing.T) {
 
 func TestRevokeExpiredIsNoop(t *testing.T) {
 	errs := store.NewErrors(metrics.New(prometheus.NewRegistry(), "test"))
-	deny := token.NewDenylist(newRedis(t, testkit.RedisURL(t)), errs)
+	deny := token.NewDenylist(newRedis(t, testkit.RedisURL(t)), "test:"+t.Name()+":", errs)
 	if err := deny.Revoke(context.Background(), "gone", -time.Second); err != nil {
 		t.Fatal(err)
 	}

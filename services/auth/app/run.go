@@ -75,7 +75,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := store.Retry(ctx, logger, "create users indexes", userStore.EnsureIndexes); err != nil {
 		return err
 	}
-	denylist := token.NewDenylist(rdb, errs)
+	denylist := token.NewDenylist(rdb, cfg.RedisKeyPrefix, errs)
 	verifier := token.NewVerifier(keySet.Keyfunc, token.Policy{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, Algorithms: []string{"RS256"},
 	}, denylist)
@@ -85,8 +85,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Keys:     keySet,
 		Verifier: verifier,
 		Denylist: denylist,
-		IPLimit:  limit.New(rdb, errs, "moviebag:login:ip:", cfg.LoginLimitPerIP, cfg.LoginLimitWindow),
-		EmailLimit: limit.New(rdb, errs, "moviebag:login:email:", cfg.LoginLimitPerEmail,
+		IPLimit:  limit.New(rdb, errs, cfg.RedisKeyPrefix+"login:ip:", cfg.LoginLimitPerIP, cfg.LoginLimitWindow),
+		EmailLimit: limit.New(rdb, errs, cfg.RedisKeyPrefix+"login:email:", cfg.LoginLimitPerEmail,
 			cfg.LoginLimitEmailWindow),
 		Trusted: trusted,
 	})

@@ -77,7 +77,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	verifier := token.NewVerifier(keys, token.Policy{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, Algorithms: cfg.Algorithms,
-	}, token.NewDenylist(rdb, errs))
+	}, token.NewDenylist(rdb, cfg.RedisKeyPrefix, errs))
 
 	app := NewServer(logger, cfg, m, movieStore, verifier)
 	return server.Serve(ctx, logger, cfg.Config, app, server.NewAdmin(reg))

@@ -1,0 +1,343 @@
+package app_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/testkit"
+	"github.com/moviebag/moviebag/services/auth/app"
+)
+
+// startAuth runs the service through Run against the real storage of
+// `make test`, in a database and Redis key space of its own.
+func startAuth(t *testing.T, extra map[string]string) *testkit.Service {
+	t.Helper()
+	db := testkit.Database(t)
+	env := map[string]string{
+		"MONGO_URI": testkit.MongoURI(t), "MONGO_DATABASE": db,
+		"REDIS_URL": testkit.RedisURL(t), "REDIS_KEY_PREFIX": db + ":",
+		"BCRYPT_COST": "4", "LOGIN_LIMIT_PER_IP": "1000",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return testkit.Start(t, app.Run, env)
+}
+
+const creds = `{"email":"Ada@Example.com","password":"secret123"}`
+
+func signup(t *testing.T, s *testkit.Service, body string) string {
+	t.Helper()
+	r := testkit.Do(t, "POST", s.URL+"/api/auth/signup", body)
+	if r.Status != 200 {
+		t.Fatalf("signup: %d %s", r.Status, r.Body)
+	}
+	return testkit.JSON[struct{ ID string }](t, r).ID
+}
+
+func login(t *testing.T, s *testkit.Service, body string) string {
+	t.Helper()
+	r := testkit.Do(t, "POST", s.URL+"/api/auth/login", body)
+	if r.Status != 200 {
+		t.Fatalf("login: %d %s", r.Status, r.Body)
+	}
+	out := testkit.JSON[struct {
+		Token     string `json:"token"`
+		TokenType string `json:"token_type"`
+		ExpiresIn int    `json:"expires_in"`
+	}](t, r)
+	if out.Token == "" || out.TokenType != "Bearer" || out.ExpiresIn != 3600 {
+		t.Fatalf("login answer %s", r.Body)
+	}
+	return out.Token
+}
+
+func TestSignupLoginMeLogout(t *testing.T) {
+	s := startAuth(t, nil)
+	id := signup(t, s, creds)
+	if len(id) != 24 {
+		t.Fatalf("id %q is not an ObjectID hex", id)
+	}
+	// Emails are unique whatever their case.
+	testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/signup", `{"email":"ada@example.COM","password":"other123"}`),
+		apierr.EmailAlreadyExistsError)
+
+	tok := login(t, s, `{"email":"ada@example.com","password":"secret123"}`)
+	claims := jwt.RegisteredClaims{}
+	parsed, _, err := jwt.NewParser().ParseUnverified(tok, &claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parsed.Header["alg"] != "RS256" || parsed.Header["kid"] == "" {
+		t.Errorf("header %v", parsed.Header)
+	}
+	if claims.Subject != id || claims.Issuer != "moviebag-auth" || len(claims.Audience) != 1 || claims.Audience[0] != "moviebag" ||
+		claims.ID == "" || claims.NotBefore == nil || claims.IssuedAt == nil ||
+		claims.ExpiresAt.Sub(claims.IssuedAt.Time) != time.Hour {
+		t.Errorf("claims %+v", claims)
+	}
+
+	me := testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...)
+	got := testkit.JSON[map[string]any](t, me)
+	if me.Status != 200 || got["id"] != id || got["email"] != "ada@example.com" {
+		t.Fatalf("me: %d %s", me.Status, me.Body)
+	}
+	if strings.Contains(string(me.Body), "password") {
+		t.Errorf("me leaks the password hash: %s", me.Body)
+	}
+
+	out := testkit.Do(t, "POST", s.URL+"/api/auth/logout", "", testkit.Bearer(tok)...)
+	if out.Status != 204 {
+		t.Fatalf("logout: %d %s", out.Status, out.Body)
+	}
+	testkit.Envelope(t, testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...), apierr.TokenRevokedError)
+	testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/logout", "", testkit.Bearer(tok)...), apierr.TokenRevokedError)
+	// A new login still works.
+	login(t, s, creds)
+}
+
+func TestLoginFailuresLookAlike(t *testing.T) {
+	s := startAuth(t, nil)
+	signup(t, s, creds)
+	wrong := testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/login", `{"email":"ada@example.com","password":"wrong-one"}`),
+		apierr.UnauthorizedError)
+	unknown := testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/login", `{"email":"nobody@example.com","password":"wrong-one"}`),
+		apierr.UnauthorizedError)
+	wrong.RequestID, unknown.RequestID = "", ""
+	if wrong.Message != unknown.Message || wrong.Code != unknown.Code {
+		t.Errorf("wrong password %+v and unknown email %+v differ", wrong, unknown)
+	}
+}
+
+func TestAuthRequired(t *testing.T) {
+	s := startAuth(t, nil)
+	for _, tt := range []struct {
+		name    string
+		headers []string
+		code    apierr.Code
+	}{
+		{"no header", nil, apierr.TokenMissingError},
+		{"wrong scheme", []string{"Authorization", "Basic YWRhOnNlY3JldA=="}, apierr.TokenInvalidError},
+		{"garbage token", testkit.Bearer("abc.def.ghi"), apierr.TokenInvalidError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, route := range []struct{ method, path string }{{"GET", "/api/auth/me"}, {"POST", "/api/auth/logout"}} {
+				r := testkit.Do(t, route.method, s.URL+route.path, "", tt.headers...)
+				testkit.Envelope(t, r, tt.code)
+				if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+					t.Errorf("no Bearer challenge: %q", r.Header.Get("WWW-Authenticate"))
+				}
+			}
+		})
+	}
+}
+
+// Bad input of every kind is a precise 4xx, and nothing is written.
+func TestSignupBadInput(t *testing.T) {
+	s := startAuth(t, nil)
+	tests := []struct {
+		name   string
+		ct     string
+		body   string
+		code   apierr.Code
+		fields []string
+	}{
+		{"malformed JSON", "application/json", `{"email":`, apierr.InvalidJSONError, nil},
+		{"empty body", "application/json", ``, apierr.InvalidJSONError, nil},
+		{"array", "application/json", `[]`, apierr.InvalidJSONError, nil},
+		{"string", "application/json", `"ada@example.com"`, apierr.InvalidJSONError, nil},
+		{"missing email and password", "application/json", `{}`, apierr.SchemaValidationError, []string{"email", "password"}},
+		{"missing password", "application/json", `{"email":"ada@example.com"}`, apierr.SchemaValidationError, []string{"password"}},
+		{"invalid email", "application/json", `{"email":"ada","password":"secret123"}`, apierr.SchemaValidationError, []string{"email"}},
+		{"short password", "application/json", `{"email":"ada@example.com","password":"12345"}`, apierr.SchemaValidationError, []string{"password"}},
+		{"unknown field", "application/json", `{"email":"ada@example.com","password":"secret123","role":"admin"}`, apierr.SchemaValidationError, []string{"role"}},
+		{"operator object", "application/json", `{"email":{"$gt":""},"password":"secret123"}`, apierr.SchemaValidationError, []string{"email"}},
+		{"wrong type", "application/json", `{"email":"ada@example.com","password":123456}`, apierr.SchemaValidationError, []string{"password"}},
+		{"wrong content type", "text/plain", creds, apierr.UnsupportedMediaTypeError, nil},
+		{"form encoded", "application/x-www-form-urlencoded", "email=ada%40example.com&password=secret123", apierr.UnsupportedMediaTypeError, nil},
+		{"huge body", "application/json", `{"email":"` + strings.Repeat("a", 70000) + `@example.com","password":"secret123"}`, apierr.PayloadTooLargeError, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, path := range []string{"/api/auth/signup", "/api/auth/login"} {
+				env := testkit.Envelope(t, testkit.Do(t, "POST", s.URL+path, tt.body, "Content-Type", tt.ct), tt.code)
+				var fields []string
+				for _, d := range env.Details {
+					fields = append(fields, d.Field)
+				}
+				if strings.Join(fields, ",") != strings.Join(tt.fields, ",") {
+					t.Errorf("%s: detail fields %v, want %v", path, fields, tt.fields)
+				}
+			}
+		})
+	}
+	// None of it created an account: the address is still free.
+	signup(t, s, creds)
+}
+
+func TestLoginRateLimits(t *testing.T) {
+	t.Run("per email, failures only", func(t *testing.T) {
+		s := startAuth(t, map[string]string{"LOGIN_LIMIT_PER_EMAIL": "3"})
+		signup(t, s, creds)
+		for range 5 { // successes do not count
+			login(t, s, creds)
+		}
+		bad := `{"email":"ada@example.com","password":"wrong-one"}`
+		for range 3 {
+			testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/login", bad), apierr.UnauthorizedError)
+		}
+		r := testkit.Do(t, "POST", s.URL+"/api/auth/login", creds) // even the right password now waits
+		testkit.Envelope(t, r, apierr.TooManyRequestsError)
+		if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 900 {
+			t.Errorf("Retry-After = %q", r.Header.Get("Retry-After"))
+		}
+		// Other accounts are not affected.
+		signup(t, s, `{"email":"bob@example.com","password":"secret123"}`)
+		login(t, s, `{"email":"bob@example.com","password":"secret123"}`)
+	})
+	t.Run("per client address", func(t *testing.T) {
+		s := startAuth(t, map[string]string{"LOGIN_LIMIT_PER_IP": "4"})
+		for range 4 {
+			testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/login", `{"email":"x@example.com","password":"whatever"}`),
+				apierr.UnauthorizedError)
+		}
+		r := testkit.Do(t, "POST", s.URL+"/api/auth/login", creds)
+		testkit.Envelope(t, r, apierr.TooManyRequestsError)
+		if r.Header.Get("Retry-After") == "" {
+			t.Error("no Retry-After")
+		}
+	})
+}
+
+func TestJWKS(t *testing.T) {
+	s := startAuth(t, nil)
+	r := testkit.Do(t, "GET", s.URL+"/.well-known/jwks.json", "")
+	if r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	set := testkit.JSON[struct{ Keys []map[string]any }](t, r)
+	if len(set.Keys) != 1 {
+		t.Fatalf("keys: %s", r.Body)
+	}
+	k := set.Keys[0]
+	for _, field := range []string{"kid", "kty", "alg", "use", "n", "e"} {
+		if k[field] == nil || k[field] == "" {
+			t.Errorf("JWK lacks %s: %s", field, r.Body)
+		}
+	}
+	for _, private := range []string{"d", "p", "q", "dp", "dq", "qi"} {
+		if _, ok := k[private]; ok {
+			t.Errorf("JWKS publishes private member %q", private)
+		}
+	}
+	if k["kty"] != "RSA" || k["alg"] != "RS256" || k["use"] != "sig" {
+		t.Errorf("JWK %v", k)
+	}
+}
+
+// Every PEM of JWT_KEYS_DIR is published; the lexically last one signs.
+func TestKeysDir(t *testing.T) {
+	dir := t.TempDir()
+	writeKey(t, filepath.Join(dir, "2026-01.pem"), false)
+	writeKey(t, filepath.Join(dir, "2026-06.pem"), true)
+	if err := os.WriteFile(filepath.Join(dir, "README.txt"), []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startAuth(t, map[string]string{"JWT_KEYS_DIR": dir})
+	set := testkit.JSON[struct{ Keys []struct{ KID string } }](t, testkit.Do(t, "GET", s.URL+"/.well-known/jwks.json", ""))
+	if len(set.Keys) != 2 {
+		t.Fatalf("published %+v, want both keys", set.Keys)
+	}
+	signup(t, s, creds)
+	parsed, _, err := jwt.NewParser().ParseUnverified(login(t, s, creds), &jwt.RegisteredClaims{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parsed.Header["kid"] != "2026-06" {
+		t.Errorf("signed with kid %v, want 2026-06", parsed.Header["kid"])
+	}
+}
+
+func writeKey(t *testing.T, path string, pkcs8 bool) {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}
+	if pkcs8 {
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		block = &pem.Block{Type: "PRIVATE KEY", Bytes: der}
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Configuration mistakes stop Run with a message naming the variable.
+func TestConfigErrors(t *testing.T) {
+	badKeys := t.TempDir()
+	if err := os.WriteFile(filepath.Join(badKeys, "k.pem"), []byte("-----BEGIN NOTHING-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ key, value, want string }{
+		{"BCRYPT_COST", "3", "BCRYPT_COST"},
+		{"LOG_LEVEL", "loud", "LOG_LEVEL"},
+		{"JWT_TTL", "forever", "JWT_TTL"},
+		{"JWT_KEYS_DIR", t.TempDir(), "JWT_KEYS_DIR"},
+		{"JWT_KEYS_DIR", badKeys, "JWT_KEYS_DIR"},
+		{"TRUSTED_PROXIES", "nonsense", "TRUSTED_PROXIES"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
+			env := map[string]string{tt.key: tt.value, "HTTP_ADDR": testkit.FreeAddr(t), "ADMIN_ADDR": testkit.FreeAddr(t)}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := app.Run(ctx, nil, func(k string) string { return env[k] }, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Run: %v, want an error naming %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestMetricsExposed(t *testing.T) {
+	s := startAuth(t, nil)
+	signup(t, s, creds)
+	login(t, s, creds)
+	testkit.Do(t, "GET", s.URL+"/no/such/path", "")
+	body := string(testkit.Do(t, "GET", s.AdminURL+"/metrics", "").Body)
+	for _, want := range []string{
+		`http_requests_total{method="POST",route="/api/auth/login",service="auth",status="200"} 1`,
+		`http_requests_total{method="GET",route="unmatched",service="auth",status="404"} 1`,
+		`moviebag_errors_total{code="NotFoundError",service="auth",status="404"} 1`,
+		`moviebag_login_attempts_total{result="success",service="auth"} 1`,
+		`http_request_duration_seconds_bucket{method="POST",route="/api/auth/signup",service="auth",le="0.005"}`,
+		`moviebag_build_info{`, `go_goroutines`, `process_resident_memory_bytes`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s\n%s", want, body)
+		}
+	}
+	var health map[string]string
+	if err := json.Unmarshal(testkit.Do(t, "GET", s.AdminURL+"/healthz", "").Body, &health); err != nil || health["status"] != "ok" {
+		t.Errorf("healthz: %v %v", health, err)
+	}
+}
