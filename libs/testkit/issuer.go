@@ -21,7 +21,11 @@ type Issuer struct {
 	KID      string
 	Iss, Aud string
 	JWKSURL  string
+	srv      *httptest.Server
 }
+
+// StopJWKS stops serving the JWKS, as when the auth service is down.
+func (i *Issuer) StopJWKS() { i.srv.Close() }
 
 // NewIssuer makes a fresh 2048-bit key and serves its JWKS until the test ends.
 func NewIssuer(t testing.TB) *Issuer {
@@ -50,7 +54,7 @@ func NewIssuer(t testing.TB) *Issuer {
 		_, _ = w.Write(body)
 	}))
 	t.Cleanup(srv.Close)
-	iss.JWKSURL = srv.URL
+	iss.JWKSURL, iss.srv = srv.URL, srv
 	return iss
 }
 

@@ -27,7 +27,7 @@ type Options struct {
 	Dir string
 	// RequireRedisServer refuses the in-process fallback (tests want a real Redis).
 	RequireRedisServer bool
-	// Logger receives progress lines; FerretDB's own logs go to it at warn level.
+	// Logger receives progress lines and FerretDB's own errors.
 	Logger *slog.Logger
 }
 
@@ -75,7 +75,7 @@ func StartMongo(ctx context.Context, dir string, logger *slog.Logger) (uri strin
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, fmt.Errorf("FerretDB data dir: %w", err)
 	}
-	quiet := slog.New(levelFilter{logger.Handler(), slog.LevelWarn})
+	quiet := slog.New(levelFilter{logger.Handler(), slog.LevelError})
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Handler:   "sqlite",

@@ -101,9 +101,25 @@ func (s *Store) List(ctx context.Context, after bson.ObjectID, limit int) ([]Mov
 // Update applies p to the movie with id if owner added it:
 // MovieNotExistsError when there is no such movie, UpdatingMovieError when
 // someone else added it, MovieAlreadyExistsError when the new name is taken.
+//
+// The name is checked before the write as well as by the unique index:
+// FerretDB reports a unique violation on update as an internal error, not as
+// MongoDB's duplicate key, so the check keeps the answer right there too.
 func (s *Store) Update(ctx context.Context, id bson.ObjectID, owner string, p Patch) (Movie, error) {
+	current, err := s.Get(ctx, id)
+	if err != nil {
+		return Movie{}, err
+	}
+	if current.AddedBy != owner {
+		return Movie{}, apierr.New(apierr.UpdatingMovieError)
+	}
 	set := bson.D{{Key: "updated_at", Value: time.Now().UTC().Truncate(time.Millisecond)}}
 	if p.Name != nil {
+		if *p.Name != current.Name {
+			if err := s.nameFree(ctx, *p.Name); err != nil {
+				return Movie{}, err
+			}
+		}
 		set = append(set, bson.E{Key: "name", Value: *p.Name})
 	}
 	if p.Casts != nil {
@@ -119,34 +135,40 @@ func (s *Store) Update(ctx context.Context, id bson.ObjectID, owner string, p Pa
 		}
 		return Movie{}, s.errs.Mongo("update", err)
 	}
-	if res.MatchedCount == 0 {
-		return Movie{}, s.notOwned(ctx, id, apierr.UpdatingMovieError)
+	if res.MatchedCount == 0 { // deleted since we read it
+		return Movie{}, apierr.New(apierr.MovieNotExistsError)
 	}
 	return s.Get(ctx, id)
 }
 
-// Delete removes the movie with id if owner added it, with the errors of
-// Update (DeletingMovieError for someone else's movie).
+// nameFree returns MovieAlreadyExistsError when a movie has name.
+func (s *Store) nameFree(ctx context.Context, name string) error {
+	n, err := s.coll.CountDocuments(ctx, bson.D{{Key: "name", Value: name}}, options.Count().SetLimit(1))
+	if err != nil {
+		return s.errs.Mongo("count", err)
+	}
+	if n > 0 {
+		return apierr.New(apierr.MovieAlreadyExistsError)
+	}
+	return nil
+}
+
+// Delete removes the movie with id if owner added it: MovieNotExistsError
+// when there is no such movie, DeletingMovieError when someone else added it.
 func (s *Store) Delete(ctx context.Context, id bson.ObjectID, owner string) error {
 	res, err := s.coll.DeleteOne(ctx, ownedBy(id, owner))
 	if err != nil {
 		return s.errs.Mongo("delete", err)
 	}
 	if res.DeletedCount == 0 {
-		return s.notOwned(ctx, id, apierr.DeletingMovieError)
+		if _, err := s.Get(ctx, id); err != nil {
+			return err
+		}
+		return apierr.New(apierr.DeletingMovieError)
 	}
 	return nil
 }
 
 func ownedBy(id bson.ObjectID, owner string) bson.D {
 	return bson.D{{Key: "_id", Value: id}, {Key: "added_by", Value: owner}}
-}
-
-// notOwned explains why a write filtered by owner matched nothing: the
-// movie does not exist, or it is someone else's (forbidden).
-func (s *Store) notOwned(ctx context.Context, id bson.ObjectID, forbidden apierr.Code) error {
-	if _, err := s.Get(ctx, id); err != nil {
-		return err
-	}
-	return apierr.New(forbidden)
 }
