@@ -1,0 +1,577 @@
+package observability_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moviebag/moviebag/deploy/observability"
+)
+
+// Environment of TestLivePrometheus, set by `make test-observability` once the stack is up.
+const (
+	envTargets = "MOVIEBAG_PROM_TARGETS" // job=host:port,... e.g. auth=127.0.0.1:9091,movies=127.0.0.1:9092
+	envGateway = "MOVIEBAG_GATEWAY_URL"  // e.g. http://127.0.0.1:8080
+)
+
+// TestLivePrometheus proves the dashboard and the rules on real data: it starts a real prometheus scraping the
+// running services every second with the project's rule file, drives traffic with errors of several codes
+// through the gateway, then asks Prometheus' HTTP API that every panel query is valid and returns series, that
+// moviebag_errors_total counts exactly the injected errors by code, and that every recording rule has values.
+func TestLivePrometheus(t *testing.T) {
+	targetsEnv, gateway := os.Getenv(envTargets), os.Getenv(envGateway)
+	if targetsEnv == "" || gateway == "" {
+		t.Fatalf("%s and %s are not set: this test needs the running stack and is run by `make test-observability`, "+
+			"which starts it (for the static checks alone: make test-observability-static)", envTargets, envGateway)
+	}
+	targets, err := parseTargets(targetsEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	services := make([]string, 0, len(targets))
+	for job := range targets {
+		services = append(services, job)
+	}
+	slices.Sort(services)
+
+	prom := startPrometheus(t, targets)
+	for _, job := range services {
+		prom.waitFor(t, fmt.Sprintf(`up{job=%q} == 1`, job), 30*time.Second, 1)
+	}
+
+	// Phase 1 creates every series (a counter's first appearance is not an increase); phase 2 is counted.
+	api := &apiClient{base: strings.TrimRight(gateway, "/"), http: &http.Client{Timeout: 10 * time.Second}}
+	api.drive(t, 1)
+	prom.waitFor(t, `moviebag_errors_total{code="MovieNotExistsError"}`, 20*time.Second, 1)
+	time.Sleep(2500 * time.Millisecond) // two more scrapes: the latest sample includes all of phase 1
+	before := prom.errorsByCode(t)
+	const rounds = 5
+	observed := api.drive(t, rounds)
+
+	t.Run("errors by code match the injected errors", func(t *testing.T) {
+		want := map[string]int{}
+		for _, code := range []string{"NotFoundError", "SchemaValidationError", "TokenMissingError", "MovieNotExistsError"} {
+			want[code] = observed[code]
+			if observed[code] != rounds {
+				t.Errorf("the API answered %s %d times out of %d requests meant to produce it (see the log above)", code, observed[code], rounds)
+			}
+		}
+		var got map[string]float64
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			after := prom.errorsByCode(t)
+			got = map[string]float64{}
+			done := true
+			for code, n := range want {
+				got[code] = after[code] - before[code]
+				if got[code] < float64(n) {
+					done = false
+				}
+			}
+			if done || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		for code, n := range want {
+			if got[code] != float64(n) {
+				t.Errorf("moviebag_errors_total{code=%q} rose by %v, the API answered it %d times", code, got[code], n)
+			}
+		}
+		time.Sleep(2 * time.Second)
+		// The dashboard's panel, as Grafana would run it for all services, shows every injected code.
+		q := findQuery(t, "Errors by envelope code", "A")
+		series := prom.query(t, observability.Interpolate(q.Expr, map[string]string{"namespace": ".*", "service": strings.Join(services, "|"), "route": ".*"}, "1m", "5m"))
+		for code := range want {
+			if !slices.ContainsFunc(series, func(s sample) bool { return s.Metric["code"] == code && s.Value > 0 }) {
+				t.Errorf("panel %q shows no positive rate for %s: %v", q.PanelTitle, code, series)
+			}
+		}
+		// The 4xx error ratio reflects them on their routes: movies' /api/movies/:id (MovieNotExistsError) and
+		// the unmatched route (NotFoundError).
+		q = findQuery(t, "4xx error ratio by route", "A")
+		ratios := prom.query(t, observability.Interpolate(q.Expr, map[string]string{"namespace": ".*", "service": strings.Join(services, "|"), "route": ".*"}, "1m", "5m"))
+		for _, route := range []string{"/api/movies/:id", "unmatched"} {
+			if !slices.ContainsFunc(ratios, func(s sample) bool { return s.Metric["route"] == route && s.Value > 0 }) {
+				t.Errorf("panel %q shows no 4xx ratio for route %s: %v", q.PanelTitle, route, ratios)
+			}
+		}
+	})
+
+	// Metrics only one service exports, and ones that may rightly have no series (no dependency failed).
+	onlyIn := map[string]string{
+		"moviebag_login_attempts_total": "auth",
+		"moviebag_tokens_revoked_total": "auth",
+		"moviebag_jwks_refresh_total":   "movies",
+	}
+	mayBeEmpty := map[string]string{"moviebag_dependency_errors_total": "no MongoDB or Redis call failed"}
+	d := mustDashboard(t)
+	p := observability.NewParser()
+
+	t.Run("every panel query is valid and returns series", func(t *testing.T) {
+		for _, q := range d.Queries() {
+			expr, err := p.ParseExpr(observability.Interpolate(q.Expr, map[string]string{"namespace": ".*", "service": "x", "route": ".*"}, "1m", "5m"))
+			if err != nil {
+				t.Errorf("%s: %v", q, err)
+				continue
+			}
+			metrics := observability.MetricNames(expr)
+			for _, svc := range services {
+				src := observability.Interpolate(q.Expr, map[string]string{"namespace": ".*", "service": svc, "route": ".*"}, "1m", "5m")
+				need, why := true, ""
+				for _, m := range metrics {
+					if other, ok := onlyIn[m]; ok && other != svc {
+						need, why = false, m+" is exported by "+other+" only"
+					}
+					if reason, ok := mayBeEmpty[m]; ok {
+						need, why = false, reason
+					}
+				}
+				series := prom.queryEventually(t, src, need, 10*time.Second)
+				t.Logf("%s service=%s: %d series%s", q, svc, len(series), map[bool]string{true: "", false: " (may be empty: " + why + ")"}[need])
+				if need && len(series) == 0 {
+					t.Errorf("%s service=%s: no series for\n%s", q, svc, src)
+				}
+			}
+		}
+	})
+
+	t.Run("variable queries return values", func(t *testing.T) {
+		for _, v := range d.Templating.List {
+			if v.Type != "query" {
+				continue
+			}
+			q, err := v.VariableQuery()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sel, label, err := observability.LabelValuesQuery(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sel = observability.Interpolate(sel, map[string]string{"namespace": ".*", "service": strings.Join(services, "|")}, "1m", "5m")
+			values := prom.labelValues(t, label, sel)
+			t.Logf("variable %s: %v", v.Name, values)
+			switch v.Name {
+			case "namespace": // none in a plain Prometheus: the All value .* stands for the empty one
+			case "service":
+				if !slices.Equal(values, services) {
+					t.Errorf("variable service: %v, want %v", values, services)
+				}
+			default:
+				if len(values) == 0 {
+					t.Errorf("variable %s: no values for %s", v.Name, q)
+				}
+			}
+		}
+	})
+
+	t.Run("recording rules produce values", func(t *testing.T) {
+		for _, g := range mustRules(t).Groups {
+			for _, r := range g.Rules {
+				if r.Record == "" {
+					continue
+				}
+				series := prom.queryEventually(t, r.Record, true, 20*time.Second)
+				got := map[string]float64{}
+				for _, s := range series {
+					got[s.Metric["service"]] = s.Value
+				}
+				for _, svc := range services {
+					v, ok := got[svc]
+					if !ok {
+						t.Errorf("%s: no value for service %s (got %v)", r.Record, svc, series)
+					} else if math.IsNaN(v) {
+						t.Errorf("%s{service=%q} is NaN", r.Record, svc)
+					}
+				}
+			}
+		}
+		// No 5xx was injected: the availability error ratio is exactly 0 and the budget untouched.
+		for _, s := range prom.query(t, `namespace_service:slo_availability_error_budget_remaining:ratio30d`) {
+			if s.Value != 1 {
+				t.Logf("note: %s availability budget left %v (a 5xx happened during the run?)", s.Metric["service"], s.Value)
+			}
+		}
+	})
+
+	t.Run("every rule is healthy", func(t *testing.T) {
+		for _, r := range prom.rules(t) {
+			if r.Health != "ok" {
+				t.Errorf("rule %s: health %s: %s", r.Name, r.Health, r.LastError)
+			}
+		}
+	})
+}
+
+func parseTargets(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, part := range strings.Split(s, ",") {
+		job, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || job == "" || addr == "" {
+			return nil, fmt.Errorf("%s: %q is not job=host:port", envTargets, part)
+		}
+		out[job] = addr
+	}
+	return out, nil
+}
+
+func findQuery(t *testing.T, title, refID string) observability.Query {
+	t.Helper()
+	for _, q := range mustDashboard(t).Queries() {
+		if q.PanelTitle == title && q.RefID == refID {
+			return q
+		}
+	}
+	t.Fatalf("no panel %q target %s", title, refID)
+	return observability.Query{}
+}
+
+// apiClient drives traffic through the gateway and counts the envelope codes it receives.
+type apiClient struct {
+	base string
+	http *http.Client
+	seq  int
+}
+
+// do sends one request and returns the status, the envelope code (if any) and the decoded body.
+func (c *apiClient) do(t *testing.T, method, path, token string, body any) (int, string, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var obj map[string]any
+	_ = json.Unmarshal(raw, &obj)
+	code, _ := obj["code"].(string)
+	return resp.StatusCode, code, obj
+}
+
+// drive runs rounds of a user session and of requests meant to fail, and returns how often each envelope code
+// was answered. It logs any answer that differs from the one intended.
+func (c *apiClient) drive(t *testing.T, rounds int) map[string]int {
+	t.Helper()
+	codes := map[string]int{}
+	expect := func(what string, wantStatus int, wantCode string, status int, code string) {
+		if code != "" {
+			codes[code]++
+		}
+		if status != wantStatus || code != wantCode {
+			t.Logf("%s: got %d %q, meant to get %d %q", what, status, code, wantStatus, wantCode)
+		}
+	}
+	for range rounds {
+		c.seq++
+		email := fmt.Sprintf("obs-%d-%d@example.com", time.Now().UnixNano(), c.seq)
+		st, code, _ := c.do(t, http.MethodPost, "/api/auth/signup", "", map[string]string{"email": email, "password": "secret123"})
+		expect("signup", 200, "", st, code)
+		st, code, body := c.do(t, http.MethodPost, "/api/auth/login", "", map[string]string{"email": email, "password": "secret123"})
+		expect("login", 200, "", st, code)
+		token, _ := body["token"].(string)
+		st, code, _ = c.do(t, http.MethodGet, "/api/auth/me", token, nil)
+		expect("me", 200, "", st, code)
+		st, code, _ = c.do(t, http.MethodGet, "/.well-known/jwks.json", "", nil)
+		expect("jwks", 200, "", st, code)
+		st, code, body = c.do(t, http.MethodPost, "/api/movies", token, map[string]any{
+			"name": "Observed " + strconv.FormatInt(time.Now().UnixNano(), 36), "casts": []string{"A"}, "genres": []string{"Drama"},
+		})
+		expect("create movie", 200, "", st, code)
+		if id, ok := body["id"].(string); ok {
+			st, code, _ = c.do(t, http.MethodGet, "/api/movies/"+url.PathEscape(id), "", nil)
+			expect("get movie", 200, "", st, code)
+		}
+		st, code, _ = c.do(t, http.MethodGet, "/api/movies", "", nil)
+		expect("list movies", 200, "", st, code)
+		// Requests meant to fail, one per code.
+		st, code, _ = c.do(t, http.MethodGet, "/api/auth/no-such-route", "", nil)
+		expect("unknown route", 404, "NotFoundError", st, code)
+		st, code, _ = c.do(t, http.MethodPost, "/api/auth/signup", "", map[string]any{})
+		expect("signup {}", 400, "SchemaValidationError", st, code)
+		st, code, _ = c.do(t, http.MethodPost, "/api/movies", "", map[string]any{"name": "x", "casts": []string{"a"}, "genres": []string{"b"}})
+		expect("create movie without a token", 401, "TokenMissingError", st, code)
+		st, code, _ = c.do(t, http.MethodGet, "/api/movies/zzz", "", nil)
+		expect("get movie zzz", 400, "MovieNotExistsError", st, code)
+		// Login results and revocation: a wrong password, a logout, the revoked token reused.
+		st, code, _ = c.do(t, http.MethodPost, "/api/auth/login", "", map[string]string{"email": email, "password": "wrong-password"})
+		expect("login with a wrong password", 401, "UnauthorizedError", st, code)
+		st, code, _ = c.do(t, http.MethodPost, "/api/auth/logout", token, nil)
+		if st != 200 && st != 204 {
+			t.Logf("logout: got %d %q", st, code)
+		}
+		st, code, _ = c.do(t, http.MethodGet, "/api/auth/me", token, nil)
+		expect("me with a revoked token", 401, "TokenRevokedError", st, code)
+	}
+	return codes
+}
+
+// promServer is a prometheus process started for one test.
+type promServer struct {
+	base string
+	http *http.Client
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startPrometheus runs prometheus on a free port, scraping each job's target every second and evaluating the
+// rule file every second, and stops it when the test ends.
+func startPrometheus(t *testing.T, targets map[string]string) *promServer {
+	t.Helper()
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatal("prometheus is not on PATH: run `make deps` (Debian package prometheus)")
+	}
+	rules, err := filepath.Abs(observability.RulesPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files:\n  - %q\nscrape_configs:\n", rules)
+	jobs := make([]string, 0, len(targets))
+	for job := range targets {
+		jobs = append(jobs, job)
+	}
+	slices.Sort(jobs)
+	for _, job := range jobs {
+		fmt.Fprintf(&cfg, "  - job_name: %q\n    static_configs:\n      - targets: [%q]\n", job, targets[job])
+	}
+	cfgPath := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	logPath := filepath.Join(dir, "prometheus.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin,
+		"--config.file="+cfgPath,
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr,
+		"--log.level=warn",
+	)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start prometheus: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		logFile.Close()
+		if t.Failed() {
+			if b, err := os.ReadFile(logPath); err == nil && len(b) > 0 {
+				t.Logf("prometheus log:\n%s\nconfig:\n%s", b, cfg.String())
+			}
+		}
+	})
+	s := &promServer{base: "http://" + addr, http: &http.Client{Timeout: 10 * time.Second}}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("prometheus exited: %v\n%s", err, b)
+		default:
+		}
+		resp, err := s.http.Get(s.base + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prometheus not ready on %s after 30s", addr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+type sample struct {
+	Metric map[string]string
+	Value  float64
+}
+
+type apiResponse struct {
+	Status    string          `json:"status"`
+	ErrorType string          `json:"errorType"`
+	Error     string          `json:"error"`
+	Data      json.RawMessage `json:"data"`
+}
+
+func (s *promServer) get(t *testing.T, path string, params url.Values) json.RawMessage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+path+"?"+params.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	var r apiResponse
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatalf("GET %s %v: decode: %v", path, params, err)
+	}
+	if r.Status != "success" {
+		t.Fatalf("GET %s %v: %s: %s", path, params, r.ErrorType, r.Error)
+	}
+	return r.Data
+}
+
+// query runs an instant query and returns its samples; an invalid query fails the test.
+func (s *promServer) query(t *testing.T, q string) []sample {
+	t.Helper()
+	var data struct {
+		ResultType string `json:"resultType"`
+		Result     []struct {
+			Metric map[string]string `json:"metric"`
+			Value  [2]any            `json:"value"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(s.get(t, "/api/v1/query", url.Values{"query": {q}}), &data); err != nil {
+		t.Fatal(err)
+	}
+	if data.ResultType != "vector" {
+		t.Fatalf("query %s: result type %s, want vector", q, data.ResultType)
+	}
+	out := make([]sample, 0, len(data.Result))
+	for _, r := range data.Result {
+		str, _ := r.Value[1].(string)
+		v, err := strconv.ParseFloat(str, 64)
+		if err != nil {
+			t.Fatalf("query %s: value %v: %v", q, r.Value[1], err)
+		}
+		out = append(out, sample{Metric: r.Metric, Value: v})
+	}
+	return out
+}
+
+// queryEventually repeats a query until it returns series (when want is true) or the timeout passes.
+func (s *promServer) queryEventually(t *testing.T, q string, want bool, timeout time.Duration) []sample {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		series := s.query(t, q)
+		if !want || len(series) > 0 || time.Now().After(deadline) {
+			return series
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// waitFor waits until q returns at least n series.
+func (s *promServer) waitFor(t *testing.T, q string, timeout time.Duration, n int) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for len(s.query(t, q)) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v, still fewer than %d series for %s", timeout, n, q)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// errorsByCode returns the current value of moviebag_errors_total summed by code over all services.
+func (s *promServer) errorsByCode(t *testing.T) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for _, smp := range s.query(t, `sum by (code) (moviebag_errors_total)`) {
+		out[smp.Metric["code"]] = smp.Value
+	}
+	return out
+}
+
+func (s *promServer) labelValues(t *testing.T, label, selector string) []string {
+	t.Helper()
+	params := url.Values{}
+	if selector != "" {
+		params.Set("match[]", selector)
+	}
+	var values []string
+	if err := json.Unmarshal(s.get(t, "/api/v1/label/"+url.PathEscape(label)+"/values", params), &values); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(values)
+	return values
+}
+
+type ruleState struct {
+	Name      string `json:"name"`
+	Health    string `json:"health"`
+	LastError string `json:"lastError"`
+}
+
+func (s *promServer) rules(t *testing.T) []ruleState {
+	t.Helper()
+	var data struct {
+		Groups []struct {
+			Rules []ruleState `json:"rules"`
+		} `json:"groups"`
+	}
+	if err := json.Unmarshal(s.get(t, "/api/v1/rules", url.Values{}), &data); err != nil {
+		t.Fatal(err)
+	}
+	var out []ruleState
+	for _, g := range data.Groups {
+		out = append(out, g.Rules...)
+	}
+	if len(out) == 0 {
+		t.Fatal("prometheus loaded no rules")
+	}
+	return out
+}
