@@ -68,6 +68,7 @@ func New(upstreams map[Upstream]*url.URL, logger *slog.Logger) http.Handler {
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 				id := r.Header.Get(requestid.Header)
 				logger.Warn("upstream unavailable", "upstream", string(name), "request_id", id, "error", err)
+				w.Header().Set(requestid.Header, id)
 				apierr.WriteHTTP(w, apierr.Unavailable(err), id)
 			},
 		}

@@ -1,0 +1,69 @@
+package gateway_test
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+
+	"github.com/moviebag/moviebag/deploy/local/gateway"
+	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/testkit"
+)
+
+func TestMatch(t *testing.T) {
+	tests := []struct {
+		path string
+		want gateway.Upstream
+	}{
+		{"/api/auth/signup", gateway.Auth},
+		{"/api/auth/login", gateway.Auth},
+		{"/api/auth", gateway.Auth},
+		{"/.well-known/jwks.json", gateway.Auth},
+		{"/api/movies", gateway.Movies},
+		{"/api/movies/6b06f1ebcf512d8be09e8da8", gateway.Movies},
+		{"/api/moviesx", ""},
+		{"/api/authz", ""},
+		{"/.well-known/other", ""},
+		{"/", ""},
+		{"/metrics", ""},
+	}
+	for _, tt := range tests {
+		got, ok := gateway.Match(tt.path)
+		if got != tt.want || ok != (tt.want != "") {
+			t.Errorf("Match(%q) = %q, %v; want %q", tt.path, got, ok, tt.want)
+		}
+	}
+}
+
+func TestProxy(t *testing.T) {
+	var seen http.Header
+	movies := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = r.Header.Clone()
+		_, _ = io.WriteString(w, "movies:"+r.URL.Path)
+	}))
+	defer movies.Close()
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close() // auth is down
+	mu, _ := url.Parse(movies.URL)
+	du, _ := url.Parse(down.URL)
+	gw := httptest.NewServer(gateway.New(map[gateway.Upstream]*url.URL{gateway.Auth: du, gateway.Movies: mu},
+		slog.New(slog.NewTextHandler(io.Discard, nil))))
+	defer gw.Close()
+
+	r := testkit.Do(t, "GET", gw.URL+"/api/movies/1", "", "X-Request-ID", "trace-1")
+	if r.Status != 200 || string(r.Body) != "movies:/api/movies/1" {
+		t.Fatalf("proxied: %d %s", r.Status, r.Body)
+	}
+	if seen.Get("X-Request-ID") != "trace-1" || seen.Get("X-Forwarded-For") == "" {
+		t.Errorf("upstream saw %v", seen)
+	}
+	testkit.Envelope(t, testkit.Do(t, "GET", gw.URL+"/nowhere", ""), apierr.NotFoundError)
+	unavailable := testkit.Do(t, "POST", gw.URL+"/api/auth/login", `{}`)
+	testkit.Envelope(t, unavailable, apierr.ServiceUnavailableError)
+	if unavailable.Header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+}
