@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# End-to-end check of a deployed moviebag through its front door (the ingress on kind or
+# minikube, or the local gateway of `make run`):
+#   deploy/kind/e2e.sh http://localhost            # kind (make kind-up)
+#   deploy/kind/e2e.sh "http://$(minikube ip)"     # minikube
+#   deploy/kind/e2e.sh http://127.0.0.1:8080       # make run
+# Needs curl and jq. Exits non-zero on the first failed expectation.
+set -euo pipefail
+
+base="${1:?usage: e2e.sh BASE_URL}"
+base="${base%/}"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# call METHOD PATH [TOKEN] [JSON]: sets $status and $body (the response body's file).
+call() {
+  local method="$1" path="$2" token="${3:-}" data="${4:-}"
+  local args=(-sS -o "$tmp/body" -w '%{http_code}' -X "$method")
+  [[ -n "$token" ]] && args+=(-H "Authorization: Bearer $token")
+  [[ -n "$data" ]] && args+=(-H 'Content-Type: application/json' --data "$data")
+  status="$(curl "${args[@]}" "$base$path")"
+  body="$tmp/body"
+}
+
+expect() { # expect STATUS WHAT
+  [[ "$status" == "$1" ]] || fail "$2: HTTP $status, want $1: $(head -c 500 "$body")"
+  echo "ok   $2 ($status)"
+}
+
+echo "waiting for $base/api/movies"
+for _ in $(seq 1 60); do
+  if [[ "$(curl -s -o /dev/null -w '%{http_code}' "$base/api/movies" || true)" == 200 ]]; then break; fi
+  sleep 3
+done
+
+call GET /.well-known/jwks.json
+expect 200 "JWKS"
+jq -e '.keys | length > 0 and all(.kid and .kty and .alg and .use)' "$body" >/dev/null || fail "JWKS without usable keys"
+jq -e '.keys | all(has("d") | not)' "$body" >/dev/null || fail "JWKS publishes a private key"
+
+suffix="$(date +%s)-$RANDOM"
+email="e2e-$suffix@example.com"
+creds="$(jq -cn --arg e "$email" '{email: $e, password: "e2e-password"}')"
+
+call POST /api/auth/signup "" "$creds"
+expect 200 "signup"
+call POST /api/auth/signup "" "$creds"
+expect 400 "signup again"
+[[ "$(jq -r .code "$body")" == EmailAlreadyExistsError ]] || fail "duplicate signup: $(cat "$body")"
+
+call POST /api/auth/login "" "$(jq -cn --arg e "$email" '{email: $e, password: "wrong-password"}')"
+expect 401 "login with a wrong password"
+[[ "$(jq -r .code "$body")" == UnauthorizedError ]] || fail "wrong password: $(cat "$body")"
+
+call POST /api/auth/login "" "$creds"
+expect 200 "login"
+token="$(jq -r .token "$body")"
+[[ -n "$token" && "$token" != null ]] || fail "login: no token"
+
+call GET /api/auth/me "$token"
+expect 200 "me"
+[[ "$(jq -r .email "$body")" == "$email" ]] || fail "me: $(cat "$body")"
+
+movie="$(jq -cn --arg n "e2e $suffix" '{name: $n, casts: ["Someone"], genres: ["Test"]}')"
+call POST /api/movies "" "$movie"
+expect 401 "create without a token"
+call POST /api/movies "$token" "$movie"
+expect 200 "create"
+id="$(jq -r .id "$body")"
+call POST /api/movies "$token" "$movie"
+expect 400 "create the same name again"
+[[ "$(jq -r .code "$body")" == MovieAlreadyExistsError ]] || fail "duplicate movie: $(cat "$body")"
+
+call GET "/api/movies/$id"
+expect 200 "get"
+[[ "$(jq -r .name "$body")" == "e2e $suffix" ]] || fail "get: $(cat "$body")"
+call GET "/api/movies?limit=1"
+expect 200 "list"
+jq -e 'type == "array" and length <= 1' "$body" >/dev/null || fail "list is not an array of at most 1: $(cat "$body")"
+
+call PUT "/api/movies/$id" "$token" '{"genres": ["Test", "Updated"]}'
+expect 200 "update"
+call DELETE "/api/movies/$id" "$token"
+[[ "$status" == 200 || "$status" == 204 ]] || fail "delete: HTTP $status"
+echo "ok   delete ($status)"
+call GET "/api/movies/$id"
+expect 400 "get a deleted movie"
+[[ "$(jq -r .code "$body")" == MovieNotExistsError ]] || fail "deleted movie: $(cat "$body")"
+
+call POST /api/auth/logout "$token"
+[[ "$status" == 200 || "$status" == 204 ]] || fail "logout: HTTP $status"
+echo "ok   logout ($status)"
+sleep 1
+call GET /api/auth/me "$token"
+expect 401 "me with a revoked token"
+call POST /api/movies "$token" "$movie"
+expect 401 "create with a revoked token"
+
+call GET /not-routed
+expect 404 "a path nothing routes"
+
+echo "e2e: all checks passed against $base"
