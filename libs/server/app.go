@@ -86,7 +86,7 @@ func observe(logger *slog.Logger, m *metrics.Metrics, handleError fiber.ErrorHan
 		m.Duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
 		logger.LogAttrs(ctx, slog.LevelInfo, "request",
 			slog.String("request_id", id), slog.String("method", method), slog.String("route", route),
-			slog.Int("status", status), slog.Duration("duration", elapsed))
+			slog.Int("status", status), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
 		return nil
 	}
 }

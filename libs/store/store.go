@@ -60,6 +60,9 @@ func Retry(ctx context.Context, logger *slog.Logger, what string, fn func(ctx co
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", what, errors.Join(err, ctx.Err()))
+		}
 		logger.Warn("start-up step failed, retrying", "step", what, "error", err)
 		select {
 		case <-ctx.Done():

@@ -99,6 +99,11 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			*a = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		}
 	}
+	for _, a := range addrs {
+		if err := checkFree(*a); err != nil {
+			return fail(err)
+		}
+	}
 	s.AuthURL, s.AuthAdminURL = "http://"+o.AuthAddr, "http://"+o.AuthAdminAddr
 	s.MoviesURL, s.MoviesAdminURL = "http://"+o.MoviesAddr, "http://"+o.MoviesAdminAddr
 
@@ -203,6 +208,16 @@ func (s *Stack) Stop() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return errors.Join(s.errs...)
+}
+
+// checkFree fails early, and clearly, when another process (often an
+// earlier stack) holds addr.
+func checkFree(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s is taken (is another moviebag still running?): %w", addr, err)
+	}
+	return l.Close()
 }
 
 func merge(a, b map[string]string) map[string]string {
