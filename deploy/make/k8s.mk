@@ -6,7 +6,7 @@ ACTIONLINT_VERSION     ?= v1.7.12
 KUBE_VERSION           ?= v1.34.4
 KUBE_STAGING_VERSION   ?= v0.34.4
 SKAFFOLD_VERSION       ?= v2.16.1
-K8S_APT_PACKAGES       := etcd-server shellcheck jq openssl
+K8S_APT_PACKAGES       := etcd-server shellcheck jq
 
 HELM           := $(BIN)/helm
 ACTIONLINT     := $(BIN)/actionlint
@@ -59,12 +59,17 @@ kind-up: $(SKAFFOLD) ## kind cluster + ingress-nginx + the stack deployed by ska
 kind-down: ## delete the kind cluster
 	kind delete cluster --name $(KIND_CLUSTER)
 
+# apt-get as root, or through sudo (CI runners).
+K8S_SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
+
 .PHONY: deps-k8s-apt
 deps-k8s-apt:
 	@missing=(); for p in $(K8S_APT_PACKAGES); do dpkg -s "$$p" >/dev/null 2>&1 || missing+=("$$p"); done; \
 	if (( $${#missing[@]} )); then \
 	  echo "installing Debian packages: $${missing[*]}"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$${missing[@]}"; \
+	  $(K8S_SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(K8S_SUDO) apt-get install -y -qq \
+	    -o DPkg::Lock::Timeout=300 "$${missing[@]}"; \
+	  if [ -d /run/systemd/system ]; then $(K8S_SUDO) systemctl disable --now etcd.service >/dev/null 2>&1 || true; fi; \
 	fi
 
 # The -X flags are those of helm's own release build: without them `helm version`
@@ -80,7 +85,7 @@ $(ACTIONLINT):
 
 # k8s.io/kubernetes replaces its staging modules with ./staging paths that the
 # module zip lacks: build a copy whose go.mod points at the published versions.
-$(KUBE_APISERVER):
+$(KUBE_APISERVER): | deps-k8s-apt
 	@mkdir -p $(BIN) $(K8S_BUILD)
 	set -e; dir=$$(GOWORK=off GOFLAGS=-mod=mod $(GO) mod download -json k8s.io/kubernetes@$(KUBE_VERSION) | jq -r .Dir); \
 	rm -rf $(K8S_BUILD)/k8s && cp -r "$$dir" $(K8S_BUILD)/k8s && chmod -R u+w $(K8S_BUILD)/k8s; \
@@ -93,7 +98,7 @@ $(KUBE_APISERVER):
 	rm -rf $(K8S_BUILD)/k8s
 
 # skaffold's go.mod has replace lines, so `go install` is refused: build a copy.
-$(SKAFFOLD):
+$(SKAFFOLD): | deps-k8s-apt
 	@mkdir -p $(BIN) $(K8S_BUILD)
 	set -e; dir=$$(GOWORK=off GOFLAGS=-mod=mod $(GO) mod download -json github.com/GoogleContainerTools/skaffold/v2@$(SKAFFOLD_VERSION) | jq -r .Dir); \
 	rm -rf $(K8S_BUILD)/skaffold && cp -r "$$dir" $(K8S_BUILD)/skaffold && chmod -R u+w $(K8S_BUILD)/skaffold; \
