@@ -46,13 +46,16 @@ KIND_CLUSTER ?= moviebag
 INGRESS_NGINX_VERSION ?= controller-v1.12.1
 INGRESS_NGINX_MANIFEST := https://raw.githubusercontent.com/kubernetes/ingress-nginx/$(INGRESS_NGINX_VERSION)/deploy/static/provider/kind/deploy.yaml
 
+# skaffold from PATH when there is one, else the pinned build in bin/.
+KIND_SKAFFOLD = $(or $(shell command -v skaffold 2>/dev/null),$(SKAFFOLD))
+
 .PHONY: kind-up
-kind-up: $(SKAFFOLD) ## kind cluster + ingress-nginx + the stack deployed by skaffold, API on http://localhost (needs Docker, kind, kubectl)
+kind-up: $(if $(shell command -v skaffold 2>/dev/null),,$(SKAFFOLD)) ## kind cluster + ingress-nginx + the stack deployed by skaffold, API on http://localhost (needs Docker, kind, kubectl)
 	@for t in docker kind kubectl; do command -v $$t >/dev/null || { echo "make kind-up needs $$t on PATH"; exit 1; }; done
 	kind get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)' || kind create cluster --name $(KIND_CLUSTER) --config deploy/kind/cluster.yaml
 	kubectl --context kind-$(KIND_CLUSTER) apply -f $(INGRESS_NGINX_MANIFEST)
 	kubectl --context kind-$(KIND_CLUSTER) -n ingress-nginx rollout status deployment/ingress-nginx-controller --timeout=300s
-	$(SKAFFOLD) run -p kind --kube-context kind-$(KIND_CLUSTER)
+	$(KIND_SKAFFOLD) run -p kind --kube-context kind-$(KIND_CLUSTER)
 	@echo "moviebag answers on http://localhost (try: curl -s http://localhost/api/movies); helm test moviebag -n moviebag --kube-context kind-$(KIND_CLUSTER)"
 
 .PHONY: kind-down
@@ -64,7 +67,8 @@ K8S_SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && 
 
 .PHONY: deps-k8s-apt
 deps-k8s-apt:
-	@missing=(); for p in $(K8S_APT_PACKAGES); do dpkg -s "$$p" >/dev/null 2>&1 || missing+=("$$p"); done; \
+	@command -v dpkg >/dev/null || { echo "no dpkg here: install $(K8S_APT_PACKAGES) with your package manager"; exit 0; }; \
+	missing=(); for p in $(K8S_APT_PACKAGES); do dpkg -s "$$p" >/dev/null 2>&1 || missing+=("$$p"); done; \
 	if (( $${#missing[@]} )); then \
 	  echo "installing Debian packages: $${missing[*]}"; \
 	  $(K8S_SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(K8S_SUDO) apt-get install -y -qq \
