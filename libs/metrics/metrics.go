@@ -74,12 +74,31 @@ func New(reg prometheus.Registerer, service string) *Metrics {
 		ConstLabels: prometheus.Labels{"service": service, "version": version, "revision": revision, "goversion": runtime.Version()},
 	})
 	info.Set(1)
-	reg.MustRegister(
-		m.Requests, m.Duration, m.InFlight, m.Errors, m.LoginAttempts, m.TokensRevoked, m.JWKSRefreshes, m.DependencyErrors, info,
+	reg.MustRegister(m.Requests, m.Duration, m.InFlight, m.Errors, m.LoginAttempts, m.TokensRevoked, m.JWKSRefreshes, m.DependencyErrors, info)
+	// The runtime collectors get the service label too, so every series says
+	// whose it is.
+	prometheus.WrapRegistererWith(constLabels, reg).MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// Login results, the values of moviebag_login_attempts_total's result label.
+var LoginResults = []string{"success", "invalid_credentials", "rate_limited", "error"}
+
+// InitLoginAttempts creates every login result series at zero, so that the
+// first failure is an increase alerts can see.
+func (m *Metrics) InitLoginAttempts() {
+	for _, r := range LoginResults {
+		m.LoginAttempts.WithLabelValues(r)
+	}
+}
+
+// InitJWKSRefreshes creates the success and failure series at zero.
+func (m *Metrics) InitJWKSRefreshes() {
+	m.JWKSRefreshes.WithLabelValues("success")
+	m.JWKSRefreshes.WithLabelValues("failure")
 }
 
 // DependencyError counts one failed call to a dependency.

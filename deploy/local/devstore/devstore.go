@@ -120,8 +120,7 @@ func StartRedis(ctx context.Context, dir string, requireServer bool, logger *slo
 	}
 	cmd := exec.CommandContext(context.WithoutCancel(ctx), bin,
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--logfile", "", "--loglevel", "warning")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"), "--loglevel", "warning")
 	if err := cmd.Start(); err != nil {
 		return "", "", nil, fmt.Errorf("start redis-server: %w", err)
 	}

@@ -58,6 +58,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, Service)
+	m.InitLoginAttempts()
 	errs := store.NewErrors(m)
 
 	mongoClient, db, err := store.OpenMongo(cfg.Stores)

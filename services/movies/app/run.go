@@ -41,6 +41,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, Service)
+	m.InitJWKSRefreshes()
 	errs := store.NewErrors(m)
 
 	keys, err := token.NewJWKS(ctx, token.JWKSOptions{
