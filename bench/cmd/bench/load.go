@@ -1,0 +1,113 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// scenario is one path under load: where it goes, what a right answer is
+// and which ceiling it is compared with.
+type scenario struct {
+	Path    string // short name: get-movie, list, create, ...
+	Via     string // direct, gateway, ceiling
+	Want    int    // the expected status; anything else is an error
+	Ceiling string // framework, storage, bcrypt or "" (no ceiling)
+	// next fills in the i-th request (safe for concurrent use: i is unique).
+	next func(i uint64, t *vegeta.Target)
+}
+
+// result is one measured run of a scenario at one concurrency.
+type result struct {
+	scenario
+	Concurrency int
+	Requests    int
+	RPS         float64
+	P50, P99    time.Duration
+	Errors      int
+	FirstError  string
+	Ratio       float64 // to its ceiling at the same concurrency; NaN when none
+}
+
+// attack runs s at concurrency c for d: c workers, each sending its next
+// request as soon as the previous one is answered (a closed loop).
+// Throughput is the answered requests over the time from the first request
+// to the last answer.
+func attack(s scenario, c int, d time.Duration) result {
+	var seq atomic.Uint64
+	targeter := func(t *vegeta.Target) error {
+		s.next(seq.Add(1)-1, t)
+		return nil
+	}
+	a := vegeta.NewAttacker(
+		vegeta.Workers(uint64(c)), vegeta.MaxWorkers(uint64(c)),
+		vegeta.Connections(c), vegeta.KeepAlive(true),
+		vegeta.Timeout(30*time.Second), vegeta.MaxBody(512),
+		vegeta.Redirects(vegeta.NoFollow),
+	)
+	r := result{scenario: s, Concurrency: c, Ratio: math.NaN()}
+	var lat []time.Duration
+	var first, last time.Time
+	for res := range a.Attack(targeter, vegeta.ConstantPacer{}, d, s.Path) {
+		r.Requests++
+		lat = append(lat, res.Latency)
+		end := res.Timestamp.Add(res.Latency)
+		if first.IsZero() || res.Timestamp.Before(first) {
+			first = res.Timestamp
+		}
+		if end.After(last) {
+			last = end
+		}
+		if int(res.Code) != s.Want {
+			r.Errors++
+			if r.FirstError == "" {
+				r.FirstError = fmt.Sprintf("%d %s %s", res.Code, res.Error, truncate(string(res.Body), 200))
+			}
+		}
+	}
+	if span := last.Sub(first); span > 0 {
+		r.RPS = float64(r.Requests) / span.Seconds()
+	}
+	slices.Sort(lat)
+	r.P50, r.P99 = quantile(lat, 0.50), quantile(lat, 0.99)
+	return r
+}
+
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(i, 0)]
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// get returns a target maker for GET url(i).
+func get(url func(i uint64) string) func(uint64, *vegeta.Target) {
+	return func(i uint64, t *vegeta.Target) {
+		t.Method, t.URL = http.MethodGet, url(i)
+	}
+}
+
+// post returns a target maker for a JSON POST of body(i) to url, with the
+// bearer token token(i) when token is not nil.
+func post(url string, token func(i uint64) string, body func(i uint64) []byte) func(uint64, *vegeta.Target) {
+	return func(i uint64, t *vegeta.Target) {
+		t.Method, t.URL, t.Body = http.MethodPost, url, body(i)
+		t.Header = http.Header{"Content-Type": {"application/json"}}
+		if token != nil {
+			t.Header.Set("Authorization", "Bearer "+token(i))
+		}
+	}
+}

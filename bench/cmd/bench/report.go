@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Targets of issue 6.
+const (
+	getMovieDirectTarget  = 0.8
+	getMovieGatewayTarget = 0.6
+	storageFreeTarget     = 0.6
+	loginTarget           = 0.9
+	rssTarget             = 40 << 20
+)
+
+// target is one of issue 6's targets and whether the run met it.
+type target struct {
+	What, Want, Got string
+	Met             bool
+}
+
+// targets evaluates issue 6's targets. Ratios are best req/s over the
+// ceiling's best, the concurrency of each chosen by itself.
+func (r *report) targets() []target {
+	var ts []target
+	ratioTarget := func(what, path, via, ceilPath string, ceilBest float64, want float64) {
+		b := r.best(path, via)
+		if b == 0 || ceilBest == 0 {
+			return
+		}
+		got := b / ceilBest
+		ts = append(ts, target{What: what, Want: fmt.Sprintf("≥ %.2f of the %s ceiling", want, ceilPath),
+			Got: fmt.Sprintf("%.2f (%.0f / %.0f req/s)", got, b, ceilBest), Met: got >= want})
+	}
+	storageBest, frameworkBest := r.best("storage", "ceiling"), r.best("framework", "ceiling")
+	ratioTarget("get-movie direct", "get-movie", "direct", "storage", storageBest, getMovieDirectTarget)
+	ratioTarget("get-movie through the gateway", "get-movie", "gateway", "storage", storageBest, getMovieGatewayTarget)
+	for _, p := range []string{"jwks", "not-found", "create-invalid"} {
+		ratioTarget(p+" direct", p, "direct", "framework", frameworkBest, storageFreeTarget)
+	}
+	if b := r.best("login", "direct"); b > 0 {
+		got := b / r.BcryptBound
+		ts = append(ts, target{What: "login direct", Want: "within 10% of the bcrypt bound",
+			Got: fmt.Sprintf("%.2f (%.1f / %.1f logins/s)", got, b, r.BcryptBound), Met: got >= loginTarget})
+	}
+	errs := 0
+	for _, res := range r.Results {
+		errs += res.Errors
+	}
+	ts = append(ts, target{What: "errors", Want: "none", Got: fmt.Sprint(errs), Met: errs == 0})
+	for _, m := range r.Memory[:2] {
+		ts = append(ts, target{What: m.Name + " resident memory after the load", Want: "< 40 MiB",
+			Got: mib(m.RSS), Met: m.RSS < rssTarget})
+	}
+	return ts
+}
+
+// markdown renders the run: machine, setup, the table, memory, targets.
+func (r *report) markdown() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("# moviebag benchmark, %s\n\n", r.Started.Format("2006-01-02 15:04 MST"))
+	p("- machine: %d cores, %s; %s\n", r.Cores, r.CPU, r.GoVersion)
+	p("- storage: %s; redis-server on loopback\n", r.Storage.Note)
+	p("- data: %d users, %d movies seeded before the load (FerretDB v1 answers a FindOne by _id with a scan, so "+
+		"the collection is kept small; create runs last and adds its movies after every read was measured)\n", r.Opts.users, r.Movies)
+	p("- load: vegeta (closed loop: c workers, each sends when its previous answer arrives), %s per run after a %s warm-up, "+
+		"concurrency %s; load generator, services, gateway and storage share the same %d cores\n",
+		r.Opts.duration, r.Opts.warmup, joinInts(r.Opts.concurrency), r.Cores)
+	p("- services: release builds (-trimpath -ldflags \"-s -w\"), separate processes, LOG_LEVEL=warn, BCRYPT_COST=%d, login limits raised\n",
+		r.Opts.bcryptCost)
+	p("- ratio: req/s over the ceiling's req/s at the same concurrency (framework: bare Fiber, fixed JSON; storage: bare Fiber, "+
+		"one FindOne by _id; bcrypt: CompareHashAndPassword at cost %d on every core = %.1f/s). list and create have no ceiling of "+
+		"their own: their ratio to the storage ceiling is shown for scale only\n\n", r.Opts.bcryptCost, r.BcryptBound)
+
+	p("| path | via | conc | req/s | p50 ms | p99 ms | errors | ceiling | ratio |\n")
+	p("|---|---|---:|---:|---:|---:|---:|---|---:|\n")
+	for _, res := range r.Results {
+		ceil := res.Ceiling
+		if ceil == "" {
+			ceil = "–"
+		}
+		p("| %s | %s | %d | %.1f | %.2f | %.2f | %d | %s | %s |\n", res.Path, res.Via, res.Concurrency, res.RPS,
+			ms(res.P50), ms(res.P99), res.Errors, ceil, ratioString(res.Ratio))
+	}
+	p("\n| process | VmRSS after the load | VmHWM (peak) |\n|---|---:|---:|\n")
+	for _, m := range r.Memory {
+		p("| %s | %s | %s |\n", m.Name, mib(m.RSS), mib(m.Peak))
+	}
+	if len(r.Wrk) > 0 {
+		p("\nwrk cross-check (3 s each, same machine, right after get-movie; ratio to the wrk-measured ceiling):\n\n" +
+			"| target | conc | req/s | ratio |\n|---|---:|---:|---:|\n")
+		for _, w := range r.Wrk {
+			p("| %s | %d | %.1f | %s |\n", w.Name, w.Concurrency, w.RPS, ratioString(w.Ratio))
+		}
+	}
+	p("\n| target | wanted | got | met |\n|---|---|---|---|\n")
+	for _, t := range r.targets() {
+		met := "yes"
+		if !t.Met {
+			met = "**no**"
+		}
+		p("| %s | %s | %s | %s |\n", t.What, t.Want, t.Got, met)
+	}
+	if math.IsNaN(r.GetMovieDirectRatio) {
+		r.GetMovieDirectRatio = 0
+	}
+	return b.String()
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = fmt.Sprint(n)
+	}
+	return strings.Join(s, ", ")
+}

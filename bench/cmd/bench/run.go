@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// memRow is a process's resident memory after the load.
+type memRow struct {
+	Name      string
+	RSS, Peak int64
+}
+
+// wrkRow is one wrk cross-check.
+type wrkRow struct {
+	Name        string
+	Concurrency int
+	RPS         float64
+	Ratio       float64 // to the wrk-measured ceiling; NaN for a ceiling
+}
+
+// report is what a run measured.
+type report struct {
+	Started     time.Time
+	CPU         string
+	Cores       int
+	GoVersion   string
+	Opts        options
+	Storage     storageInfo
+	Movies      int // seeded
+	BcryptBound float64
+	Results     []result
+	Memory      []memRow
+	Wrk         []wrkRow
+	// GetMovieDirectRatio is get-movie direct's best req/s over the storage
+	// ceiling's best.
+	GetMovieDirectRatio float64
+}
+
+// bcryptBound measures how many bcrypt comparisons at cost the machine does
+// per second with every core busy: the most logins auth can answer.
+func bcryptBound(cost int, d time.Duration) (float64, error) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("bench-password-1"), cost)
+	if err != nil {
+		return 0, err
+	}
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range runtime.NumCPU() {
+		wg.Go(func() {
+			for time.Since(start) < d {
+				_ = bcrypt.CompareHashAndPassword(hash, []byte("bench-password-1"))
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds(), nil
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+// benchmark runs every scenario at every concurrency, in an order that keeps
+// the movies collection the same size for get-movie and its ceiling: reads
+// first, creates last.
+func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, error) {
+	rep := &report{Started: time.Now(), CPU: cpuModel(), Cores: runtime.NumCPU(), GoVersion: runtime.Version(), Opts: o, Movies: len(s.movieIDs)}
+	want := func(path string) bool {
+		return o.only == "" || slices.Contains(strings.Split(o.only, ","), path)
+	}
+
+	st.step("measuring the bcrypt bound: CompareHashAndPassword at cost %d on %d cores for 3s", o.bcryptCost, rep.Cores)
+	bound, err := bcryptBound(o.bcryptCost, 3*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	rep.BcryptBound = bound
+	st.step("bcrypt bound: %.1f logins/s", bound)
+
+	ids := s.movieIDs
+	movieAt := func(i uint64) string { return ids[(i*7919)%uint64(len(ids))] }
+	token := func(i uint64) string { return s.tokens[i%uint64(len(s.tokens))] }
+	invalid := []byte(`{"name":" ","casts":[],"genres":["Drama"]}`)
+	var attackNo atomic.Int64
+	bases := map[string]struct{ auth, movies string }{
+		"direct":  {s.authURL, s.moviesURL},
+		"gateway": {s.gatewayURL, s.gatewayURL},
+	}
+	scenarios := func(path, via string) scenario {
+		b := bases[via]
+		switch path {
+		case "framework":
+			return scenario{Path: path, Via: "ceiling", Want: 200, next: get(func(uint64) string { return s.frameworkURL + "/api/anything" })}
+		case "storage":
+			return scenario{Path: path, Via: "ceiling", Want: 200, next: get(func(i uint64) string { return s.storageCeilingURL + "/movies/" + movieAt(i) })}
+		case "get-movie":
+			return scenario{Path: path, Via: via, Want: 200, Ceiling: "storage", next: get(func(i uint64) string { return b.movies + "/api/movies/" + movieAt(i) })}
+		case "list":
+			return scenario{Path: path, Via: via, Want: 200, Ceiling: "storage", next: get(func(uint64) string { return b.movies + "/api/movies?limit=20" })}
+		case "jwks":
+			return scenario{Path: path, Via: via, Want: 200, Ceiling: "framework", next: get(func(uint64) string { return b.auth + "/.well-known/jwks.json" })}
+		case "not-found":
+			return scenario{Path: path, Via: via, Want: 404, Ceiling: "framework", next: get(func(i uint64) string { return b.movies + "/api/movies/" + movieAt(i) + "/unknown" })}
+		case "create-invalid":
+			return scenario{Path: path, Via: via, Want: 400, Ceiling: "framework",
+				next: post(b.movies+"/api/movies", token, func(uint64) []byte { return invalid })}
+		case "login":
+			return scenario{Path: path, Via: via, Want: 200, Ceiling: "bcrypt",
+				next: post(b.auth+"/api/auth/login", nil, func(i uint64) []byte {
+					return fmt.Appendf(nil, `{"email":%q,"password":%q}`, s.users[i%uint64(len(s.users))], s.password)
+				})}
+		case "create":
+			run := attackNo.Add(1)
+			return scenario{Path: path, Via: via, Want: 200, Ceiling: "storage",
+				next: post(b.movies+"/api/movies", token, func(i uint64) []byte {
+					return fmt.Appendf(nil, `{"name":"Bench movie %d-%d","casts":["Actor One","Actor Two"],"genres":["Drama"]}`, run, i)
+				})}
+		}
+		panic("unknown path " + path)
+	}
+
+	total := 0
+	plan := [][]string{ // {path, via...}
+		{"framework", "ceiling"},
+		{"jwks", "direct", "gateway"}, {"not-found", "direct", "gateway"}, {"create-invalid", "direct", "gateway"},
+		{"storage+get-movie"},
+		{"list", "direct", "gateway"}, {"login", "direct", "gateway"}, {"create", "direct", "gateway"},
+	}
+	for _, p := range plan {
+		switch p[0] {
+		case "storage+get-movie":
+			if want("storage") {
+				total += len(o.concurrency)
+			}
+			if want("get-movie") {
+				total += 2 * len(o.concurrency)
+			}
+		default:
+			if want(p[0]) {
+				total += (len(p) - 1) * len(o.concurrency)
+			}
+		}
+	}
+	done := 0
+	measure := func(path, via string, c int) {
+		if !want(path) || ctx.Err() != nil {
+			return
+		}
+		done++
+		if o.warmup > 0 {
+			attack(scenarios(path, via), c, o.warmup)
+		}
+		r := attack(scenarios(path, via), c, o.duration)
+		st.step("run %2d/%d  %-15s %-8s c=%-4d %9.1f req/s  p50 %7.2f ms  p99 %8.2f ms  errors %d",
+			done, total, path, via, c, r.RPS, ms(r.P50), ms(r.P99), r.Errors)
+		if r.FirstError != "" {
+			st.step("          first unexpected answer: %s", r.FirstError)
+		}
+		rep.Results = append(rep.Results, r)
+	}
+	for _, p := range plan {
+		if p[0] == "storage+get-movie" {
+			for _, c := range o.concurrency {
+				measure("storage", "ceiling", c)
+				measure("get-movie", "direct", c)
+				measure("get-movie", "gateway", c)
+			}
+			// While the movies collection still has its seeded size.
+			if o.wrk && o.only == "" {
+				rep.Wrk = wrkCrossCheck(ctx, st, o, s)
+			}
+			continue
+		}
+		for _, via := range p[1:] {
+			for _, c := range o.concurrency {
+				measure(p[0], via, c)
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	for _, p := range []*proc{s.auth, s.movies, s.gateway} {
+		cur, peak, err := rss(p.cmd.Process.Pid)
+		if err != nil {
+			return nil, fmt.Errorf("resident memory of %s: %w", p.name, err)
+		}
+		rep.Memory = append(rep.Memory, memRow{Name: p.name, RSS: cur, Peak: peak})
+	}
+	st.step("resident memory after the load: auth %s, movies %s (VmRSS)", mib(rep.Memory[0].RSS), mib(rep.Memory[1].RSS))
+
+	rep.ratios()
+	return rep, nil
+}
+
+// ratios sets each result's ratio to its ceiling at the same concurrency
+// and the get-movie summary ratio (best over best).
+func (r *report) ratios() {
+	ceil := map[string]map[int]float64{"framework": {}, "storage": {}}
+	for _, res := range r.Results {
+		if res.Via == "ceiling" {
+			ceil[res.Path][res.Concurrency] = res.RPS
+		}
+	}
+	for i := range r.Results {
+		res := &r.Results[i]
+		switch res.Ceiling {
+		case "bcrypt":
+			res.Ratio = res.RPS / r.BcryptBound
+		case "framework", "storage":
+			if c, ok := ceil[res.Ceiling][res.Concurrency]; ok && c > 0 {
+				res.Ratio = res.RPS / c
+			}
+		}
+	}
+	if c := r.best("storage", "ceiling"); c > 0 {
+		r.GetMovieDirectRatio = r.best("get-movie", "direct") / c
+	}
+}
+
+// best is the highest req/s of path via any concurrency.
+func (r *report) best(path, via string) float64 {
+	b := 0.0
+	for _, res := range r.Results {
+		if res.Path == path && res.Via == via && res.RPS > b {
+			b = res.RPS
+		}
+	}
+	return b
+}
+
+// wrkCrossCheck measures a few paths and their ceilings with wrk, a C load
+// generator much lighter than vegeta, at the middle concurrency.
+func wrkCrossCheck(ctx context.Context, st *stepper, o options, s *stack) []wrkRow {
+	bin, err := exec.LookPath("wrk")
+	if err != nil {
+		st.step("wrk is not installed: no cross-check (make deps-bench installs it)")
+		return nil
+	}
+	script := filepath.Join(os.TempDir(), fmt.Sprintf("moviebag-bench-%d.lua", os.Getpid()))
+	lua := fmt.Sprintf("wrk.method = \"POST\"\nwrk.body = '{\"name\":\" \",\"casts\":[],\"genres\":[\"Drama\"]}'\n"+
+		"wrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = \"Bearer %s\"\n", s.tokens[0])
+	if err := os.WriteFile(script, []byte(lua), 0o600); err != nil {
+		st.step("wrk script: %v", err)
+		return nil
+	}
+	defer os.Remove(script)
+	c := o.concurrency[len(o.concurrency)/2]
+	mid := s.movieIDs[len(s.movieIDs)/2]
+	var rows []wrkRow
+	for _, w := range []struct{ name, ceiling, url, script string }{
+		{"framework ceiling", "", s.frameworkURL + "/api/anything", ""},
+		{"jwks direct", "framework ceiling", s.authURL + "/.well-known/jwks.json", ""},
+		{"not-found direct", "framework ceiling", s.moviesURL + "/api/movies/" + mid + "/unknown", ""},
+		{"create-invalid direct", "framework ceiling", s.moviesURL + "/api/movies", script},
+		{"storage ceiling (one id)", "", s.storageCeilingURL + "/movies/" + mid, ""},
+		{"get-movie direct (one id)", "storage ceiling (one id)", s.moviesURL + "/api/movies/" + mid, ""},
+	} {
+		rps, err := wrk(ctx, bin, w.url, w.script, c, 3*time.Second)
+		if err != nil {
+			st.step("wrk %s: %v", w.name, err)
+			continue
+		}
+		row := wrkRow{Name: w.name, Concurrency: c, RPS: rps, Ratio: math.NaN()}
+		for _, r := range rows {
+			if r.Name == w.ceiling && r.RPS > 0 {
+				row.Ratio = rps / r.RPS
+			}
+		}
+		st.step("wrk cross-check  %-26s c=%d  %9.1f req/s  ratio %s", w.name, c, rps, ratioString(row.Ratio))
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+var wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+
+// wrk runs wrk against url and returns its requests per second.
+func wrk(ctx context.Context, bin, url, script string, c int, d time.Duration) (float64, error) {
+	threads := min(runtime.NumCPU(), c)
+	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(c), "-d", fmt.Sprintf("%ds", int(d.Seconds()))}
+	if script != "" {
+		args = append(args, "-s", script)
+	}
+	out, err := exec.CommandContext(ctx, bin, append(args, url)...).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s", err, out)
+	}
+	m := wrkRPS.FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("no Requests/sec in %s", out)
+	}
+	return strconv.ParseFloat(string(m[1]), 64)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func ratioString(r float64) string {
+	if math.IsNaN(r) || math.IsInf(r, 0) {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", r)
+}

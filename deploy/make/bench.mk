@@ -1,0 +1,42 @@
+# Benchmarks (issue 6): `make bench` (the services under load against their ceilings, about 8 minutes) and
+# `make bench-go` (Go benchmarks of the hot paths). Neither is part of `make test`.
+# bench/ is its own Go module, outside go.work (GOWORK=off): vegeta and FerretDB's PostgreSQL
+# backend stay out of the services' build. See docs/benchmarks.md.
+
+BENCH_MODULE := bench
+# Extra flags for the driver, e.g. BENCH_FLAGS='-duration 10s -concurrency 16,64'; every flag also reads an
+# environment variable (BENCH_DURATION, BENCH_CONCURRENCY, BENCH_MOVIES, BENCH_BACKEND, BENCH_POSTGRES_URL, ...).
+BENCH_FLAGS ?=
+# The packages with Go benchmarks (*_bench_test.go), and what to pass to go test.
+BENCH_GO_PKGS  ?= ./apierr ./request ./token ./server
+BENCH_GO_FLAGS ?= -run '^$$' -bench . -benchmem -count 1
+# apt-get as root, or through sudo (CI runners).
+BENCH_SUDO     := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
+
+DEPS_TARGETS += deps-bench
+
+.PHONY: deps-bench
+deps-bench: ## wrk (Debian package; the optional cross-check of make bench) when missing, and the bench module
+	@if ! command -v wrk >/dev/null; then \
+	  echo "installing Debian package wrk (cross-check of make bench)"; \
+	  $(BENCH_SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(BENCH_SUDO) apt-get install -y -qq --no-install-recommends \
+	    -o DPkg::Lock::Timeout=300 wrk || echo "wrk not installed: make bench runs without its cross-check"; \
+	fi
+	cd $(BENCH_MODULE) && GOWORK=off $(GO) mod download
+
+.PHONY: bench
+bench: ## load-test release builds of both services against the framework and storage ceilings; table in bench/results/
+	@command -v redis-server >/dev/null || { echo "redis-server is not on PATH: run 'make deps' (Debian package redis-server)"; exit 1; }
+	@echo "bench: [1/2] vet and build the driver (module $(BENCH_MODULE), GOWORK=off)"
+	cd $(BENCH_MODULE) && GOWORK=off $(GO) vet ./...
+	cd $(BENCH_MODULE) && GOWORK=off $(GO) build -o $(BIN)/moviebag-bench ./cmd/bench
+	@echo "bench: [2/2] run: build the services, start storage, services, gateway and ceilings, seed, load (one line per step;"
+	@echo "       the table goes to $(BENCH_MODULE)/results/, the last line is the get-movie ratio)"
+	cd $(BENCH_MODULE) && $(BIN)/moviebag-bench -repo $(CURDIR) $(BENCH_FLAGS)
+
+.PHONY: bench-go
+bench-go: ## Go benchmarks of the hot paths with -benchmem (envelope, strict decoding, token check, middleware)
+	@command -v redis-server >/dev/null || { echo "redis-server is not on PATH: run 'make deps' (Debian package redis-server)"; exit 1; }
+	@echo "bench-go: Go benchmarks in libs ($(BENCH_GO_PKGS)) with FerretDB and redis-server from testdeps"
+	$(GO) run ./deploy/local/cmd/testdeps -- $(GO) test -C libs $(BENCH_GO_FLAGS) $(BENCH_GO_PKGS)
