@@ -15,6 +15,10 @@ import (
 // so that scanners cannot blow up the label set.
 const UnmatchedRoute = "unmatched"
 
+// ShedRoute is the route label of requests refused by the concurrency limit
+// before routing.
+const ShedRoute = "shed"
+
 // Dependency names for DependencyErrors.
 const (
 	MongoDB = "mongodb"

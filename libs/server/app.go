@@ -31,13 +31,13 @@ func New(service string, cfg Config, logger *slog.Logger, m *metrics.Metrics) *f
 		AppName:               service,
 		ErrorHandler:          handleError,
 		BodyLimit:             cfg.BodyLimitBytes,
-		ReadTimeout:           10 * time.Second,
-		WriteTimeout:          10 * time.Second,
-		IdleTimeout:           60 * time.Second,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          cfg.WriteTimeout,
+		IdleTimeout:           cfg.IdleTimeout,
 		DisableStartupMessage: true,
 		CaseSensitive:         true,
 	})
-	app.Use(observe(logger, m, handleError, cfg.RequestTimeout))
+	app.Use(observe(logger, m, handleError, cfg.RequestTimeout, cfg.MaxConcurrentRequests))
 	return app
 }
 
@@ -54,10 +54,17 @@ func RequestID(c *fiber.Ctx) string {
 	return id
 }
 
-// observe is the outermost middleware: request id, in-flight gauge, a
-// deadline on the request context, panic recovery, the error envelope,
-// the request metrics and the access log.
-func observe(logger *slog.Logger, m *metrics.Metrics, handleError fiber.ErrorHandler, timeout time.Duration) fiber.Handler {
+// errOverloaded is the cause of requests shed by the concurrency limit.
+var errOverloaded = errors.New("MAX_CONCURRENT_REQUESTS reached: request shed")
+
+// observe is the outermost middleware: request id, in-flight gauge and
+// concurrency limit, a deadline on the request context, panic recovery, the
+// error envelope, the request metrics and the access log.
+func observe(logger *slog.Logger, m *metrics.Metrics, handleError fiber.ErrorHandler, timeout time.Duration, maxInFlight int) fiber.Handler {
+	var slots chan struct{}
+	if maxInFlight > 0 {
+		slots = make(chan struct{}, maxInFlight)
+	}
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
 		id := RequestID(c)
@@ -68,11 +75,20 @@ func observe(logger *slog.Logger, m *metrics.Metrics, handleError fiber.ErrorHan
 		defer cancel()
 		c.SetUserContext(ctx)
 
-		err := safeNext(c)
+		var err error
+		if acquire(slots) {
+			err = safeNext(c)
+			release(slots)
+		} else {
+			err = apierr.Unavailable(errOverloaded)
+		}
 		route := c.Route().Path
 		if err != nil {
-			if unmatched(err) {
+			switch {
+			case unmatched(err):
 				route = metrics.UnmatchedRoute
+			case errors.Is(err, errOverloaded):
+				route = metrics.ShedRoute
 			}
 			if herr := handleError(c, err); herr != nil {
 				logger.Error("error handler failed", "request_id", id, "error", herr)
@@ -88,6 +104,25 @@ func observe(logger *slog.Logger, m *metrics.Metrics, handleError fiber.ErrorHan
 			slog.String("request_id", id), slog.String("method", method), slog.String("route", route),
 			slog.Int("status", status), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
 		return nil
+	}
+}
+
+// acquire takes a slot without waiting; a nil channel means no limit.
+func acquire(slots chan struct{}) bool {
+	if slots == nil {
+		return true
+	}
+	select {
+	case slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func release(slots chan struct{}) {
+	if slots != nil {
+		<-slots
 	}
 }
 

@@ -11,7 +11,15 @@ type Config struct {
 	ShutdownTimeout    time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	ShutdownDrainDelay time.Duration `env:"SHUTDOWN_DRAIN_DELAY" envDefault:"0s"`
 	BodyLimitBytes     int           `env:"BODY_LIMIT_BYTES" envDefault:"65536"`
-	TrustedProxies     []string      `env:"TRUSTED_PROXIES" envDefault:"127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"`
+	// ReadTimeout bounds reading a whole request (headers and body), so slow
+	// clients cannot hold connections; WriteTimeout bounds the answer.
+	ReadTimeout  time.Duration `env:"READ_TIMEOUT" envDefault:"10s"`
+	WriteTimeout time.Duration `env:"WRITE_TIMEOUT" envDefault:"10s"`
+	IdleTimeout  time.Duration `env:"IDLE_TIMEOUT" envDefault:"60s"`
+	// MaxConcurrentRequests sheds load past this many requests in flight with
+	// a quick 503 instead of letting latency grow; 0 means no limit.
+	MaxConcurrentRequests int      `env:"MAX_CONCURRENT_REQUESTS" envDefault:"512"`
+	TrustedProxies        []string `env:"TRUSTED_PROXIES" envDefault:"127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"`
 }
 
 // Stores is the configuration of the MongoDB and Redis connections.

@@ -1,0 +1,119 @@
+package server_test
+
+import (
+	"bufio"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/metrics"
+	"github.com/moviebag/moviebag/libs/server"
+	"github.com/moviebag/moviebag/libs/testkit"
+)
+
+func listen(t *testing.T, app *fiber.App) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	t.Cleanup(func() { _ = app.Shutdown() })
+	return ln.Addr().String()
+}
+
+// Past MAX_CONCURRENT_REQUESTS, requests are shed at once with a 503
+// envelope instead of queueing.
+func TestConcurrencyLimitSheds(t *testing.T) {
+	m := metrics.New(prometheus.NewRegistry(), "test")
+	app := server.New("test", server.Config{BodyLimitBytes: 1024, RequestTimeout: time.Minute, MaxConcurrentRequests: 2},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), m)
+	entered, unblock := make(chan struct{}, 2), make(chan struct{})
+	app.Get("/slow", func(c *fiber.Ctx) error {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-unblock
+		return c.SendString("done")
+	})
+	addr := listen(t, app)
+
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			r := testkit.Do(t, "GET", "http://"+addr+"/slow", "")
+			if r.Status != 200 {
+				t.Errorf("in-flight request: %d %s", r.Status, r.Body)
+			}
+		})
+	}
+	<-entered
+	<-entered
+	r := testkit.Do(t, "GET", "http://"+addr+"/slow", "")
+	testkit.Envelope(t, r, apierr.ServiceUnavailableError)
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("shed request without Retry-After")
+	}
+	close(unblock)
+	wg.Wait()
+	if got := testutil.ToFloat64(m.Requests.WithLabelValues("GET", metrics.ShedRoute, "503")); got != 1 {
+		t.Errorf("shed requests counted %v, want 1", got)
+	}
+	// The slots are given back (unblock is closed: the handler returns at once).
+	for range 3 {
+		if r := testkit.Do(t, "GET", "http://"+addr+"/slow", ""); r.Status != 200 {
+			t.Errorf("after the load: %d %s", r.Status, r.Body)
+		}
+	}
+}
+
+// A client that sends its headers too slowly is cut off by READ_TIMEOUT.
+func TestSlowClientIsCutOff(t *testing.T) {
+	app := server.New("test", server.Config{BodyLimitBytes: 1024, RequestTimeout: time.Minute, ReadTimeout: 300 * time.Millisecond},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), metrics.New(prometheus.NewRegistry(), "test"))
+	app.Post("/echo", func(c *fiber.Ctx) error { return c.Send(c.Body()) })
+	addr := listen(t, app)
+
+	for _, tt := range []struct{ name, partial string }{
+		{"slow headers (slowloris)", "GET /echo HTTP/1.1\r\nHost: x\r\nX-Slow: "},
+		{"slow body", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := io.WriteString(conn, tt.partial); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err == nil {
+				body, _ := io.ReadAll(resp.Body)
+				_ = resp.Body.Close()
+				if resp.StatusCode < 400 {
+					t.Fatalf("slow client answered %d %s", resp.StatusCode, body)
+				}
+				if !strings.Contains(string(body), `"code"`) {
+					t.Errorf("answer to a slow client is not an envelope: %s", body)
+				}
+			}
+			if elapsed := time.Since(start); elapsed > 4*time.Second {
+				t.Errorf("connection held for %v", elapsed)
+			}
+		})
+	}
+}
