@@ -19,7 +19,7 @@ TEST_TARGETS := test-go
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: run
 run: ## the whole stack on 127.0.0.1:8080 (starts FerretDB and Redis unless MONGO_URI / REDIS_URL are set)

@@ -1,6 +1,8 @@
 // Command testdeps starts FerretDB and redis-server on free ports, runs the
 // command after "--" with MOVIEBAG_TEST_MONGO_URI and MOVIEBAG_TEST_REDIS_URL
-// set, and stops them again: `make test` runs the Go tests under it.
+// set, and stops them again: `make test` runs the Go tests under it. When
+// both variables are already set (a real MongoDB and Redis, as in GitHub
+// Actions), it runs the command against those instead.
 package main
 
 import (
@@ -34,23 +36,31 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	logger := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "testdeps")
+	if os.Getenv("MOVIEBAG_TEST_MONGO_URI") != "" && os.Getenv("MOVIEBAG_TEST_REDIS_URL") != "" {
+		logger.Info("using the MongoDB and Redis given in MOVIEBAG_TEST_MONGO_URI and MOVIEBAG_TEST_REDIS_URL")
+		return command(ctx, args[1:], nil).Run()
+	}
 	dir, err := os.MkdirTemp("", "moviebag-testdeps-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	logger := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "testdeps")
 	stores, err := devstore.Start(ctx, devstore.Options{Dir: dir, RequireRedisServer: true, Logger: logger})
 	if err != nil {
 		return err
 	}
 	defer stores.Close()
 
-	cmd := exec.CommandContext(ctx, args[1], args[2:]...)
+	return command(ctx, args[1:], []string{
+		"MOVIEBAG_TEST_MONGO_URI=" + stores.MongoURI,
+		"MOVIEBAG_TEST_REDIS_URL=" + stores.RedisURL,
+	}).Run()
+}
+
+func command(ctx context.Context, argv, env []string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = os.Stdout, os.Stderr, os.Stdin
-	cmd.Env = append(os.Environ(),
-		"MOVIEBAG_TEST_MONGO_URI="+stores.MongoURI,
-		"MOVIEBAG_TEST_REDIS_URL="+stores.RedisURL,
-	)
-	return cmd.Run()
+	cmd.Env = append(os.Environ(), env...)
+	return cmd
 }
