@@ -4,11 +4,14 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/moviebag/moviebag/libs/apierr"
@@ -49,29 +52,44 @@ func Match(path string) (Upstream, bool) {
 	return "", false
 }
 
-// New returns the gateway handler proxying to the given base URLs.
+// Backend is one replica of an upstream. When ReadyURL is set the gateway
+// polls it and sends traffic only while it answers 200, as a Kubernetes
+// Service follows readiness; without it the backend is always used.
+type Backend struct {
+	URL      *url.URL
+	ReadyURL string
+}
+
+// New returns the gateway handler proxying to one backend per upstream.
 func New(upstreams map[Upstream]*url.URL, logger *slog.Logger) http.Handler {
+	pools := make(map[Upstream][]Backend, len(upstreams))
+	for name, u := range upstreams {
+		pools[name] = []Backend{{URL: u}}
+	}
+	return NewBalanced(context.Background(), pools, logger)
+}
+
+// NewBalanced returns the gateway handler spreading each upstream's traffic
+// round-robin over its ready backends; readiness polling stops with ctx.
+func NewBalanced(ctx context.Context, upstreams map[Upstream][]Backend, logger *slog.Logger) http.Handler {
 	transport := &http.Transport{
 		Proxy:               nil,
 		MaxIdleConns:        512,
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	proxies := make(map[Upstream]*httputil.ReverseProxy, len(upstreams))
-	for name, target := range upstreams {
-		proxies[name] = &httputil.ReverseProxy{
-			Rewrite: func(pr *httputil.ProxyRequest) {
-				pr.SetURL(target)
-				pr.SetXForwarded()
-			},
-			Transport: transport,
-			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-				id := r.Header.Get(requestid.Header)
-				logger.Warn("upstream unavailable", "upstream", string(name), "request_id", id, "error", err)
-				w.Header().Set(requestid.Header, id)
-				apierr.WriteHTTP(w, apierr.Unavailable(err), id)
-			},
+	pools := make(map[Upstream]*pool, len(upstreams))
+	for name, backends := range upstreams {
+		p := &pool{}
+		for _, b := range backends {
+			rb := &backend{Backend: b, proxy: newProxy(name, b.URL, transport, logger)}
+			rb.ready.Store(b.ReadyURL == "")
+			if b.ReadyURL != "" {
+				go rb.pollReadiness(ctx)
+			}
+			p.backends = append(p.backends, rb)
 		}
+		pools[name] = p
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := requestid.Resolve(r.Header.Get(requestid.Header))
@@ -82,6 +100,74 @@ func New(upstreams map[Upstream]*url.URL, logger *slog.Logger) http.Handler {
 			apierr.WriteHTTP(w, apierr.New(apierr.NotFoundError), id)
 			return
 		}
-		proxies[up].ServeHTTP(w, r)
+		b := pools[up].pick()
+		if b == nil {
+			logger.Warn("no ready backend", "upstream", string(up), "request_id", id)
+			w.Header().Set(requestid.Header, id)
+			apierr.WriteHTTP(w, apierr.Unavailable(errors.New("no ready backend")), id)
+			return
+		}
+		b.proxy.ServeHTTP(w, r)
 	})
+}
+
+func newProxy(name Upstream, target *url.URL, transport http.RoundTripper, logger *slog.Logger) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.SetXForwarded()
+		},
+		Transport: transport,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			id := r.Header.Get(requestid.Header)
+			logger.Warn("upstream unavailable", "upstream", string(name), "request_id", id, "error", err)
+			w.Header().Set(requestid.Header, id)
+			apierr.WriteHTTP(w, apierr.Unavailable(err), id)
+		},
+	}
+}
+
+type pool struct {
+	backends []*backend
+	next     atomic.Uint64
+}
+
+// pick returns the next ready backend, or nil when none is ready.
+func (p *pool) pick() *backend {
+	n := uint64(len(p.backends))
+	start := p.next.Add(1)
+	for i := range n {
+		if b := p.backends[(start+i)%n]; b.ready.Load() {
+			return b
+		}
+	}
+	return nil
+}
+
+type backend struct {
+	Backend
+	proxy *httputil.ReverseProxy
+	ready atomic.Bool
+}
+
+// readinessInterval is how often backends' readiness is polled.
+const readinessInterval = 100 * time.Millisecond
+
+func (b *backend) pollReadiness(ctx context.Context) {
+	client := &http.Client{Timeout: 500 * time.Millisecond}
+	t := time.NewTicker(readinessInterval)
+	defer t.Stop()
+	for {
+		ready := false
+		if resp, err := client.Get(b.ReadyURL); err == nil {
+			_ = resp.Body.Close()
+			ready = resp.StatusCode == http.StatusOK
+		}
+		b.ready.Store(ready)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

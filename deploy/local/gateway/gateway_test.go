@@ -1,12 +1,15 @@
 package gateway_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/moviebag/moviebag/deploy/local/gateway"
 	"github.com/moviebag/moviebag/libs/apierr"
@@ -66,4 +69,52 @@ func TestProxy(t *testing.T) {
 	if unavailable.Header.Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
 	}
+}
+
+// Traffic goes only to ready backends, round-robin, as a Service follows readiness.
+func TestBalancedFollowsReadiness(t *testing.T) {
+	var readyB atomic.Bool
+	mk := func(name string, ready func() bool) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/readyz" {
+				if !ready() {
+					w.WriteHeader(503)
+				}
+				return
+			}
+			_, _ = io.WriteString(w, name)
+		}))
+	}
+	a := mk("a", func() bool { return true })
+	defer a.Close()
+	b := mk("b", readyB.Load)
+	defer b.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	au, _ := url.Parse(a.URL)
+	bu, _ := url.Parse(b.URL)
+	gw := httptest.NewServer(gateway.NewBalanced(ctx, map[gateway.Upstream][]gateway.Backend{
+		gateway.Movies: {{URL: au, ReadyURL: a.URL + "/readyz"}, {URL: bu, ReadyURL: b.URL + "/readyz"}},
+	}, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	defer gw.Close()
+
+	count := func() map[string]int {
+		time.Sleep(300 * time.Millisecond) // a few readiness polls
+		seen := map[string]int{}
+		for range 10 {
+			seen[string(testkit.Do(t, "GET", gw.URL+"/api/movies", "").Body)]++
+		}
+		return seen
+	}
+	if seen := count(); seen["a"] != 10 {
+		t.Errorf("with b not ready: %v", seen)
+	}
+	readyB.Store(true)
+	if seen := count(); seen["a"] != 5 || seen["b"] != 5 {
+		t.Errorf("with both ready: %v", seen)
+	}
+	a.Close()
+	b.Close()
+	time.Sleep(300 * time.Millisecond)
+	testkit.Envelope(t, testkit.Do(t, "GET", gw.URL+"/api/movies", ""), apierr.ServiceUnavailableError)
 }

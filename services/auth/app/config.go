@@ -12,9 +12,11 @@ type Config struct {
 	server.Stores
 	server.Tokens
 
-	KeysDir    string        `env:"JWT_KEYS_DIR"`
-	TokenTTL   time.Duration `env:"JWT_TTL" envDefault:"1h"`
-	BcryptCost int           `env:"BCRYPT_COST" envDefault:"10"`
+	KeysDir string `env:"JWT_KEYS_DIR"`
+	// KeysReloadInterval is how often JWT_KEYS_DIR is read again (0: never).
+	KeysReloadInterval time.Duration `env:"JWT_KEYS_RELOAD_INTERVAL" envDefault:"30s"`
+	TokenTTL           time.Duration `env:"JWT_TTL" envDefault:"1h"`
+	BcryptCost         int           `env:"BCRYPT_COST" envDefault:"10"`
 
 	LoginLimitPerIP       int           `env:"LOGIN_LIMIT_PER_IP" envDefault:"100"`
 	LoginLimitWindow      time.Duration `env:"LOGIN_LIMIT_WINDOW" envDefault:"1m"`

@@ -6,9 +6,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os/signal"
 	"syscall"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
@@ -46,14 +48,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	keySet, err := loadKeys(cfg.KeysDir)
+	keySet, err := loadKeys(ctx, cfg, logger)
 	if err != nil {
 		return err
-	}
-	if cfg.KeysDir == "" {
-		logger.Warn("JWT_KEYS_DIR is not set: signing with a key generated at start; tokens die with this process", "kid", keySet.SignerID())
-	} else {
-		logger.Info("signing keys loaded", "dir", cfg.KeysDir, "signer", keySet.SignerID())
 	}
 
 	reg := prometheus.NewRegistry()
@@ -94,9 +91,31 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return server.Serve(ctx, logger, cfg.Config, app, server.NewAdmin(reg))
 }
 
-func loadKeys(dir string) (*keys.Set, error) {
-	if dir == "" {
-		return keys.Generate()
+// keySource is the signing key set, fixed or reloaded from a directory.
+type keySource interface {
+	Signer
+	SignerID() string
+	Keyfunc(ctx context.Context) jwt.Keyfunc
+}
+
+// loadKeys reads JWT_KEYS_DIR and keeps reading it, or generates a key when
+// there is no directory.
+func loadKeys(ctx context.Context, cfg Config, logger *slog.Logger) (keySource, error) {
+	if cfg.KeysDir == "" {
+		set, err := keys.Generate()
+		if err != nil {
+			return nil, err
+		}
+		logger.Warn("JWT_KEYS_DIR is not set: signing with a key generated at start; tokens die with this process", "kid", set.SignerID())
+		return set, nil
 	}
-	return keys.Load(dir)
+	rot, err := keys.LoadRotating(cfg.KeysDir)
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("signing keys loaded", "dir", cfg.KeysDir, "signer", rot.SignerID(), "reload_interval", cfg.KeysReloadInterval.String())
+	if cfg.KeysReloadInterval > 0 {
+		go rot.Watch(ctx, cfg.KeysReloadInterval, logger)
+	}
+	return rot, nil
 }
