@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -152,17 +153,28 @@ type Response struct {
 	Body   []byte
 }
 
-// Do sends a request and reads the whole answer. headers alternate names
-// and values; a body is sent as application/json unless a Content-Type is given.
+// Do sends a request and reads the whole answer, failing the test when
+// there is no answer. headers alternate names and values; a body is sent as
+// application/json unless a Content-Type is given.
 func Do(t testing.TB, method, url, body string, headers ...string) Response {
 	t.Helper()
+	r, err := Try(method, url, body, headers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Try is Do for callers that expect no answer at times (a server being
+// restarted) or run outside the test goroutine.
+func Try(method, url, body string, headers ...string) (Response, error) {
 	var r io.Reader
 	if body != "" {
 		r = strings.NewReader(body)
 	}
 	req, err := http.NewRequest(method, url, r)
 	if err != nil {
-		t.Fatalf("new request: %v", err)
+		return Response{}, fmt.Errorf("new request: %w", err)
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -172,14 +184,14 @@ func Do(t testing.TB, method, url, body string, headers ...string) Response {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return Response{}, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, url, err)
+		return Response{}, fmt.Errorf("%s %s: read body: %w", method, url, err)
 	}
-	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
 
 // Bearer is the Authorization header pair for a token, for Do.

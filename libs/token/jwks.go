@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 )
 
@@ -48,7 +50,35 @@ func NewJWKS(ctx context.Context, o JWKSOptions) (func(ctx context.Context) jwt.
 	if err != nil {
 		return nil, fmt.Errorf("JWKS %s: %w", o.URL, err)
 	}
-	return kf.KeyfuncCtx, nil
+	return coalesce(kf.KeyfuncCtx), nil
+}
+
+// coalesce makes concurrent lookups of a kid not yet seen wait for one
+// lookup (and the one JWKS refresh it may cause), instead of each racing for
+// the refresh rate limit and all but one failing: that is what happens to
+// every request in flight when a new signing key starts to be used.
+func coalesce(keys func(ctx context.Context) jwt.Keyfunc) func(ctx context.Context) jwt.Keyfunc {
+	var (
+		known sync.Map // kid → struct{}: found in the cache before
+		group singleflight.Group
+	)
+	return func(ctx context.Context) jwt.Keyfunc {
+		inner := keys(ctx)
+		return func(t *jwt.Token) (any, error) {
+			kid, _ := t.Header["kid"].(string)
+			if _, ok := known.Load(kid); ok || kid == "" {
+				return inner(t)
+			}
+			key, err, _ := group.Do(kid, func() (any, error) {
+				key, err := inner(t)
+				if err == nil {
+					known.Store(kid, struct{}{})
+				}
+				return key, err
+			})
+			return key, err
+		}
+	}
 }
 
 // countingTransport reports the result of every JWKS fetch.

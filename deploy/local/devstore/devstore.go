@@ -70,14 +70,21 @@ func Start(ctx context.Context, o Options) (*Stores, error) {
 	return s, nil
 }
 
-// StartMongo runs an embedded FerretDB with its SQLite files in dir.
+// StartMongo runs an embedded FerretDB with its SQLite files in dir, on a
+// free port.
 func StartMongo(ctx context.Context, dir string, logger *slog.Logger) (uri string, stop func(), err error) {
+	return StartMongoOn(ctx, "127.0.0.1:0", dir, logger)
+}
+
+// StartMongoOn runs an embedded FerretDB on addr with its SQLite files in
+// dir; started again on the same addr and dir it serves the same data.
+func StartMongoOn(ctx context.Context, addr, dir string, logger *slog.Logger) (uri string, stop func(), err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, fmt.Errorf("FerretDB data dir: %w", err)
 	}
 	quiet := slog.New(levelFilter{logger.Handler(), slog.LevelError})
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Listener:  ferretdb.ListenerConfig{TCP: addr},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + dir + "/",
 		Logger:    quiet,
@@ -111,27 +118,37 @@ func StartRedis(ctx context.Context, dir string, requireServer bool, logger *slo
 		}
 		return "redis://" + mr.Addr() + "/0", "miniredis", mr.Close, nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", nil, fmt.Errorf("redis data dir: %w", err)
-	}
 	port, err := FreePort()
 	if err != nil {
 		return "", "", nil, err
+	}
+	url, stop, err = StartRedisServer(ctx, bin, port, dir, logger)
+	if err != nil {
+		return "", "", nil, err
+	}
+	return url, "redis-server", stop, nil
+}
+
+// StartRedisServer runs the redis-server binary bin on port, keeping nothing
+// on disk; its log goes to dir/redis.log.
+func StartRedisServer(ctx context.Context, bin string, port int, dir string, logger *slog.Logger) (url string, stop func(), err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, fmt.Errorf("redis data dir: %w", err)
 	}
 	cmd := exec.CommandContext(context.WithoutCancel(ctx), bin,
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"), "--loglevel", "warning")
 	if err := cmd.Start(); err != nil {
-		return "", "", nil, fmt.Errorf("start redis-server: %w", err)
+		return "", nil, fmt.Errorf("start redis-server: %w", err)
 	}
 	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	if err := waitTCP(ctx, addr, 10*time.Second); err != nil {
 		stop()
-		return "", "", nil, fmt.Errorf("redis-server on %s: %w", addr, err)
+		return "", nil, fmt.Errorf("redis-server on %s: %w", addr, err)
 	}
 	logger.Info("redis-server started", "addr", addr)
-	return "redis://" + addr + "/0", "redis-server", stop, nil
+	return "redis://" + addr + "/0", stop, nil
 }
 
 // FreePort asks the kernel for a free loopback TCP port.
