@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"slices"
 	"sync/atomic"
@@ -34,45 +35,47 @@ type result struct {
 	Ratio       float64 // to its ceiling at the same concurrency; NaN when none
 }
 
-// attack runs s at concurrency c for d: c workers, each sending its next
-// request as soon as the previous one is answered (a closed loop).
-// Throughput is the answered requests over the time from the first request
-// to the last answer.
-func attack(s scenario, c int, d time.Duration) result {
+// attack runs s at concurrency c for warmup+d: c workers, each sending its
+// next request as soon as the previous one is answered (a closed loop).
+// Only the answers that arrive in the last d count for throughput and
+// latency, so neither the ramp-up nor the drain at the end dilute them;
+// unexpected answers count as errors wherever they arrive. The client's
+// connections are closed afterwards, so that no run leaves idle keep-alive
+// connections (and their buffers) on the servers.
+func attack(s scenario, c int, warmup, d time.Duration) result {
 	var seq atomic.Uint64
 	targeter := func(t *vegeta.Target) error {
 		s.next(seq.Add(1)-1, t)
 		return nil
 	}
-	a := vegeta.NewAttacker(
-		vegeta.Workers(uint64(c)), vegeta.MaxWorkers(uint64(c)),
-		vegeta.Connections(c), vegeta.KeepAlive(true),
-		vegeta.Timeout(30*time.Second), vegeta.MaxBody(512),
-		vegeta.Redirects(vegeta.NoFollow),
-	)
+	client := &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: c,
+			DisableCompression:  true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	defer client.CloseIdleConnections()
+	a := vegeta.NewAttacker(vegeta.Client(client), vegeta.Workers(uint64(c)), vegeta.MaxWorkers(uint64(c)), vegeta.MaxBody(512))
 	r := result{scenario: s, Concurrency: c, Ratio: math.NaN()}
 	var lat []time.Duration
-	var first, last time.Time
-	for res := range a.Attack(targeter, vegeta.ConstantPacer{}, d, s.Path) {
-		r.Requests++
-		lat = append(lat, res.Latency)
-		end := res.Timestamp.Add(res.Latency)
-		if first.IsZero() || res.Timestamp.Before(first) {
-			first = res.Timestamp
-		}
-		if end.After(last) {
-			last = end
-		}
+	winStart := time.Now().Add(warmup)
+	winEnd := winStart.Add(d)
+	for res := range a.Attack(targeter, vegeta.ConstantPacer{}, warmup+d, s.Path) {
 		if int(res.Code) != s.Want {
 			r.Errors++
 			if r.FirstError == "" {
 				r.FirstError = fmt.Sprintf("%d %s %s", res.Code, res.Error, truncate(string(res.Body), 200))
 			}
 		}
+		if end := res.Timestamp.Add(res.Latency); !end.Before(winStart) && end.Before(winEnd) {
+			r.Requests++
+			lat = append(lat, res.Latency)
+		}
 	}
-	if span := last.Sub(first); span > 0 {
-		r.RPS = float64(r.Requests) / span.Seconds()
-	}
+	r.RPS = float64(r.Requests) / d.Seconds()
 	slices.Sort(lat)
 	r.P50, r.P99 = quantile(lat, 0.50), quantile(lat, 0.99)
 	return r

@@ -63,6 +63,7 @@ func (r *report) markdown() string {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("# moviebag benchmark, %s\n\n", r.Started.Format("2006-01-02 15:04 MST"))
 	p("- machine: %d cores, %s; %s\n", r.Cores, r.CPU, r.GoVersion)
+	p("- load average (1, 5, 15 min) before the load: %s; after: %s\n", r.LoadBefore, r.LoadAfter)
 	p("- storage: %s; redis-server on loopback\n", r.Storage.Note)
 	p("- data: %d users, %d movies seeded before the load (FerretDB v1 answers a FindOne by _id with a scan, so "+
 		"the collection is kept small; create runs last and adds its movies after every read was measured)\n", r.Opts.users, r.Movies)

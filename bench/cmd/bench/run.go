@@ -35,17 +35,20 @@ type wrkRow struct {
 
 // report is what a run measured.
 type report struct {
-	Started     time.Time
-	CPU         string
-	Cores       int
-	GoVersion   string
-	Opts        options
-	Storage     storageInfo
-	Movies      int // seeded
-	BcryptBound float64
-	Results     []result
-	Memory      []memRow
-	Wrk         []wrkRow
+	Started time.Time
+	// LoadBefore and LoadAfter are /proc/loadavg around the run: other work
+	// on the machine shows there.
+	LoadBefore, LoadAfter string
+	CPU                   string
+	Cores                 int
+	GoVersion             string
+	Opts                  options
+	Storage               storageInfo
+	Movies                int // seeded
+	BcryptBound           float64
+	Results               []result
+	Memory                []memRow
+	Wrk                   []wrkRow
 	// GetMovieDirectRatio is get-movie direct's best req/s over the storage
 	// ceiling's best.
 	GetMovieDirectRatio float64
@@ -73,6 +76,16 @@ func bcryptBound(cost int, d time.Duration) (float64, error) {
 	return float64(n.Load()) / time.Since(start).Seconds(), nil
 }
 
+// loadavg returns the 1, 5 and 15 minute load averages.
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
 func cpuModel() string {
 	b, _ := os.ReadFile("/proc/cpuinfo")
 	for _, line := range strings.Split(string(b), "\n") {
@@ -87,7 +100,7 @@ func cpuModel() string {
 // the movies collection the same size for get-movie and its ceiling: reads
 // first, creates last.
 func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, error) {
-	rep := &report{Started: time.Now(), CPU: cpuModel(), Cores: runtime.NumCPU(), GoVersion: runtime.Version(), Opts: o, Movies: len(s.movieIDs)}
+	rep := &report{Started: time.Now(), LoadBefore: loadavg(), CPU: cpuModel(), Cores: runtime.NumCPU(), GoVersion: runtime.Version(), Opts: o, Movies: len(s.movieIDs)}
 	want := func(path string) bool {
 		return o.only == "" || slices.Contains(strings.Split(o.only, ","), path)
 	}
@@ -170,10 +183,13 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 			return
 		}
 		done++
-		if o.warmup > 0 {
-			attack(scenarios(path, via), c, o.warmup)
+		warmup := o.warmup
+		if path == "login" {
+			// A closed loop of c logins takes about c/bound to fill; let
+			// it before counting.
+			warmup = max(warmup, time.Duration(1.5*float64(c)/rep.BcryptBound*float64(time.Second)))
 		}
-		r := attack(scenarios(path, via), c, o.duration)
+		r := attack(scenarios(path, via), c, warmup, o.duration)
 		st.step("run %2d/%d  %-15s %-8s c=%-4d %9.1f req/s  p50 %7.2f ms  p99 %8.2f ms  errors %d",
 			done, total, path, via, c, r.RPS, ms(r.P50), ms(r.P99), r.Errors)
 		if r.FirstError != "" {
@@ -213,6 +229,7 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 	}
 	st.step("resident memory after the load: auth %s, movies %s (VmRSS)", mib(rep.Memory[0].RSS), mib(rep.Memory[1].RSS))
 
+	rep.LoadAfter = loadavg()
 	rep.ratios()
 	return rep, nil
 }
