@@ -14,7 +14,14 @@ GOTESTFLAGS ?= -race -count=1 -timeout 20m
 # Later parts (Kubernetes, observability, benchmarks) add their targets to these
 # lists from deploy/make/*.mk, so `make deps` and `make test` stay the one entry point.
 DEPS_TARGETS := deps-go
-TEST_TARGETS := test-go
+TEST_TARGETS := test-go test-fuzz
+
+# Fuzz targets as module-dir:package:FuzzName. `make test` runs each briefly
+# (FUZZTIME_SHORT); `make fuzz` runs each for FUZZTIME.
+FUZZ_TARGETS := libs:./request:FuzzDecode libs:./apierr:FuzzEnvelope libs:./token:FuzzVerify \
+	services/movies:./app:FuzzParseMovieID
+FUZZTIME_SHORT ?= 3s
+FUZZTIME ?= 2m
 -include $(sort $(wildcard deploy/make/*.mk))
 
 .PHONY: help
@@ -50,6 +57,16 @@ test-go: ## go vet and go test -race in every module, with FerretDB and redis-se
 .PHONY: test-go-modules
 test-go-modules:
 	@for d in $(MODULES); do echo "--- go test $$d"; (cd "$$d" && $(GO) test $(GOTESTFLAGS) ./...); done
+
+.PHONY: test-fuzz
+test-fuzz: ## a few seconds of every fuzz target (new crashers land in testdata/fuzz)
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
+
+.PHONY: fuzz
+fuzz: ## every fuzz target for FUZZTIME (default 2m) each
+	@for t in $(FUZZ_TARGETS); do IFS=: read -r dir pkg name <<< "$$t"; \
+	  echo "--- fuzz $$dir $$pkg $$name for $(FUZZTIME)"; \
+	  (cd "$$dir" && $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$pkg") || exit 1; done
 
 .PHONY: fmt
 fmt: ## gofmt every module

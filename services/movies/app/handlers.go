@@ -175,9 +175,13 @@ func handleDelete(store MovieStore) fiber.Handler {
 	}
 }
 
-// movieID parses the :id parameter; a malformed id names no movie.
-func movieID(c *fiber.Ctx) (bson.ObjectID, error) {
-	id, err := bson.ObjectIDFromHex(c.Params("id"))
+// movieID parses the :id parameter.
+func movieID(c *fiber.Ctx) (bson.ObjectID, error) { return parseMovieID(c.Params("id")) }
+
+// parseMovieID reads a movie id (24 hex digits); a malformed id names no
+// movie, so it is MovieNotExistsError as an unknown one is.
+func parseMovieID(s string) (bson.ObjectID, error) {
+	id, err := bson.ObjectIDFromHex(s)
 	if err != nil {
 		return id, apierr.Wrap(apierr.MovieNotExistsError, err)
 	}

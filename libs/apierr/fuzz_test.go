@@ -1,0 +1,33 @@
+package apierr_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/moviebag/moviebag/libs/apierr"
+)
+
+// FuzzEnvelope: any error, of any code (known or not) with any details and
+// request id, encodes to a valid envelope with an error status and a
+// catalog message.
+func FuzzEnvelope(f *testing.F) {
+	f.Add("MovieAlreadyExistsError", "req-1", "name", "is required")
+	f.Add("NoSuchCode", "", "", "")
+	f.Add("SchemaValidationError", "\x00\"<script>", "casts[0]", "\xff\xfe")
+	f.Fuzz(func(t *testing.T, code, requestID, field, issue string) {
+		e := apierr.As(&apierr.Error{Code: apierr.Code(code), Details: []apierr.FieldError{{Field: field, Issue: issue}}})
+		body := e.Envelope(requestID).Marshal()
+		var env map[string]any
+		if err := json.Unmarshal(body, &env); err != nil {
+			t.Fatalf("invalid JSON %q: %v", body, err)
+		}
+		status, _ := env["status"].(float64)
+		if status < 400 || status > 599 {
+			t.Fatalf("status %v in %s", env["status"], body)
+		}
+		c := apierr.Code(env["code"].(string))
+		if !c.Known() || env["message"] != c.Message() || int(status) != c.Status() {
+			t.Fatalf("envelope %s is not a catalog entry", body)
+		}
+	})
+}
