@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
@@ -48,6 +49,50 @@ func OpenRedis(cfg server.Stores) (*redis.Client, error) {
 	opts.PoolTimeout = cfg.DialTimeout
 	opts.MaxRetries = 1
 	return redis.NewClient(opts), nil
+}
+
+// Conns are a service's connections to MongoDB and Redis, and the error
+// mapping that counts their failures.
+type Conns struct {
+	Mongo  *mongo.Client
+	DB     *mongo.Database
+	Redis  *redis.Client
+	Errors Errors
+}
+
+// Open opens both connections (lazily: nothing is dialled yet) and counts
+// their failures into m.
+func Open(cfg server.Stores, m *metrics.Metrics) (*Conns, error) {
+	client, db, err := OpenMongo(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := OpenRedis(cfg)
+	if err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	return &Conns{Mongo: client, DB: db, Redis: rdb, Errors: NewErrors(m)}, nil
+}
+
+// Close closes Redis, then MongoDB: the reverse of opening.
+func (c *Conns) Close(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return errors.Join(c.Redis.Close(), c.Mongo.Disconnect(ctx))
+}
+
+// EnsureUnique creates a unique index named field_unique on field of coll
+// (nothing happens when it exists).
+func EnsureUnique(ctx context.Context, coll *mongo.Collection, field string) error {
+	_, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: field, Value: 1}},
+		Options: options.Index().SetUnique(true).SetName(field + "_unique"),
+	})
+	if err != nil {
+		return fmt.Errorf("unique index on %s.%s: %w", coll.Name(), field, err)
+	}
+	return nil
 }
 
 // Retry calls fn until it succeeds or ctx is done, logging each failure:

@@ -56,18 +56,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, Service)
 	m.InitLoginAttempts()
-	errs := store.NewErrors(m)
 
-	mongoClient, db, err := store.OpenMongo(cfg.Stores)
+	conns, err := store.Open(cfg.Stores, m)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = mongoClient.Disconnect(context.WithoutCancel(ctx)) }()
-	rdb, err := store.OpenRedis(cfg.Stores)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = rdb.Close() }()
+	defer func() { _ = conns.Close(ctx) }()
+	db, rdb, errs := conns.DB, conns.Redis, conns.Errors
 
 	userStore := users.New(db, errs)
 	if err := store.Retry(ctx, logger, "create users indexes", userStore.EnsureIndexes); err != nil {

@@ -42,7 +42,6 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, Service)
 	m.InitJWKSRefreshes()
-	errs := store.NewErrors(m)
 
 	keys, err := token.NewJWKS(ctx, token.JWKSOptions{
 		URL:                cfg.JWKSURL,
@@ -61,16 +60,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	mongoClient, db, err := store.OpenMongo(cfg.Stores)
+	conns, err := store.Open(cfg.Stores, m)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = mongoClient.Disconnect(context.WithoutCancel(ctx)) }()
-	rdb, err := store.OpenRedis(cfg.Stores)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = rdb.Close() }()
+	defer func() { _ = conns.Close(ctx) }()
+	db, rdb, errs := conns.DB, conns.Redis, conns.Errors
 
 	movieStore := movies.New(db, errs)
 	if err := store.Retry(ctx, logger, "create movies indexes", movieStore.EnsureIndexes); err != nil {

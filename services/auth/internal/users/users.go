@@ -8,7 +8,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/store"
@@ -38,11 +37,7 @@ func New(db *mongo.Database, errs store.Errors) *Store {
 
 // EnsureIndexes creates the unique index on email.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
-	_, err := s.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys:    bson.D{{Key: "email", Value: 1}},
-		Options: options.Index().SetUnique(true).SetName("email_unique"),
-	})
-	return err
+	return store.EnsureUnique(ctx, s.coll, "email")
 }
 
 // Create inserts a user; an email already taken is EmailAlreadyExistsError.

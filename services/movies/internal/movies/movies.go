@@ -47,11 +47,7 @@ func New(db *mongo.Database, errs store.Errors) *Store {
 
 // EnsureIndexes creates the unique index on name.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
-	_, err := s.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys:    bson.D{{Key: "name", Value: 1}},
-		Options: options.Index().SetUnique(true).SetName("name_unique"),
-	})
-	return err
+	return store.EnsureUnique(ctx, s.coll, "name")
 }
 
 // Create inserts m with a new id; a taken name is MovieAlreadyExistsError.
