@@ -86,9 +86,9 @@ func (r *report) markdown() string {
 		p("| %s | %s | %d | %.1f | %.2f | %.2f | %d | %s | %s |\n", res.Path, res.Via, res.Concurrency, res.RPS,
 			ms(res.P50), ms(res.P99), res.Errors, ceil, ratioString(res.Ratio))
 	}
-	p("\n| process | VmRSS after the load | VmHWM (peak) |\n|---|---:|---:|\n")
+	p("\n| process | VmRSS before the load (seeded) | VmRSS after the load | VmHWM (peak) |\n|---|---:|---:|---:|\n")
 	for _, m := range r.Memory {
-		p("| %s | %s | %s |\n", m.Name, mib(m.RSS), mib(m.Peak))
+		p("| %s | %s | %s | %s |\n", m.Name, mib(m.Before), mib(m.RSS), mib(m.Peak))
 	}
 	if len(r.Wrk) > 0 {
 		p("\nwrk cross-check (3 s each, same machine, right after get-movie; ratio to the wrk-measured ceiling):\n\n" +

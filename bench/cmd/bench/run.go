@@ -22,6 +22,7 @@ import (
 // memRow is a process's resident memory after the load.
 type memRow struct {
 	Name      string
+	Before    int64 // VmRSS after start-up and seeding, before the load
 	RSS, Peak int64
 }
 
@@ -103,6 +104,11 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 	rep := &report{Started: time.Now(), LoadBefore: loadavg(), CPU: cpuModel(), Cores: runtime.NumCPU(), GoVersion: runtime.Version(), Opts: o, Movies: len(s.movieIDs)}
 	want := func(path string) bool {
 		return o.only == "" || slices.Contains(strings.Split(o.only, ","), path)
+	}
+
+	var before [3]int64
+	for i, p := range []*proc{s.auth, s.movies, s.gateway} {
+		before[i], _, _ = rss(p.cmd.Process.Pid)
 	}
 
 	st.step("measuring the bcrypt bound: CompareHashAndPassword at cost %d on %d cores for 3s", o.bcryptCost, rep.Cores)
@@ -220,12 +226,12 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 		return nil, err
 	}
 
-	for _, p := range []*proc{s.auth, s.movies, s.gateway} {
+	for i, p := range []*proc{s.auth, s.movies, s.gateway} {
 		cur, peak, err := rss(p.cmd.Process.Pid)
 		if err != nil {
 			return nil, fmt.Errorf("resident memory of %s: %w", p.name, err)
 		}
-		rep.Memory = append(rep.Memory, memRow{Name: p.name, RSS: cur, Peak: peak})
+		rep.Memory = append(rep.Memory, memRow{Name: p.name, Before: before[i], RSS: cur, Peak: peak})
 	}
 	st.step("resident memory after the load: auth %s, movies %s (VmRSS)", mib(rep.Memory[0].RSS), mib(rep.Memory[1].RSS))
 
