@@ -94,7 +94,7 @@ func TestSlowClientIsCutOff(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer conn.Close()
+			defer func() { _ = conn.Close() }()
 			if _, err := io.WriteString(conn, tt.partial); err != nil {
 				t.Fatal(err)
 			}

@@ -50,7 +50,7 @@ func do(t *testing.T, app *fiber.App, req *http.Request) testkit.Response {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
 	return testkit.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
 }

@@ -65,7 +65,7 @@ func FreeAddr(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("find a free port: %v", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().String()
 }
 
@@ -186,7 +186,7 @@ func Try(method, url, body string, headers ...string) (Response, error) {
 	if err != nil {
 		return Response{}, fmt.Errorf("%s %s: %w", method, url, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return Response{}, fmt.Errorf("%s %s: read body: %w", method, url, err)

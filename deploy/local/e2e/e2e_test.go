@@ -292,7 +292,7 @@ func TestCreateRaceThroughGateway(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			var buf bytes.Buffer
 			_, _ = buf.ReadFrom(resp.Body)
 			mu.Lock()

@@ -76,7 +76,9 @@ func startProc(t *testing.T, bin string, env map[string]string) *proc {
 	t.Cleanup(func() {
 		if p.cmd != nil {
 			_ = p.cmd.Process.Kill()
-			<-p.exited
+			if err := <-p.exited; err != nil {
+				t.Logf("%s killed at the end of the test: %v", p.bin, err)
+			}
 		}
 	})
 	return p

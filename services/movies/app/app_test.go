@@ -149,7 +149,7 @@ func TestConcurrentCreateRace(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			statuses[i] = resp.StatusCode
 			if resp.StatusCode != 200 {
 				var r testkit.Response
@@ -281,7 +281,7 @@ func TestTokens(t *testing.T) {
 	revoked := f.iss.Claims(alice)
 
 	rdb := redis.NewClient(mustRedisOpts(t))
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	if err := rdb.Set(context.Background(), f.prefix+"denylist:"+revoked.ID, 1, time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, `
+	_, _ = fmt.Fprintf(stderr, `
 moviebag is up.
   gateway   %s   (the API: /api/auth/..., /api/movies, /.well-known/jwks.json)
   auth      %s   metrics and health on %s

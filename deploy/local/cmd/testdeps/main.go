@@ -45,7 +45,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	stores, err := devstore.Start(ctx, devstore.Options{Dir: dir, RequireRedisServer: true, Logger: logger})
 	if err != nil {
 		return err
