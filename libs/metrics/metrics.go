@@ -15,9 +15,9 @@ import (
 // so that scanners cannot blow up the label set.
 const UnmatchedRoute = "unmatched"
 
-// ShedRoute is the route label of requests refused by the concurrency limit
-// before routing.
-const ShedRoute = "shed"
+// RejectedRoute is the route label of requests refused before routing: shed
+// by the concurrency limit, or with a body over the limit.
+const RejectedRoute = "rejected"
 
 // Dependency names for DependencyErrors.
 const (

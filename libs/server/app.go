@@ -28,16 +28,20 @@ const requestIDKey = "moviebag.request_id"
 func New(service string, cfg Config, logger *slog.Logger, m *metrics.Metrics) *fiber.App {
 	handleError := ErrorHandler(logger, m)
 	app := fiber.New(fiber.Config{
-		AppName:               service,
-		ErrorHandler:          handleError,
-		BodyLimit:             cfg.BodyLimitBytes,
+		AppName:      service,
+		ErrorHandler: handleError,
+		// The server itself refuses only bodies past a hard cap, closing the
+		// connection; bodies over BODY_LIMIT_BYTES but under the cap are read
+		// and refused by observe, so the client reliably gets its 413 on a
+		// connection that stays usable (a close with unread data resets it).
+		BodyLimit:             max(cfg.BodyLimitBytes, hardBodyCap),
 		ReadTimeout:           cfg.ReadTimeout,
 		WriteTimeout:          cfg.WriteTimeout,
 		IdleTimeout:           cfg.IdleTimeout,
 		DisableStartupMessage: true,
 		CaseSensitive:         true,
 	})
-	app.Use(observe(logger, m, handleError, cfg.RequestTimeout, cfg.MaxConcurrentRequests))
+	app.Use(observe(logger, m, handleError, cfg))
 	return app
 }
 
@@ -54,17 +58,24 @@ func RequestID(c *fiber.Ctx) string {
 	return id
 }
 
-// errOverloaded is the cause of requests shed by the concurrency limit.
-var errOverloaded = errors.New("MAX_CONCURRENT_REQUESTS reached: request shed")
+// hardBodyCap is the largest body the server reads at all.
+const hardBodyCap = 1 << 20
+
+// Causes of requests refused before routing.
+var (
+	errOverloaded = errors.New("MAX_CONCURRENT_REQUESTS reached: request shed")
+	errTooLarge   = errors.New("body over BODY_LIMIT_BYTES")
+)
 
 // observe is the outermost middleware: request id, in-flight gauge and
 // concurrency limit, a deadline on the request context, panic recovery, the
 // error envelope, the request metrics and the access log.
-func observe(logger *slog.Logger, m *metrics.Metrics, handleError fiber.ErrorHandler, timeout time.Duration, maxInFlight int) fiber.Handler {
+func observe(logger *slog.Logger, m *metrics.Metrics, handleError fiber.ErrorHandler, cfg Config) fiber.Handler {
 	var slots chan struct{}
-	if maxInFlight > 0 {
-		slots = make(chan struct{}, maxInFlight)
+	if cfg.MaxConcurrentRequests > 0 {
+		slots = make(chan struct{}, cfg.MaxConcurrentRequests)
 	}
+	timeout, bodyLimit := cfg.RequestTimeout, cfg.BodyLimitBytes
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
 		id := RequestID(c)
@@ -76,10 +87,13 @@ func observe(logger *slog.Logger, m *metrics.Metrics, handleError fiber.ErrorHan
 		c.SetUserContext(ctx)
 
 		var err error
-		if acquire(slots) {
+		switch {
+		case bodyLimit > 0 && len(c.Request().Body()) > bodyLimit:
+			err = apierr.Wrap(apierr.PayloadTooLargeError, errTooLarge)
+		case acquire(slots):
 			err = safeNext(c)
 			release(slots)
-		} else {
+		default:
 			err = apierr.Unavailable(errOverloaded)
 		}
 		route := c.Route().Path
@@ -87,8 +101,8 @@ func observe(logger *slog.Logger, m *metrics.Metrics, handleError fiber.ErrorHan
 			switch {
 			case unmatched(err):
 				route = metrics.UnmatchedRoute
-			case errors.Is(err, errOverloaded):
-				route = metrics.ShedRoute
+			case errors.Is(err, errOverloaded), errors.Is(err, errTooLarge):
+				route = metrics.RejectedRoute
 			}
 			if herr := handleError(c, err); herr != nil {
 				logger.Error("error handler failed", "request_id", id, "error", herr)

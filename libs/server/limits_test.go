@@ -67,7 +67,7 @@ func TestConcurrencyLimitSheds(t *testing.T) {
 	}
 	close(unblock)
 	wg.Wait()
-	if got := testutil.ToFloat64(m.Requests.WithLabelValues("GET", metrics.ShedRoute, "503")); got != 1 {
+	if got := testutil.ToFloat64(m.Requests.WithLabelValues("GET", metrics.RejectedRoute, "503")); got != 1 {
 		t.Errorf("shed requests counted %v, want 1", got)
 	}
 	// The slots are given back (unblock is closed: the handler returns at once).

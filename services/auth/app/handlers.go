@@ -11,7 +11,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/metrics"
@@ -35,15 +34,15 @@ func handleJWKS(keys Signer) fiber.Handler {
 	}
 }
 
-func handleSignup(store UserStore, cost int) fiber.Handler {
+func handleSignup(store UserStore, h *hasher) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		in, err := request.DecodeValid[credentials](c)
 		if err != nil {
 			return err
 		}
-		hash, err := bcrypt.GenerateFromPassword([]byte(in.Password), cost)
+		hash, err := h.Hash(c.UserContext(), in.Password)
 		if err != nil {
-			return apierr.Wrap(apierr.InternalServerError, err)
+			return err
 		}
 		u, err := store.Create(c.UserContext(), normalizeEmail(in.Email), hash)
 		if err != nil {
@@ -53,13 +52,7 @@ func handleSignup(store UserStore, cost int) fiber.Handler {
 	}
 }
 
-func handleLogin(store UserStore, keys Signer, ipLimit, emailLimit Limiter, trusted []*net.IPNet, cfg Config, m *metrics.Metrics) fiber.Handler {
-	// Unknown emails cost one bcrypt comparison too, so response times do
-	// not tell which emails have accounts.
-	dummyHash, err := bcrypt.GenerateFromPassword([]byte("moviebag-timing-equaliser"), cfg.BcryptCost)
-	if err != nil {
-		panic(err) // only a cost out of range, which Run has already refused
-	}
+func handleLogin(store UserStore, h *hasher, keys Signer, ipLimit, emailLimit Limiter, trusted []*net.IPNet, cfg Config, m *metrics.Metrics) fiber.Handler {
 	attempt := func(result string) { m.LoginAttempts.WithLabelValues(result).Inc() }
 	return func(c *fiber.Ctx) error {
 		ctx := c.UserContext()
@@ -77,15 +70,16 @@ func handleLogin(store UserStore, keys Signer, ipLimit, emailLimit Limiter, trus
 			return err
 		}
 		u, err := store.ByEmail(ctx, email)
-		hash := u.PasswordHash
-		switch {
-		case errors.Is(err, users.ErrNotFound):
-			hash = dummyHash
-		case err != nil:
+		if err != nil && !errors.Is(err, users.ErrNotFound) {
 			attempt("error")
 			return err
 		}
-		if bcrypt.CompareHashAndPassword(hash, []byte(in.Password)) != nil || errors.Is(err, users.ErrNotFound) {
+		ok, err := h.Matches(ctx, u.PasswordHash, in.Password) // a zero User has no hash
+		if err != nil {
+			attempt("error")
+			return err
+		}
+		if !ok {
 			attempt("invalid_credentials")
 			if _, _, herr := emailLimit.Hit(ctx, email); herr != nil {
 				return herr

@@ -11,8 +11,8 @@ import (
 func addRoutes(app *fiber.App, cfg Config, m *metrics.Metrics, d Deps) {
 	auth := token.Require(d.Verifier)
 	app.Get("/.well-known/jwks.json", handleJWKS(d.Keys))
-	app.Post("/api/auth/signup", handleSignup(d.Users, cfg.BcryptCost))
-	app.Post("/api/auth/login", handleLogin(d.Users, d.Keys, d.IPLimit, d.EmailLimit, d.Trusted, cfg, m))
+	app.Post("/api/auth/signup", handleSignup(d.Users, d.Hasher))
+	app.Post("/api/auth/login", handleLogin(d.Users, d.Hasher, d.Keys, d.IPLimit, d.EmailLimit, d.Trusted, cfg, m))
 	app.Post("/api/auth/logout", auth, handleLogout(d.Denylist, m))
 	app.Get("/api/auth/me", auth, handleMe(d.Users))
 }

@@ -39,6 +39,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.BcryptCost < bcrypt.MinCost || cfg.BcryptCost > bcrypt.MaxCost {
 		return fmt.Errorf("BCRYPT_COST %d: want %d to %d", cfg.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
 	}
+	h, err := newHasher(cfg.BcryptCost)
+	if err != nil {
+		return err
+	}
 	logger, err := server.NewLogger(stdout, cfg.LogLevel, Service)
 	if err != nil {
 		return err
@@ -82,6 +86,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		EmailLimit: limit.New(rdb, errs, cfg.RedisKeyPrefix+"login:email:", cfg.LoginLimitPerEmail,
 			cfg.LoginLimitEmailWindow),
 		Trusted: trusted,
+		Hasher:  h,
 	})
 	return server.Serve(ctx, logger, cfg.Config, app, server.NewAdmin(reg))
 }

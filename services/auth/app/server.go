@@ -51,6 +51,7 @@ type Deps struct {
 	IPLimit    Limiter
 	EmailLimit Limiter
 	Trusted    []*net.IPNet
+	Hasher     *hasher
 }
 
 // NewServer returns the auth service's HTTP application.
