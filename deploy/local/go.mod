@@ -10,6 +10,7 @@ require (
 	github.com/moviebag/moviebag/libs v0.0.0
 	github.com/moviebag/moviebag/services/auth v0.0.0
 	github.com/moviebag/moviebag/services/movies v0.0.0
+	github.com/redis/go-redis/v9 v9.23.0
 )
 
 require (
@@ -54,7 +55,6 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
-	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/rivo/uniseg v0.2.0 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
