@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/metrics"
@@ -42,7 +44,24 @@ func New(service string, cfg Config, logger *slog.Logger, m *metrics.Metrics) *f
 		CaseSensitive:         true,
 	})
 	app.Use(observe(logger, m, handleError, cfg))
+	answerUnknownMethods(app, handleError)
 	return app
+}
+
+// answerUnknownMethods makes a request with a method Fiber does not know
+// (which Fiber itself answers with a plain-text 400) a 405 envelope too.
+func answerUnknownMethods(app *fiber.App, handleError fiber.ErrorHandler) {
+	known := app.Config().RequestMethods
+	next := app.Server().Handler
+	app.Server().Handler = func(rctx *fasthttp.RequestCtx) {
+		if slices.Contains(known, string(rctx.Method())) {
+			next(rctx)
+			return
+		}
+		c := app.AcquireCtx(rctx)
+		defer app.ReleaseCtx(c)
+		_ = handleError(c, fiber.ErrMethodNotAllowed)
+	}
 }
 
 // RequestID returns the id of the request, resolving (and echoing) it when

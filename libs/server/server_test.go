@@ -65,6 +65,7 @@ func TestEveryFailureIsAnEnvelope(t *testing.T) {
 	}{
 		{"unknown route", httptest.NewRequest("GET", "/nowhere", nil), apierr.NotFoundError, "", ""},
 		{"wrong method", httptest.NewRequest("PATCH", "/items/7", nil), apierr.MethodNotAllowedError, "Allow", "GET, HEAD, PUT"},
+		{"unknown method", httptest.NewRequest("BREW", "/items/7", nil), apierr.MethodNotAllowedError, "Allow", "GET, HEAD, PUT"},
 		{"body too large", httptest.NewRequest("POST", "/items", strings.NewReader(strings.Repeat("x", 4096))), apierr.PayloadTooLargeError, "", ""},
 		{"panic", httptest.NewRequest("GET", "/panic", nil), apierr.InternalServerError, "", ""},
 		{"plain error", httptest.NewRequest("GET", "/fail", nil), apierr.InternalServerError, "", ""},

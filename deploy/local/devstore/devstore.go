@@ -132,6 +132,10 @@ func StartRedis(ctx context.Context, dir string, requireServer bool, logger *slo
 // StartRedisServer runs the redis-server binary bin on port, keeping nothing
 // on disk; its log goes to dir/redis.log.
 func StartRedisServer(ctx context.Context, bin string, port int, dir string, logger *slog.Logger) (url string, stop func(), err error) {
+	// redis-server changes into --dir before it opens --logfile: both absolute.
+	if dir, err = filepath.Abs(dir); err != nil {
+		return "", nil, fmt.Errorf("redis data dir: %w", err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, fmt.Errorf("redis data dir: %w", err)
 	}

@@ -37,9 +37,11 @@ func TestRedisFallback(t *testing.T) {
 	}
 }
 
-// Both stores start on free ports and answer.
+// Both stores start on free ports and answer, with their data under a
+// relative directory as `make run` gives them (.data).
 func TestStart(t *testing.T) {
-	s, err := devstore.Start(context.Background(), devstore.Options{Dir: t.TempDir(), RequireRedisServer: true})
+	t.Chdir(t.TempDir())
+	s, err := devstore.Start(context.Background(), devstore.Options{Dir: ".data", RequireRedisServer: true})
 	if err != nil {
 		t.Fatal(err)
 	}
