@@ -117,3 +117,26 @@ func TestSlowClientIsCutOff(t *testing.T) {
 		})
 	}
 }
+
+// The admin port is up before the service is ready: /healthz 200, /readyz 503.
+func TestAdminBeforeReady(t *testing.T) {
+	admin := server.NewAdmin(prometheus.NewRegistry())
+	if err := admin.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = admin.Shutdown(t.Context()) }()
+	base := "http://" + admin.Addr()
+	if r := testkit.Do(t, "GET", base+"/healthz", ""); r.Status != 200 {
+		t.Errorf("healthz %d", r.Status)
+	}
+	if r := testkit.Do(t, "GET", base+"/readyz", ""); r.Status != 503 {
+		t.Errorf("readyz before ready: %d", r.Status)
+	}
+	admin.SetReady(true)
+	if r := testkit.Do(t, "GET", base+"/readyz", ""); r.Status != 200 {
+		t.Errorf("readyz when ready: %d", r.Status)
+	}
+	if r := testkit.Do(t, "GET", base+"/metrics", ""); r.Status != 200 {
+		t.Errorf("metrics %d", r.Status)
+	}
+}

@@ -31,6 +31,9 @@ func NewLogger(w io.Writer, level, service string) (*slog.Logger, error) {
 type Admin struct {
 	ready atomic.Bool
 	mux   *http.ServeMux
+	srv   *http.Server
+	addr  string
+	errc  chan error
 }
 
 // NewAdmin returns the admin handler; it reports ready once Serve listens.
@@ -59,6 +62,38 @@ func writeStatus(w http.ResponseWriter, code int, status string) {
 // ServeHTTP implements http.Handler.
 func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
+// Start serves the admin endpoints on addr: /healthz answers at once and
+// /readyz 503 until Serve is ready. Services start it before they wait for
+// their dependencies, so probes see a live process that is not ready yet
+// rather than a dead one. Serve starts it when nobody has.
+func (a *Admin) Start(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on ADMIN_ADDR %s: %w", addr, err)
+	}
+	a.srv = &http.Server{Handler: a, ReadHeaderTimeout: 5 * time.Second}
+	a.addr = ln.Addr().String()
+	a.errc = make(chan error, 1)
+	go func() {
+		if err := a.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			a.errc <- err
+		}
+	}()
+	return nil
+}
+
+// Addr is the address Start listens on.
+func (a *Admin) Addr() string { return a.addr }
+
+// Shutdown stops the admin endpoints; it does nothing when they were never
+// started, and may be called again.
+func (a *Admin) Shutdown(ctx context.Context) error {
+	if a.srv == nil {
+		return nil
+	}
+	return a.srv.Shutdown(ctx)
+}
+
 // SetReady sets what /readyz answers.
 func (a *Admin) SetReady(ready bool) { a.ready.Store(ready) }
 
@@ -67,32 +102,29 @@ func (a *Admin) SetReady(ready bool) { a.ready.Store(ready) }
 // cfg.ShutdownDrainDelay for load balancers to notice, stops accepting and
 // lets in-flight requests finish within cfg.ShutdownTimeout.
 func Serve(ctx context.Context, logger *slog.Logger, cfg Config, app *fiber.App, admin *Admin) error {
+	if admin.srv == nil {
+		if err := admin.Start(cfg.AdminAddr); err != nil {
+			return err
+		}
+	}
 	apiLn, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
+		_ = admin.Shutdown(ctx)
 		return fmt.Errorf("listen on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
-	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
-	if err != nil {
-		_ = apiLn.Close()
-		return fmt.Errorf("listen on ADMIN_ADDR %s: %w", cfg.AdminAddr, err)
-	}
-	adminSrv := &http.Server{Handler: admin, ReadHeaderTimeout: 5 * time.Second}
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 1)
 	go func() { errc <- app.Listener(apiLn) }()
-	go func() {
-		if err := adminSrv.Serve(adminLn); !errors.Is(err, http.ErrServerClosed) {
-			errc <- err
-		}
-	}()
 	admin.SetReady(true)
-	logger.Info("listening", "http", apiLn.Addr().String(), "admin", adminLn.Addr().String())
+	logger.Info("listening", "http", apiLn.Addr().String(), "admin", admin.Addr())
 
 	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errc:
 		serveErr = fmt.Errorf("serve: %w", serveErr)
+	case serveErr = <-admin.errc:
+		serveErr = fmt.Errorf("serve admin: %w", serveErr)
 	}
 
 	admin.SetReady(false)
@@ -104,7 +136,7 @@ func Serve(ctx context.Context, logger *slog.Logger, cfg Config, app *fiber.App,
 	shutdownErr := app.ShutdownWithTimeout(cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
-	shutdownErr = errors.Join(shutdownErr, adminSrv.Shutdown(sctx))
+	shutdownErr = errors.Join(shutdownErr, admin.Shutdown(sctx))
 	if shutdownErr != nil {
 		shutdownErr = fmt.Errorf("shutdown: %w", shutdownErr)
 	}

@@ -341,3 +341,39 @@ func TestMetricsExposed(t *testing.T) {
 		t.Errorf("healthz: %v %v", health, err)
 	}
 }
+
+// While MongoDB cannot be reached at start, the process is alive (/healthz)
+// but not ready (/readyz), and it stops cleanly when told to.
+func TestNotReadyUntilMongoDB(t *testing.T) {
+	env := map[string]string{
+		"MONGO_URI": "mongodb://" + testkit.FreeAddr(t), "REDIS_URL": testkit.RedisURL(t),
+		"DEPENDENCY_DIAL_TIMEOUT": "200ms", "BCRYPT_COST": "4",
+		"HTTP_ADDR": testkit.FreeAddr(t), "ADMIN_ADDR": testkit.FreeAddr(t),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx, nil, func(k string) string { return env[k] }, io.Discard, io.Discard) }()
+	admin := "http://" + env["ADMIN_ADDR"]
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if r, err := testkit.Try("GET", admin+"/healthz", ""); err == nil && r.Status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("admin port never answered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := testkit.Do(t, "GET", admin+"/readyz", ""); r.Status != 503 {
+		t.Errorf("ready without MongoDB: %d", r.Status)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "users indexes") {
+			t.Errorf("Run: %v, want the index step named", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}

@@ -60,6 +60,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, Service)
 	m.InitLoginAttempts()
+	// Probes see a live process while it waits for its dependencies.
+	admin := server.NewAdmin(reg)
+	if err := admin.Start(cfg.AdminAddr); err != nil {
+		return err
+	}
+	defer func() { _ = admin.Shutdown(context.WithoutCancel(ctx)) }()
 
 	conns, err := store.Open(cfg.Stores, m)
 	if err != nil {
@@ -88,7 +94,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Trusted: trusted,
 		Hasher:  h,
 	})
-	return server.Serve(ctx, logger, cfg.Config, app, server.NewAdmin(reg))
+	return server.Serve(ctx, logger, cfg.Config, app, admin)
 }
 
 // keySource is the signing key set, fixed or reloaded from a directory.

@@ -42,6 +42,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, Service)
 	m.InitJWKSRefreshes()
+	// Probes see a live process while it waits for its dependencies.
+	admin := server.NewAdmin(reg)
+	if err := admin.Start(cfg.AdminAddr); err != nil {
+		return err
+	}
+	defer func() { _ = admin.Shutdown(context.WithoutCancel(ctx)) }()
 
 	keys, err := token.NewJWKS(ctx, token.JWKSOptions{
 		URL:                cfg.JWKSURL,
@@ -76,5 +82,5 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}, token.NewDenylist(rdb, cfg.RedisKeyPrefix, errs))
 
 	app := NewServer(logger, cfg, m, movieStore, verifier)
-	return server.Serve(ctx, logger, cfg.Config, app, server.NewAdmin(reg))
+	return server.Serve(ctx, logger, cfg.Config, app, admin)
 }
