@@ -21,10 +21,10 @@ import (
 	"github.com/moviebag/moviebag/libs/server"
 )
 
-// openMongo returns a client for cfg.MongoURI and its cfg.MongoDatabase. The
+// OpenMongo returns a client for cfg.MongoURI and its cfg.MongoDatabase. The
 // driver connects lazily and reconnects by itself; every call still needs a
 // context with a deadline.
-func openMongo(cfg server.Stores) (*mongo.Client, *mongo.Database, error) {
+func OpenMongo(cfg server.Stores) (*mongo.Client, *mongo.Database, error) {
 	opts := options.Client().ApplyURI(cfg.MongoURI).
 		SetServerSelectionTimeout(cfg.DialTimeout).
 		SetConnectTimeout(cfg.DialTimeout).
@@ -36,9 +36,9 @@ func openMongo(cfg server.Stores) (*mongo.Client, *mongo.Database, error) {
 	return client, client.Database(cfg.MongoDatabase), nil
 }
 
-// openRedis returns a client for cfg.RedisURL with short timeouts, so a
+// OpenRedis returns a client for cfg.RedisURL with short timeouts, so a
 // Redis outage fails requests quickly instead of hanging them.
-func openRedis(cfg server.Stores) (*redis.Client, error) {
+func OpenRedis(cfg server.Stores) (*redis.Client, error) {
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
@@ -63,11 +63,11 @@ type Conns struct {
 // Open opens both connections (lazily: nothing is dialled yet) and counts
 // their failures into m.
 func Open(cfg server.Stores, m *metrics.Metrics) (*Conns, error) {
-	client, db, err := openMongo(cfg)
+	client, db, err := OpenMongo(cfg)
 	if err != nil {
 		return nil, err
 	}
-	rdb, err := openRedis(cfg)
+	rdb, err := OpenRedis(cfg)
 	if err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
