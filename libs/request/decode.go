@@ -1,7 +1,7 @@
 // Package request decodes and validates JSON request bodies strictly: one
-// JSON object, no unknown fields, no wrong types, no nulls, then the struct's
-// `validate` tags; every offending field becomes a detail of one
-// SchemaValidationError.
+// JSON object, valid UTF-8 and no name twice in an object (RFC 7493), no
+// unknown fields, no wrong types, no nulls, then the struct's `validate`
+// tags; every offending field becomes a detail of one SchemaValidationError.
 package request
 
 import (
@@ -12,9 +12,11 @@ import (
 	"mime"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/go-playground/validator/v10"
 	"github.com/go-playground/validator/v10/non-standard/validators"
 	"github.com/gofiber/fiber/v2"
@@ -40,6 +42,12 @@ func Decode[T any](contentType string, body []byte) (T, error) {
 	var v T
 	if !isJSON(contentType) {
 		return v, apierr.New(apierr.UnsupportedMediaTypeError)
+	}
+	// encoding/json keeps the last of two equal names: a body saying email
+	// twice is an attack or a bug, so the syntax is checked first by the
+	// stricter JSON text parser (duplicate names, invalid UTF-8 refused).
+	if !jsontext.Value(body).IsValid() {
+		return v, apierr.Wrap(apierr.InvalidJSONError, errNotStrictJSON)
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
@@ -86,6 +94,8 @@ func Decode[T any](contentType string, body []byte) (T, error) {
 	return v, nil
 }
 
+var errNotStrictJSON = errors.New("body is not one JSON value with unique names in valid UTF-8")
+
 func isJSON(contentType string) bool {
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && (mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")))
@@ -100,7 +110,20 @@ func newValidator() *validator.Validate {
 	if err := v.RegisterValidation("notblank", validators.NotBlank); err != nil {
 		panic(err) // only a programming error: the tag name is a constant
 	}
+	if err := v.RegisterValidation("maxbytes", maxBytes); err != nil {
+		panic(err)
+	}
 	return v
+}
+
+// maxBytes is the tag maxbytes=N: a string of at most N bytes in UTF-8
+// (validator's max counts characters; bcrypt's limit is 72 bytes).
+func maxBytes(fl validator.FieldLevel) bool {
+	n, err := strconv.Atoi(fl.Param())
+	if err != nil {
+		panic(fmt.Sprintf("maxbytes=%q: not an integer", fl.Param())) // a programming error in a tag
+	}
+	return fl.Field().Kind() == reflect.String && len(fl.Field().String()) <= n
 }
 
 type field struct {
@@ -191,6 +214,8 @@ func issue(fe validator.FieldError) string {
 			return "must have at most " + fe.Param() + " items"
 		}
 		return "must be at most " + fe.Param() + " characters long"
+	case "maxbytes":
+		return "must be at most " + fe.Param() + " bytes long"
 	case "unique":
 		return "must not repeat items"
 	default:

@@ -12,7 +12,7 @@ import (
 
 type creds struct {
 	Email    string `json:"email" validate:"required,max=254,email"`
-	Password string `json:"password" validate:"required,min=6,max=72"`
+	Password string `json:"password" validate:"required,min=6,maxbytes=72"`
 }
 
 type movie struct {
@@ -59,7 +59,13 @@ func TestDecodeCredentials(t *testing.T) {
 		{"bad email, short password", jsonCT, `{"email":"nope","password":"123"}`, apierr.SchemaValidationError,
 			[]apierr.FieldError{{Field: "email", Issue: "must be a valid email address"}, {Field: "password", Issue: "must be at least 6 characters long"}}},
 		{"password over bcrypt's 72 bytes", jsonCT, `{"email":"a@b.co","password":"` + strings.Repeat("x", 73) + `"}`, apierr.SchemaValidationError,
-			[]apierr.FieldError{{Field: "password", Issue: "must be at most 72 characters long"}}},
+			[]apierr.FieldError{{Field: "password", Issue: "must be at most 72 bytes long"}}},
+		{"72 characters but 78 bytes", jsonCT, `{"email":"a@b.co","password":"` + strings.Repeat("é", 6) + strings.Repeat("x", 66) + `"}`,
+			apierr.SchemaValidationError, []apierr.FieldError{{Field: "password", Issue: "must be at most 72 bytes long"}}},
+		{"72 bytes exactly", jsonCT, `{"email":"a@b.co","password":"` + strings.Repeat("é", 36) + `"}`, "", nil},
+		{"duplicate key", jsonCT, `{"email":"a@b.co","password":"secret","email":"c@d.co"}`, apierr.InvalidJSONError, nil},
+		{"duplicate key, escaped", jsonCT, `{"email":"a@b.co","password":"secret","\u0065mail":"c@d.co"}`, apierr.InvalidJSONError, nil},
+		{"invalid UTF-8", jsonCT, "{\"email\":\"a@b.co\",\"password\":\"secr\xffet\"}", apierr.InvalidJSONError, nil},
 		{"unknown field", jsonCT, `{"email":"a@b.co","password":"secret","admin":true}`, apierr.SchemaValidationError,
 			[]apierr.FieldError{{Field: "admin", Issue: "is not a known field"}}},
 		{"operator object", jsonCT, `{"email":{"$gt":""},"password":"secret"}`, apierr.SchemaValidationError,
@@ -94,6 +100,7 @@ func TestDecodeNested(t *testing.T) {
 			[]apierr.FieldError{{Field: "casts", Issue: "must have at least 1 items"}}},
 		{"too many", `{"name":"Heat","casts":["a","b","c","d"]}`, apierr.SchemaValidationError,
 			[]apierr.FieldError{{Field: "casts", Issue: "must have at most 3 items"}}},
+		{"duplicate key in a nested object", `{"name":"Heat","casts":[{"a":1,"a":2}]}`, apierr.InvalidJSONError, nil},
 		{"numbers in list", `{"name":"Heat","casts":[1,2]}`, apierr.SchemaValidationError,
 			[]apierr.FieldError{{Field: "casts", Issue: "must be an array of strings"}}},
 	}

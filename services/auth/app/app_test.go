@@ -167,6 +167,9 @@ func TestSignupBadInput(t *testing.T) {
 		{"unknown field", "application/json", `{"email":"ada@example.com","password":"secret123","role":"admin"}`, apierr.SchemaValidationError, []string{"role"}},
 		{"operator object", "application/json", `{"email":{"$gt":""},"password":"secret123"}`, apierr.SchemaValidationError, []string{"email"}},
 		{"wrong type", "application/json", `{"email":"ada@example.com","password":123456}`, apierr.SchemaValidationError, []string{"password"}},
+		// bcrypt's limit is 72 bytes: 39 characters of two bytes each are over it.
+		{"password over 72 bytes", "application/json", `{"email":"ada@example.com","password":"` + strings.Repeat("é", 39) + `"}`, apierr.SchemaValidationError, []string{"password"}},
+		{"duplicate key", "application/json", `{"email":"eve@example.com","password":"secret123","email":"ada@example.com"}`, apierr.InvalidJSONError, nil},
 		{"wrong content type", "text/plain", creds, apierr.UnsupportedMediaTypeError, nil},
 		{"form encoded", "application/x-www-form-urlencoded", "email=ada%40example.com&password=secret123", apierr.UnsupportedMediaTypeError, nil},
 		{"huge body", "application/json", `{"email":"` + strings.Repeat("a", 70000) + `@example.com","password":"secret123"}`, apierr.PayloadTooLargeError, nil},

@@ -23,7 +23,7 @@ import (
 // credentials is the body of signup and login.
 type credentials struct {
 	Email    string `json:"email" validate:"required,max=254,email"`
-	Password string `json:"password" validate:"required,min=6,max=72"`
+	Password string `json:"password" validate:"required,min=6,maxbytes=72"`
 }
 
 func handleJWKS(keys Signer) fiber.Handler {
