@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -83,4 +84,57 @@ func (i *Issuer) Sign(t testing.TB, claims jwt.Claims) string {
 		t.Fatalf("sign: %v", err)
 	}
 	return s
+}
+
+// MalformedTokens returns tokens signed with key (RS256) that a verifier
+// must refuse although their signature is good, by what is wrong with each:
+// no kid, an unknown critical header, exp as a string, aud as a number, an
+// object or null. Apart from that one defect each carries valid, the claims
+// of a token that would be accepted, and kid.
+func MalformedTokens(t testing.TB, key *rsa.PrivateKey, kid string, valid jwt.RegisteredClaims) map[string]string {
+	t.Helper()
+	claims := jwt.MapClaims{
+		"iss": valid.Issuer, "sub": valid.Subject, "aud": []string(valid.Audience), "jti": valid.ID,
+		"exp": valid.ExpiresAt.Unix(), "iat": valid.IssuedAt.Unix(), "nbf": valid.NotBefore.Unix(),
+	}
+	with := func(name string, value any) jwt.MapClaims {
+		c := jwt.MapClaims{}
+		for k, v := range claims {
+			c[k] = v
+		}
+		c[name] = value
+		return c
+	}
+	sign := func(header map[string]any, c jwt.MapClaims) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodRS256, c)
+		tok.Header["kid"] = kid
+		for k, v := range header {
+			if v == nil {
+				delete(tok.Header, k)
+				continue
+			}
+			tok.Header[k] = v
+		}
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatalf("sign: %v", err)
+		}
+		return s
+	}
+	return map[string]string{
+		"no kid":              sign(map[string]any{"kid": nil}, claims),
+		"unknown crit header": sign(map[string]any{"crit": []string{"x-moviebag-unknown"}, "x-moviebag-unknown": true}, claims),
+		"exp as a string":     sign(nil, with("exp", strconv.FormatInt(valid.ExpiresAt.Unix(), 10))),
+		"aud as a number":     sign(nil, with("aud", 42)),
+		"aud as an object":    sign(nil, with("aud", map[string]any{"aud": valid.Audience[0]})),
+		"aud null":            sign(nil, with("aud", nil)),
+		"nbf as a string":     sign(nil, with("nbf", strconv.FormatInt(valid.NotBefore.Unix(), 10))),
+	}
+}
+
+// MalformedTokens returns testkit.MalformedTokens for subject signed with
+// the issuer's key.
+func (i *Issuer) MalformedTokens(t testing.TB, subject string) map[string]string {
+	t.Helper()
+	return MalformedTokens(t, i.Key, i.KID, i.Claims(subject))
 }

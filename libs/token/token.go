@@ -5,10 +5,13 @@ package token
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
 
@@ -62,13 +65,14 @@ func NewVerifier(keys func(ctx context.Context) jwt.Keyfunc, p Policy, denylist 
 // wrong with the token, and the denylist's error when it cannot be read
 // (fail closed: ServiceUnavailableError when Redis is down).
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
-	claims := &Claims{}
-	if _, err := v.parser.ParseWithClaims(raw, claims, v.keys(ctx)); err != nil {
+	strict := &strictClaims{}
+	if _, err := v.parser.ParseWithClaims(raw, strict, checkHeader(v.keys(ctx))); err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return nil, apierr.Wrap(apierr.TokenExpiredError, err)
 		}
 		return nil, apierr.Wrap(apierr.TokenInvalidError, err)
 	}
+	claims := &strict.RegisteredClaims
 	if claims.Subject == "" || claims.ID == "" {
 		return nil, apierr.Wrap(apierr.TokenInvalidError, errors.New("token lacks sub or jti"))
 	}
@@ -80,6 +84,52 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		return nil, apierr.New(apierr.TokenRevokedError)
 	}
 	return claims, nil
+}
+
+// checkHeader refuses, before any key is looked up, a header without a kid
+// (every moviebag token names its key: trying each published key instead
+// would accept what the issuer never signed that way) and one with crit: no
+// extension is understood here, and RFC 7515 §4.1.11 says a token whose
+// critical extensions are not understood must be refused.
+func checkHeader(keys jwt.Keyfunc) jwt.Keyfunc {
+	return func(t *jwt.Token) (any, error) {
+		if kid, _ := t.Header["kid"].(string); kid == "" {
+			return nil, errors.New("header has no kid")
+		}
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errors.New("header has crit extensions, none of which are understood")
+		}
+		return keys(t)
+	}
+}
+
+// strictClaims decodes the registered claims with the types RFC 7519 gives
+// them: exp, nbf and iat numbers (the jwt library also takes a numeric
+// string), aud a string or an array of strings, every name once.
+type strictClaims struct {
+	jwt.RegisteredClaims
+}
+
+// UnmarshalJSON checks the claim types, then decodes the registered claims.
+func (c *strictClaims) UnmarshalJSON(b []byte) error {
+	if !jsontext.Value(b).IsValid() {
+		return errors.New("claims are not JSON with unique names in valid UTF-8")
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		if v, ok := raw[name]; ok && jsontext.Value(v).Kind() != '0' {
+			return fmt.Errorf("claim %s is not a number", name)
+		}
+	}
+	if v, ok := raw["aud"]; ok {
+		if k := jsontext.Value(v).Kind(); k != '"' && k != '[' {
+			return errors.New("claim aud is neither a string nor an array")
+		}
+	}
+	return json.Unmarshal(b, &c.RegisteredClaims)
 }
 
 const claimsKey = "moviebag.claims"

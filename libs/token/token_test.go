@@ -113,6 +113,13 @@ func TestVerify(t *testing.T) {
 		{"garbage", "not.a.token", apierr.TokenInvalidError},
 		{"empty", "", apierr.TokenInvalidError},
 	}
+	for name, tok := range iss.MalformedTokens(t, "6b06f1ebcf512d8be09e8da8") {
+		tests = append(tests, struct {
+			name  string
+			token string
+			want  apierr.Code
+		}{name, tok, apierr.TokenInvalidError})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			claims, err := v.Verify(context.Background(), tt.token)

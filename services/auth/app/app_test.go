@@ -275,7 +275,35 @@ func TestKeysDir(t *testing.T) {
 	}
 }
 
-func writeKey(t *testing.T, path string, pkcs8 bool) {
+// Both services refuse what auth would never sign, even with a good
+// signature: no kid, an unknown crit header, wrongly typed exp or aud.
+func TestMalformedTokensRefused(t *testing.T) {
+	dir := t.TempDir()
+	key := writeKey(t, filepath.Join(dir, "k1.pem"), false)
+	s := startAuth(t, map[string]string{"JWT_KEYS_DIR": dir})
+	id := signup(t, s, creds)
+	now := time.Now()
+	valid := jwt.RegisteredClaims{
+		Issuer: "moviebag-auth", Subject: id, Audience: jwt.ClaimStrings{"moviebag"}, ID: "jti-" + id,
+		ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
+	}
+	control := jwt.NewWithClaims(jwt.SigningMethodRS256, valid)
+	control.Header["kid"] = "k1"
+	signed, err := control.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(signed)...); r.Status != 200 {
+		t.Fatalf("the well-formed token the test signs is refused: %d %s", r.Status, r.Body)
+	}
+	for name, tok := range testkit.MalformedTokens(t, key, "k1", valid) {
+		t.Run(name, func(t *testing.T) {
+			testkit.Envelope(t, testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...), apierr.TokenInvalidError)
+		})
+	}
+}
+
+func writeKey(t *testing.T, path string, pkcs8 bool) *rsa.PrivateKey {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -292,6 +320,7 @@ func writeKey(t *testing.T, path string, pkcs8 bool) {
 	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return k
 }
 
 // Configuration mistakes stop Run with a message naming the variable.

@@ -241,6 +241,7 @@ func TestBadInput(t *testing.T) {
 		{"added_by from the body", "application/json", `{"name":"X","casts":["a"],"genres":["b"],"added_by":"` + bob + `"}`, apierr.SchemaValidationError, "added_by"},
 		{"blank cast", "application/json", `{"name":"X","casts":[" "],"genres":["b"]}`, apierr.SchemaValidationError, "casts[0]"},
 		{"null name", "application/json", `{"name":null,"casts":["a"],"genres":["b"]}`, apierr.SchemaValidationError, "name"},
+		{"duplicate key", "application/json", `{"name":"X","casts":["a"],"genres":["b"],"name":"Y"}`, apierr.InvalidJSONError, ""},
 		{"wrong content type", "text/plain", `{"name":"X","casts":["a"],"genres":["b"]}`, apierr.UnsupportedMediaTypeError, ""},
 		{"huge body", "application/json", `{"name":"` + strings.Repeat("x", 70000) + `","casts":["a"],"genres":["b"]}`, apierr.PayloadTooLargeError, ""},
 	}
@@ -297,6 +298,14 @@ func TestTokens(t *testing.T) {
 		{"expired", testkit.Bearer(f.iss.Sign(t, expired)), apierr.TokenExpiredError},
 		{"revoked", testkit.Bearer(f.iss.Sign(t, revoked)), apierr.TokenRevokedError},
 		{"unknown key", testkit.Bearer(stranger.Token(t, alice)), apierr.TokenInvalidError},
+	}
+	// Well signed by the published key, but each with one defect in its header or claim types.
+	for name, tok := range f.iss.MalformedTokens(t, alice) {
+		tests = append(tests, struct {
+			name    string
+			headers []string
+			code    apierr.Code
+		}{name, testkit.Bearer(tok), apierr.TokenInvalidError})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
