@@ -7,11 +7,13 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -222,6 +224,72 @@ func TestLoginRateLimits(t *testing.T) {
 		testkit.Envelope(t, r, apierr.TooManyRequestsError)
 		if r.Header.Get("Retry-After") == "" {
 			t.Error("no Retry-After")
+		}
+	})
+}
+
+// A burst of concurrent logins is counted before any password is checked:
+// of 40 parallel wrong-password logins for one account only the limit's
+// worth are answered 401, the rest 429, and likewise per client address.
+// Repeated on fresh accounts and addresses so that a check-then-count race
+// would show.
+func TestLoginRateLimitsConcurrent(t *testing.T) {
+	const limit, parallel, rounds = 10, 40, 3
+	burst := func(t *testing.T, s *testkit.Service, body string, headers ...string) map[int]int {
+		t.Helper()
+		var (
+			mu       sync.Mutex
+			statuses = map[int]int{}
+			start    = make(chan struct{})
+			wg       sync.WaitGroup
+		)
+		for range parallel {
+			wg.Go(func() {
+				<-start
+				r, err := testkit.Try("POST", s.URL+"/api/auth/login", body, headers...)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					statuses[-1]++
+					return
+				}
+				statuses[r.Status]++
+				if r.Status == 429 && r.Header.Get("Retry-After") == "" {
+					statuses[-429]++
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		return statuses
+	}
+	t.Run("per email", func(t *testing.T) {
+		s := startAuth(t, map[string]string{"LOGIN_LIMIT_PER_EMAIL": strconv.Itoa(limit)})
+		for round := range rounds {
+			email := fmt.Sprintf("target%d@example.com", round)
+			signup(t, s, `{"email":"`+email+`","password":"secret123"}`)
+			got := burst(t, s, `{"email":"`+email+`","password":"wrong-guess"}`)
+			if got[401] != limit || got[429] != parallel-limit || got[-429] != 0 {
+				t.Fatalf("round %d: statuses %v, want %d × 401 and %d × 429 with Retry-After", round, got, limit, parallel-limit)
+			}
+			r := testkit.Do(t, "POST", s.URL+"/api/auth/login", `{"email":"`+email+`","password":"secret123"}`)
+			testkit.Envelope(t, r, apierr.TooManyRequestsError) // even the right password waits
+		}
+		body := string(testkit.Do(t, "GET", s.AdminURL+"/metrics", "").Body)
+		want := fmt.Sprintf(`moviebag_login_attempts_total{result="rate_limited",service="auth"} %d`, rounds*(parallel-limit+1))
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	})
+	t.Run("per client address", func(t *testing.T) {
+		s := startAuth(t, map[string]string{"LOGIN_LIMIT_PER_IP": strconv.Itoa(limit)})
+		for round := range rounds {
+			// The test client is a trusted (loopback) proxy: X-Forwarded-For names the client.
+			ip := fmt.Sprintf("203.0.113.%d", round+1)
+			got := burst(t, s, fmt.Sprintf(`{"email":"nobody%d@example.com","password":"whatever"}`, round), "X-Forwarded-For", ip)
+			if got[401] != limit || got[429] != parallel-limit || got[-429] != 0 {
+				t.Fatalf("round %d: statuses %v, want %d × 401 and %d × 429 with Retry-After", round, got, limit, parallel-limit)
+			}
 		}
 	})
 }

@@ -65,10 +65,20 @@ func handleLogin(store UserStore, h *hasher, keys Signer, ipLimit, emailLimit Li
 			return err
 		}
 		email := normalizeEmail(in.Email)
-		if err := checkLimit(ctx, emailLimit.Allowed, email); err != nil {
+		// Counted before the password is checked, so that concurrent guesses
+		// cannot all pass a check made before any of them was counted; given
+		// back below unless the password was wrong.
+		if err := checkLimit(ctx, emailLimit.Hit, email); err != nil {
 			attempt(limitResult(err))
 			return err
 		}
+		guessed := false
+		defer func() {
+			if !guessed {
+				// Best effort: when Redis fails here the event simply ages out.
+				_ = emailLimit.Forgive(ctx, email)
+			}
+		}()
 		u, err := store.ByEmail(ctx, email)
 		if err != nil && !errors.Is(err, users.ErrNotFound) {
 			attempt("error")
@@ -81,9 +91,7 @@ func handleLogin(store UserStore, h *hasher, keys Signer, ipLimit, emailLimit Li
 		}
 		if !ok {
 			attempt("invalid_credentials")
-			if _, _, herr := emailLimit.Hit(ctx, email); herr != nil {
-				return herr
-			}
+			guessed = true
 			return apierr.New(apierr.UnauthorizedError)
 		}
 		now := time.Now()

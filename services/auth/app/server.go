@@ -34,12 +34,12 @@ type Revoker interface {
 	Revoke(ctx context.Context, jti string, ttl time.Duration) error
 }
 
-// Limiter is a rate limit keyed by client address or email. Both methods
-// report whether key is within its limit and, if not, when to retry; Hit
-// also counts an event.
+// Limiter is a rate limit keyed by client address or email. Hit counts an
+// event atomically and reports whether it is within the limit and, if not,
+// when to retry; Forgive takes one counted event back.
 type Limiter interface {
 	Hit(ctx context.Context, key string) (allowed bool, retryAfter time.Duration, err error)
-	Allowed(ctx context.Context, key string) (allowed bool, retryAfter time.Duration, err error)
+	Forgive(ctx context.Context, key string) error
 }
 
 // Deps are the auth service's dependencies.
