@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/go-playground/validator/v10"
@@ -113,6 +114,9 @@ func newValidator() *validator.Validate {
 	if err := v.RegisterValidation("maxbytes", maxBytes); err != nil {
 		panic(err)
 	}
+	if err := v.RegisterValidation("visible", visible); err != nil {
+		panic(err)
+	}
 	return v
 }
 
@@ -124,6 +128,20 @@ func maxBytes(fl validator.FieldLevel) bool {
 		panic(fmt.Sprintf("maxbytes=%q: not an integer", fl.Param())) // a programming error in a tag
 	}
 	return fl.Field().Kind() == reflect.String && len(fl.Field().String()) <= n
+}
+
+// visible is the tag visible: a string that, once surrounding white space
+// (tabs and newlines included) is trimmed, has no control characters (Cc),
+// invisible format characters (Cf: zero-width spaces and joiners, direction
+// marks, byte order marks) or line and paragraph separators, which would
+// make names that look alike differ. The handler trims the value.
+func visible(fl validator.FieldLevel) bool {
+	if fl.Field().Kind() != reflect.String {
+		return false
+	}
+	return !strings.ContainsFunc(strings.TrimSpace(fl.Field().String()), func(r rune) bool {
+		return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
+	})
 }
 
 type field struct {
@@ -214,6 +232,8 @@ func issue(fe validator.FieldError) string {
 			return "must have at most " + fe.Param() + " items"
 		}
 		return "must be at most " + fe.Param() + " characters long"
+	case "visible":
+		return "must not contain control or invisible characters"
 	case "maxbytes":
 		return "must be at most " + fe.Param() + " bytes long"
 	case "unique":

@@ -16,7 +16,7 @@ type creds struct {
 }
 
 type movie struct {
-	Name  string   `json:"name" validate:"required,notblank,max=200"`
+	Name  string   `json:"name" validate:"required,notblank,visible,max=200"`
 	Casts []string `json:"casts" validate:"required,min=1,max=3,dive,notblank"`
 }
 
@@ -100,6 +100,11 @@ func TestDecodeNested(t *testing.T) {
 			[]apierr.FieldError{{Field: "casts", Issue: "must have at least 1 items"}}},
 		{"too many", `{"name":"Heat","casts":["a","b","c","d"]}`, apierr.SchemaValidationError,
 			[]apierr.FieldError{{Field: "casts", Issue: "must have at most 3 items"}}},
+		{"zero-width space in name", `{"name":"Heat\u200b","casts":["a"]}`, apierr.SchemaValidationError,
+			[]apierr.FieldError{{Field: "name", Issue: "must not contain control or invisible characters"}}},
+		{"control character in name", "{\"name\":\"He\\u0007at\",\"casts\":[\"a\"]}", apierr.SchemaValidationError,
+			[]apierr.FieldError{{Field: "name", Issue: "must not contain control or invisible characters"}}},
+		{"accents and emoji are visible", `{"name":"Amélie 🎬","casts":["a"]}`, "", nil},
 		{"duplicate key in a nested object", `{"name":"Heat","casts":[{"a":1,"a":2}]}`, apierr.InvalidJSONError, nil},
 		{"numbers in list", `{"name":"Heat","casts":[1,2]}`, apierr.SchemaValidationError,
 			[]apierr.FieldError{{Field: "casts", Issue: "must be an array of strings"}}},

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/testkit"
@@ -343,6 +347,174 @@ func readAll(resp *http.Response) []byte {
 		b.Write(buf[:n])
 		if err != nil {
 			return []byte(b.String())
+		}
+	}
+}
+
+// Names are one movie after trimming, NFC normalisation and case folding;
+// control and invisible characters are refused; the name is kept as written,
+// trimmed.
+func TestNameNormalisation(t *testing.T) {
+	f := startMovies(t)
+	asAlice := testkit.Bearer(f.iss.Token(t, alice))
+	asBob := testkit.Bearer(f.iss.Token(t, bob))
+	heat := f.create(t, alice, `{"name":"Heat","casts":["a"],"genres":["b"]}`)
+	f.create(t, alice, `{"name":"Am\u00e9lie","casts":["a"],"genres":["b"]}`) // é precomposed
+	ronin := f.create(t, alice, `{"name":"  Ronin\t","casts":["a"],"genres":["b"]}`)
+	if got := testkit.JSON[movie](t, testkit.Do(t, "GET", f.URL+"/api/movies/"+ronin, "")); got.Name != "Ronin" {
+		t.Errorf("stored name %q, want it trimmed to Ronin", got.Name)
+	}
+	for _, name := range []string{`Heat`, ` Heat `, `HEAT`, `heat`, `hEaT\n`, `Ame\u0301lie`, `AMÉLIE`, `RONIN`} {
+		body := `{"name":"` + name + `","casts":["x"],"genres":["y"]}`
+		t.Run("create "+name, func(t *testing.T) {
+			testkit.Envelope(t, testkit.Do(t, "POST", f.URL+"/api/movies", body, asBob...), apierr.MovieAlreadyExistsError)
+		})
+		t.Run("rename onto "+name, func(t *testing.T) {
+			if strings.EqualFold(strings.TrimSpace(name), "ronin") {
+				return // ronin's own name
+			}
+			testkit.Envelope(t, testkit.Do(t, "PUT", f.URL+"/api/movies/"+ronin, `{"name":"`+name+`"}`, asAlice...),
+				apierr.MovieAlreadyExistsError)
+		})
+	}
+	for _, name := range []string{`Heat\u200b`, `\u200bHeat`, `He\u0000at`, `Heat\u0007`, `He\u2028at`, `\ufeffHeat`, `He\u202eat`} {
+		t.Run("invisible "+name, func(t *testing.T) {
+			for _, target := range []struct{ method, path, body string }{
+				{"POST", "/api/movies", `{"name":"` + name + `","casts":["x"],"genres":["y"]}`},
+				{"PUT", "/api/movies/" + ronin, `{"name":"` + name + `"}`},
+			} {
+				env := testkit.Envelope(t, testkit.Do(t, target.method, f.URL+target.path, target.body, asAlice...), apierr.SchemaValidationError)
+				if len(env.Details) != 1 || env.Details[0].Field != "name" {
+					t.Errorf("%s: details %+v, want one naming name", target.method, env.Details)
+				}
+			}
+		})
+	}
+	// A movie may be renamed to another spelling of its own name.
+	r := testkit.Do(t, "PUT", f.URL+"/api/movies/"+heat, `{"name":" HEAT "}`, asAlice...)
+	if got := testkit.JSON[movie](t, r); r.Status != 200 || got.Name != "HEAT" {
+		t.Errorf("respelling its own name: %d %s", r.Status, r.Body)
+	}
+	if list := testkit.JSON[[]movie](t, testkit.Do(t, "GET", f.URL+"/api/movies", "")); len(list) != 3 {
+		t.Errorf("%d movies stored, want 3: %+v", len(list), list)
+	}
+}
+
+// Parallel renames of different movies onto one free name: exactly one
+// wins, every other gets MovieAlreadyExistsError, never a 500. Repeated
+// with differently spelled targets so that the race is near-certain.
+func TestConcurrentRenames(t *testing.T) {
+	f := startMovies(t)
+	const n, rounds = 10, 10
+	tok := f.iss.Token(t, alice)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = f.create(t, alice, fmt.Sprintf(`{"name":"Start %d","casts":["a"],"genres":["b"]}`, i))
+	}
+	for round := range rounds {
+		statuses := make([]int, n)
+		codes := make([]apierr.Code, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			// Every client spells the target its own way: one movie after normalisation.
+			name := fmt.Sprintf("Target %d", round)
+			if i%2 == 1 {
+				name = strings.ToUpper(name)
+			}
+			wg.Go(func() {
+				<-start
+				r, err := testkit.Try("PUT", f.URL+"/api/movies/"+ids[i], `{"name":" `+name+` "}`, testkit.Bearer(tok)...)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				statuses[i] = r.Status
+				if r.Status != 200 {
+					var env apierr.Envelope
+					_ = json.Unmarshal(r.Body, &env)
+					codes[i] = env.Code
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		won := -1
+		for i := range n {
+			switch {
+			case statuses[i] == 200 && won < 0:
+				won = i
+			case statuses[i] == 200:
+				t.Errorf("round %d: renames %d and %d both succeeded", round, won, i)
+			case statuses[i] != 400 || codes[i] != apierr.MovieAlreadyExistsError:
+				t.Errorf("round %d: rename %d answered %d %s, want 400 MovieAlreadyExistsError", round, i, statuses[i], codes[i])
+			}
+		}
+		if won < 0 {
+			t.Fatalf("round %d: no rename succeeded", round)
+		}
+		// The winner gets a fresh name back, so the next round starts from n free movies.
+		if r := testkit.Do(t, "PUT", f.URL+"/api/movies/"+ids[won], fmt.Sprintf(`{"name":"Start %d"}`, won), testkit.Bearer(tok)...); r.Status != 200 {
+			t.Fatalf("reset: %d %s", r.Status, r.Body)
+		}
+	}
+}
+
+// Movies stored before names were compared by key get their key at start:
+// two of them equal after normalisation both stay, a new spelling of them is
+// refused, and the old unique index on the exact name goes.
+func TestNameKeyBackfill(t *testing.T) {
+	db := testkit.Database(t)
+	ctx := context.Background()
+	client, err := mongo.Connect(options.Client().ApplyURI(testkit.MongoURI(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = client.Disconnect(ctx) }()
+	coll := client.Database(db).Collection("movies")
+	if _, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: "name", Value: 1}}, Options: options.Index().SetUnique(true).SetName("name_unique"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	old := []string{"Heat", "HEAT", "Ronin"}
+	ids := make([]bson.ObjectID, len(old))
+	for i, name := range old {
+		ids[i] = bson.NewObjectID()
+		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: ids[i]}, {Key: "name", Value: name},
+			{Key: "casts", Value: bson.A{"a"}}, {Key: "genres", Value: bson.A{"b"}}, {Key: "added_by", Value: alice}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	iss := testkit.NewIssuer(t)
+	s := testkit.Start(t, app.Run, map[string]string{
+		"MONGO_URI": testkit.MongoURI(t), "MONGO_DATABASE": db,
+		"REDIS_URL": testkit.RedisURL(t), "REDIS_KEY_PREFIX": db + ":", "JWKS_URL": iss.JWKSURL,
+	})
+	asAlice := testkit.Bearer(iss.Token(t, alice))
+	for _, name := range []string{"heat", "RONIN"} {
+		testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/movies", `{"name":"`+name+`","casts":["a"],"genres":["b"]}`, asAlice...),
+			apierr.MovieAlreadyExistsError)
+	}
+	for i, id := range ids {
+		if got := testkit.JSON[movie](t, testkit.Do(t, "GET", s.URL+"/api/movies/"+id.Hex(), "")); got.Name != old[i] {
+			t.Errorf("movie %d after start: %+v", i, got)
+		}
+	}
+	// The later of the two look-alikes can be renamed, and the name it leaves is then free for nobody:
+	// the older Heat still holds it.
+	if r := testkit.Do(t, "PUT", s.URL+"/api/movies/"+ids[1].Hex(), `{"name":"Heat 2"}`, asAlice...); r.Status != 200 {
+		t.Errorf("rename of the later look-alike: %d %s", r.Status, r.Body)
+	}
+	testkit.Envelope(t, testkit.Do(t, "PUT", s.URL+"/api/movies/"+ids[1].Hex(), `{"name":"HEAT"}`, asAlice...), apierr.MovieAlreadyExistsError)
+	specs, err := coll.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range specs {
+		if spec.Name == "name_unique" {
+			t.Error("the unique index on the exact name is still there")
 		}
 	}
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -45,14 +46,14 @@ func nonNil(s []string) []string {
 
 // movieInput is the body of POST /api/movies.
 type movieInput struct {
-	Name   string   `json:"name" validate:"required,notblank,max=200"`
+	Name   string   `json:"name" validate:"required,notblank,visible,max=200"`
 	Casts  []string `json:"casts" validate:"required,min=1,max=100,dive,notblank,max=200"`
 	Genres []string `json:"genres" validate:"required,min=1,max=20,dive,notblank,max=100"`
 }
 
 // moviePatch is the body of PUT /api/movies/:id: any subset of the fields.
 type moviePatch struct {
-	Name   *string   `json:"name" validate:"omitempty,notblank,max=200"`
+	Name   *string   `json:"name" validate:"omitempty,notblank,visible,max=200"`
 	Casts  *[]string `json:"casts" validate:"omitempty,min=1,max=100,dive,notblank,max=200"`
 	Genres *[]string `json:"genres" validate:"omitempty,min=1,max=20,dive,notblank,max=100"`
 }
@@ -121,7 +122,7 @@ func handleCreate(store MovieStore) fiber.Handler {
 			return err
 		}
 		m, err := store.Create(c.UserContext(), movies.Movie{
-			Name: in.Name, Casts: in.Casts, Genres: in.Genres, AddedBy: token.From(c).Subject,
+			Name: strings.TrimSpace(in.Name), Casts: in.Casts, Genres: in.Genres, AddedBy: token.From(c).Subject,
 		})
 		if err != nil {
 			return err
@@ -153,6 +154,10 @@ func handleUpdate(store MovieStore) fiber.Handler {
 		in, err := request.DecodeValid[moviePatch](c)
 		if err != nil {
 			return err
+		}
+		if in.Name != nil {
+			name := strings.TrimSpace(*in.Name)
+			in.Name = &name
 		}
 		m, err := store.Update(c.UserContext(), id, token.From(c).Subject, movies.Patch(in))
 		if err != nil {

@@ -74,7 +74,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	db, rdb, errs := conns.DB, conns.Redis, conns.Errors
 
 	movieStore := movies.New(db, errs)
-	if err := store.Retry(ctx, logger, "create movies indexes", movieStore.EnsureIndexes); err != nil {
+	if err := store.Retry(ctx, logger, "create movies indexes", func(ctx context.Context) error {
+		return movieStore.EnsureIndexes(ctx, logger)
+	}); err != nil {
 		return err
 	}
 	verifier := token.NewVerifier(keys, token.Policy{

@@ -1,16 +1,22 @@
-// Package movies stores movies in MongoDB. Names are unique (a unique index,
-// so concurrent creates of one name yield one movie), and only the user who
-// added a movie may change or delete it.
+// Package movies stores movies in MongoDB. Names are unique after trimming,
+// Unicode NFC normalisation and case folding (a unique index on a normalised
+// key, so concurrent creates or renames onto one name yield one movie), and
+// only the user who added a movie may change or delete it.
 package movies
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/store"
@@ -20,6 +26,7 @@ import (
 type Movie struct {
 	ID        bson.ObjectID `bson:"_id"`
 	Name      string        `bson:"name"`
+	NameKey   string        `bson:"name_key"` // NameKey(Name): what uniqueness compares
 	Casts     []string      `bson:"casts"`
 	Genres    []string      `bson:"genres"`
 	AddedBy   string        `bson:"added_by"`
@@ -45,22 +52,133 @@ func New(db *mongo.Database, errs store.Errors) *Store {
 	return &Store{coll: db.Collection("movies"), errs: errs}
 }
 
-// EnsureIndexes creates the unique index on name.
-func (s *Store) EnsureIndexes(ctx context.Context) error {
-	return store.EnsureUnique(ctx, s.coll, "name")
+// NameKey is what makes two names the same movie: the name trimmed,
+// NFC-normalised and case-folded ("Heat", " HEAT " and "heat" share a key).
+func NameKey(name string) string {
+	folded := cases.Fold().String(norm.NFC.String(strings.TrimSpace(name)))
+	return norm.NFC.String(folded) // folding can undo the composition
 }
 
-// Create inserts m with a new id; a taken name is MovieAlreadyExistsError.
+// The key field and its unique index; the unique index on the exact name,
+// from before names were compared by key, is dropped at start.
+const (
+	keyField    = "name_key"
+	keyIndex    = "name_key_unique"
+	legacyIndex = "name_unique"
+)
+
+// EnsureIndexes prepares the collection: the unique index on name_key,
+// sparse so that documents written before the key existed (or by an older
+// replica during a rollout) do not collide on a missing key; then every such
+// document gets its key (see Backfill); then the old index on the exact name
+// goes.
+func (s *Store) EnsureIndexes(ctx context.Context, logger *slog.Logger) error {
+	_, err := s.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: keyField, Value: 1}},
+		Options: options.Index().SetUnique(true).SetSparse(true).SetName(keyIndex),
+	})
+	if err != nil {
+		return fmt.Errorf("unique index on movies.name_key: %w", err)
+	}
+	if err := s.Backfill(ctx, logger); err != nil {
+		return err
+	}
+	specs, err := s.coll.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		return fmt.Errorf("list movies indexes: %w", err)
+	}
+	for _, spec := range specs {
+		if spec.Name == legacyIndex {
+			if err := s.coll.Indexes().DropOne(ctx, legacyIndex); err != nil {
+				return fmt.Errorf("drop movies index %s: %w", legacyIndex, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Backfill gives every movie without a name_key its key. When an older movie
+// already holds that key (two names stored before they were compared by
+// key, such as "Heat" and "HEAT"), the later one gets a key no new name can
+// have: its key, a NUL and its id. Both stay readable and editable; a new
+// movie conflicts with the older one only.
+func (s *Store) Backfill(ctx context.Context, logger *slog.Logger) error {
+	cur, err := s.coll.Find(ctx, bson.D{{Key: keyField, Value: bson.D{{Key: "$exists", Value: false}}}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetProjection(bson.D{{Key: "name", Value: 1}}))
+	if err != nil {
+		return fmt.Errorf("find movies without name_key: %w", err)
+	}
+	var old []struct {
+		ID   bson.ObjectID `bson:"_id"`
+		Name string        `bson:"name"`
+	}
+	if err := cur.All(ctx, &old); err != nil {
+		return fmt.Errorf("find movies without name_key: %w", err)
+	}
+	for _, m := range old {
+		key := NameKey(m.Name)
+		err := s.setKey(ctx, m.ID, key)
+		if err != nil {
+			if taken, terr := s.taken(ctx, key, m.ID); terr != nil || !taken {
+				return fmt.Errorf("set name_key of movie %s: %w", m.ID.Hex(), err)
+			}
+			key += "\x00" + m.ID.Hex()
+			if err := s.setKey(ctx, m.ID, key); err != nil {
+				return fmt.Errorf("set name_key of movie %s: %w", m.ID.Hex(), err)
+			}
+			logger.Warn("movie name equal to an older one after normalisation; kept with a distinct key",
+				"movie", m.ID.Hex(), "name", m.Name)
+		}
+	}
+	if len(old) > 0 {
+		logger.Info("movies given a name_key", "count", len(old))
+	}
+	return nil
+}
+
+func (s *Store) setKey(ctx context.Context, id bson.ObjectID, key string) error {
+	_, err := s.coll.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: id}, {Key: keyField, Value: bson.D{{Key: "$exists", Value: false}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: keyField, Value: key}}}})
+	return err
+}
+
+// Create inserts m with a new id; a name whose key is taken is
+// MovieAlreadyExistsError.
 func (s *Store) Create(ctx context.Context, m Movie) (Movie, error) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	m.ID, m.CreatedAt, m.UpdatedAt = bson.NewObjectID(), now, now
+	m.NameKey = NameKey(m.Name)
 	if _, err := s.coll.InsertOne(ctx, m); err != nil {
-		if mongo.IsDuplicateKeyError(err) {
-			return Movie{}, apierr.Wrap(apierr.MovieAlreadyExistsError, err)
-		}
-		return Movie{}, s.errs.Mongo("insert", err)
+		return Movie{}, s.writeError(ctx, "insert", err, m.NameKey, m.ID)
 	}
 	return m, nil
+}
+
+// writeError maps the failure of a write that set name key on movie id: a
+// violation of the unique index is MovieAlreadyExistsError however the
+// storage reports it (MongoDB says duplicate key; FerretDB reports one on
+// update as an internal error), found by asking whether another movie holds
+// the key; anything else is the storage's failure.
+func (s *Store) writeError(ctx context.Context, op string, err error, key string, id bson.ObjectID) error {
+	if mongo.IsDuplicateKeyError(err) {
+		return apierr.Wrap(apierr.MovieAlreadyExistsError, err)
+	}
+	if taken, terr := s.taken(ctx, key, id); terr == nil && taken {
+		return apierr.Wrap(apierr.MovieAlreadyExistsError, err)
+	}
+	return s.errs.Mongo(op, err)
+}
+
+// taken reports whether a movie other than id has name key.
+func (s *Store) taken(ctx context.Context, key string, id bson.ObjectID) (bool, error) {
+	n, err := s.coll.CountDocuments(ctx,
+		bson.D{{Key: keyField, Value: key}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: id}}}},
+		options.Count().SetLimit(1))
+	if err != nil {
+		return false, s.errs.Mongo("count", err)
+	}
+	return n > 0, nil
 }
 
 // Get returns the movie with id, or MovieNotExistsError.
@@ -94,29 +212,16 @@ func (s *Store) List(ctx context.Context, after bson.ObjectID, limit int) ([]Mov
 	return movies, nil
 }
 
-// Update applies p to the movie with id if owner added it:
-// MovieNotExistsError when there is no such movie, UpdatingMovieError when
-// someone else added it, MovieAlreadyExistsError when the new name is taken.
-//
-// The name is checked before the write as well as by the unique index:
-// FerretDB reports a unique violation on update as an internal error, not as
-// MongoDB's duplicate key, so the check keeps the answer right there too.
+// Update applies p to the movie with id if owner added it, in one round
+// trip, and returns the movie as updated: MovieNotExistsError when there is
+// no such movie, UpdatingMovieError when someone else added it,
+// MovieAlreadyExistsError when another movie has the new name's key.
 func (s *Store) Update(ctx context.Context, id bson.ObjectID, owner string, p Patch) (Movie, error) {
-	current, err := s.Get(ctx, id)
-	if err != nil {
-		return Movie{}, err
-	}
-	if current.AddedBy != owner {
-		return Movie{}, apierr.New(apierr.UpdatingMovieError)
-	}
 	set := bson.D{{Key: "updated_at", Value: time.Now().UTC().Truncate(time.Millisecond)}}
+	var key string
 	if p.Name != nil {
-		if *p.Name != current.Name {
-			if err := s.nameFree(ctx, *p.Name); err != nil {
-				return Movie{}, err
-			}
-		}
-		set = append(set, bson.E{Key: "name", Value: *p.Name})
+		key = NameKey(*p.Name)
+		set = append(set, bson.E{Key: "name", Value: *p.Name}, bson.E{Key: keyField, Value: key})
 	}
 	if p.Casts != nil {
 		set = append(set, bson.E{Key: "casts", Value: *p.Casts})
@@ -124,29 +229,21 @@ func (s *Store) Update(ctx context.Context, id bson.ObjectID, owner string, p Pa
 	if p.Genres != nil {
 		set = append(set, bson.E{Key: "genres", Value: *p.Genres})
 	}
-	res, err := s.coll.UpdateOne(ctx, ownedBy(id, owner), bson.D{{Key: "$set", Value: set}})
-	if err != nil {
-		if mongo.IsDuplicateKeyError(err) {
-			return Movie{}, apierr.Wrap(apierr.MovieAlreadyExistsError, err)
+	var m Movie
+	err := s.coll.FindOneAndUpdate(ctx, ownedBy(id, owner), bson.D{{Key: "$set", Value: set}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&m)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments): // no such movie, or not owner's
+		if _, err := s.Get(ctx, id); err != nil {
+			return Movie{}, err
 		}
+		return Movie{}, apierr.New(apierr.UpdatingMovieError)
+	case err != nil && p.Name != nil:
+		return Movie{}, s.writeError(ctx, "update", err, key, id)
+	case err != nil:
 		return Movie{}, s.errs.Mongo("update", err)
 	}
-	if res.MatchedCount == 0 { // deleted since we read it
-		return Movie{}, apierr.New(apierr.MovieNotExistsError)
-	}
-	return s.Get(ctx, id)
-}
-
-// nameFree returns MovieAlreadyExistsError when a movie has name.
-func (s *Store) nameFree(ctx context.Context, name string) error {
-	n, err := s.coll.CountDocuments(ctx, bson.D{{Key: "name", Value: name}}, options.Count().SetLimit(1))
-	if err != nil {
-		return s.errs.Mongo("count", err)
-	}
-	if n > 0 {
-		return apierr.New(apierr.MovieAlreadyExistsError)
-	}
-	return nil
+	return m, nil
 }
 
 // Delete removes the movie with id if owner added it: MovieNotExistsError
