@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,19 +38,87 @@ func OpenMongo(cfg server.Stores) (*mongo.Client, *mongo.Database, error) {
 	return client, client.Database(cfg.MongoDatabase), nil
 }
 
-// OpenRedis returns a client for cfg.RedisURL with short timeouts, so a
-// Redis outage fails requests quickly instead of hanging them.
-func OpenRedis(cfg server.Stores) (*redis.Client, error) {
-	opts, err := redis.ParseURL(cfg.RedisURL)
+// OpenRedis returns a client for cfg.RedisURL, one of (README lists them):
+//
+//   - one server: redis://[user:password@]host:port[/db] (rediss:// for TLS);
+//   - a Redis Cluster: the same with one addr=host:port query parameter per
+//     further seed node, or the scheme redis+cluster:// (rediss+cluster://)
+//     for a single seed;
+//   - a Sentinel-managed primary: the sentinels' addresses (host:port and
+//     addr=host:port parameters) with master_name=NAME.
+//
+// go-redis parses each form (ParseURL, ParseClusterURL, ParseFailoverURL),
+// so every option it knows is also a query parameter. Timeouts not set in
+// the URL are short, so a Redis outage fails requests quickly instead of
+// hanging them.
+func OpenRedis(cfg server.Stores) (redis.UniversalClient, error) {
+	u, err := url.Parse(cfg.RedisURL)
 	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %w", err)
+		return nil, fmt.Errorf("REDIS_URL: %w", redactErr(err))
 	}
-	opts.DialTimeout = cfg.DialTimeout
-	opts.ReadTimeout = time.Second
-	opts.WriteTimeout = time.Second
-	opts.PoolTimeout = cfg.DialTimeout
-	opts.MaxRetries = 1
-	return redis.NewClient(opts), nil
+	q := u.Query()
+	switch {
+	case q.Has("master_name"):
+		opts, err := redis.ParseFailoverURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_URL (Sentinel): %w", err)
+		}
+		setDefault(&opts.DialTimeout, cfg.DialTimeout)
+		setDefault(&opts.ReadTimeout, time.Second)
+		setDefault(&opts.WriteTimeout, time.Second)
+		setDefault(&opts.PoolTimeout, cfg.DialTimeout)
+		setDefaultInt(&opts.MaxRetries, 1)
+		return redis.NewFailoverClient(opts), nil
+	case q.Has("addr") || strings.HasSuffix(u.Scheme, "+cluster"):
+		raw := cfg.RedisURL
+		if scheme, ok := strings.CutSuffix(u.Scheme, "+cluster"); ok {
+			raw = scheme + strings.TrimPrefix(raw, u.Scheme)
+		}
+		opts, err := redis.ParseClusterURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_URL (cluster): %w", err)
+		}
+		setDefault(&opts.DialTimeout, cfg.DialTimeout)
+		setDefault(&opts.ReadTimeout, time.Second)
+		setDefault(&opts.WriteTimeout, time.Second)
+		setDefault(&opts.PoolTimeout, cfg.DialTimeout)
+		setDefaultInt(&opts.MaxRetries, 1)
+		return redis.NewClusterClient(opts), nil
+	default:
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		setDefault(&opts.DialTimeout, cfg.DialTimeout)
+		setDefault(&opts.ReadTimeout, time.Second)
+		setDefault(&opts.WriteTimeout, time.Second)
+		setDefault(&opts.PoolTimeout, cfg.DialTimeout)
+		setDefaultInt(&opts.MaxRetries, 1)
+		return redis.NewClient(opts), nil
+	}
+}
+
+// setDefault sets *d to def unless the URL set it.
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+// setDefaultInt sets *n to def unless the URL set it.
+func setDefaultInt(n *int, def int) {
+	if *n == 0 {
+		*n = def
+	}
+}
+
+// redactErr keeps a password in a malformed URL out of the error.
+func redactErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // Conns are a service's connections to MongoDB and Redis, and the error
@@ -56,7 +126,7 @@ func OpenRedis(cfg server.Stores) (*redis.Client, error) {
 type Conns struct {
 	Mongo  *mongo.Client
 	DB     *mongo.Database
-	Redis  *redis.Client
+	Redis  redis.UniversalClient
 	Errors Errors
 }
 

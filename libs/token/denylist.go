@@ -2,6 +2,14 @@ package token
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -9,37 +17,292 @@ import (
 	"github.com/moviebag/moviebag/libs/store"
 )
 
-// Denylist keeps the ids of revoked tokens in Redis until they expire.
+// Denylist keeps the ids of revoked tokens in Redis until they expire, and,
+// once Follow runs, a local mirror of them that answers Revoked without a
+// network round trip.
+//
+// The mirror is fed by a Redis pub/sub channel that Revoke publishes on, in
+// every replica of every service sharing the key prefix. Each time the
+// subscription is (re)established it is trusted only after a full resync (a
+// SCAN of the denylist keys), because messages published while a subscriber
+// was away are lost. Until then, and whenever the subscription breaks,
+// Revoked asks Redis per request, which fails closed (a 503) when Redis
+// cannot be asked.
 type Denylist struct {
-	rdb    redis.UniversalClient
-	errs   store.Errors
-	prefix string
+	rdb     redis.UniversalClient
+	errs    store.Errors
+	prefix  string // of the keys
+	channel string // revocations are published here
+
+	// mirror: jti → expiry in Unix milliseconds (local clock); trusted only
+	// while synced.
+	mu     sync.RWMutex
+	mirror map[string]int64
+	synced atomic.Bool
+	// heard is when the subscription last delivered anything (a message or
+	// a pong), in Unix nanoseconds; trustFor is how long after that the
+	// mirror is still trusted. A connection that dies silently, or is being
+	// redialled inside the client, stops being trusted within trustFor.
+	heard    atomic.Int64
+	trustFor atomic.Int64
+	// resyncs counts completed full resyncs (tests wait on it).
+	resyncs atomic.Int64
 }
 
 // NewDenylist returns a denylist keeping its keys under keyPrefix +
-// "denylist:"; its Redis failures are counted and mapped by errs.
+// "denylist:" and publishing revocations on the channel keyPrefix +
+// "revocations"; its Redis failures are counted and mapped by errs.
 func NewDenylist(rdb redis.UniversalClient, keyPrefix string, errs store.Errors) *Denylist {
-	return &Denylist{rdb: rdb, errs: errs, prefix: keyPrefix + "denylist:"}
+	return &Denylist{rdb: rdb, errs: errs, prefix: keyPrefix + "denylist:", channel: keyPrefix + "revocations",
+		mirror: map[string]int64{}}
 }
 
-// Revoke puts jti on the denylist for ttl (the token's remaining life). A
-// token that has already expired needs no entry.
+// Revoke puts jti on the denylist for ttl (the token's remaining life) and
+// tells every follower. A token that has already expired needs no entry.
+// When Redis cannot be asked the logout fails (503) rather than pretending.
 func (d *Denylist) Revoke(ctx context.Context, jti string, ttl time.Duration) error {
 	if ttl <= 0 {
 		return nil
 	}
 	// Cover the verifiers' leeway on exp, so no verifier accepts it after the entry expires.
-	if err := d.rdb.Set(ctx, d.prefix+jti, 1, ttl+Leeway).Err(); err != nil {
+	ttl += Leeway
+	// The key first: a follower resyncing after a missed message finds it.
+	if err := d.rdb.Set(ctx, d.prefix+jti, 1, ttl).Err(); err != nil {
 		return d.errs.Redis("set", err)
+	}
+	d.remember(jti, time.Now().Add(ttl).UnixMilli())
+	if err := d.rdb.Publish(ctx, d.channel, strconv.FormatInt(ttl.Milliseconds(), 10)+":"+jti).Err(); err != nil {
+		return d.errs.Redis("publish", err)
 	}
 	return nil
 }
 
-// Revoked reports whether jti is on the denylist.
+// Revoked reports whether jti is on the denylist: from the mirror while it
+// is in sync, else from Redis.
 func (d *Denylist) Revoked(ctx context.Context, jti string) (bool, error) {
+	if d.Synced() {
+		d.mu.RLock()
+		exp, ok := d.mirror[jti]
+		d.mu.RUnlock()
+		return ok && exp > time.Now().UnixMilli(), nil
+	}
 	n, err := d.rdb.Exists(ctx, d.prefix+jti).Result()
 	if err != nil {
 		return false, d.errs.Redis("exists", err)
 	}
 	return n > 0, nil
+}
+
+// Synced reports whether the mirror is trusted (Revoked answers without
+// Redis): resynced since its last subscription, and heard from recently.
+func (d *Denylist) Synced() bool {
+	return d.synced.Load() && time.Now().UnixNano()-d.heard.Load() < d.trustFor.Load()
+}
+
+// Resyncs is how many full resyncs of the mirror have completed.
+func (d *Denylist) Resyncs() int64 { return d.resyncs.Load() }
+
+// FollowOptions tune Follow.
+type FollowOptions struct {
+	// Ping is how long the subscription may stay silent before it is
+	// pinged (default 250ms). The mirror is trusted for twice that after
+	// anything was last heard on it, so a revocation lost on a broken
+	// connection is answered from Redis within that time; a ping unanswered
+	// for as long again breaks the subscription.
+	Ping time.Duration
+	// Logger receives the subscription's state changes (default: none).
+	Logger *slog.Logger
+}
+
+// Follow keeps the mirror in sync until ctx is done: it subscribes to the
+// revocation channel, resyncs the whole denylist on every (re)subscription,
+// then applies each published revocation. Run it in its own goroutine.
+func (d *Denylist) Follow(ctx context.Context, o FollowOptions) {
+	if o.Ping <= 0 {
+		o.Ping = 250 * time.Millisecond
+	}
+	d.trustFor.Store(int64(2 * o.Ping))
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := d.follow(ctx, o)
+		wasSynced := d.synced.Swap(false)
+		if ctx.Err() != nil {
+			return
+		}
+		if wasSynced {
+			backoff = 100 * time.Millisecond
+		}
+		o.Logger.WarnContext(ctx, "denylist mirror out of sync: asking Redis per request until it resubscribes",
+			"error", err, "retry_in", backoff.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// Start runs Follow in a goroutine; the function it returns stops it and
+// waits for it (call it before closing the Redis client).
+func (d *Denylist) Start(ctx context.Context, o FollowOptions) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.Follow(ctx, o)
+	}()
+	return func() { cancel(); <-done }
+}
+
+// follow runs one subscription until it breaks.
+func (d *Denylist) follow(ctx context.Context, o FollowOptions) error {
+	ps := d.rdb.Subscribe(ctx, d.channel)
+	defer func() { _ = ps.Close() }()
+	pinged := false
+	lastPurge := time.Now()
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, o.Ping)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && !pinged && ctx.Err() == nil {
+				if err := ps.Ping(ctx); err != nil {
+					return fmt.Errorf("ping: %w", err)
+				}
+				pinged = true
+				continue
+			}
+			return fmt.Errorf("receive: %w", err)
+		}
+		pinged = false
+		d.heard.Store(time.Now().UnixNano())
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind != "subscribe" {
+				continue
+			}
+			// A new subscription: whatever was published before it is
+			// only in the keys.
+			d.synced.Store(false)
+			if err := d.resync(ctx); err != nil {
+				return fmt.Errorf("resync: %w", err)
+			}
+			d.heard.Store(time.Now().UnixNano())
+			d.synced.Store(true)
+			d.resyncs.Add(1)
+			o.Logger.InfoContext(ctx, "denylist mirror in sync", "entries", d.size())
+		case *redis.Message:
+			d.apply(m.Payload)
+		}
+		if time.Since(lastPurge) > 30*time.Second {
+			d.purge()
+			lastPurge = time.Now()
+		}
+	}
+}
+
+// apply records one published revocation, "<ttl ms>:<jti>".
+func (d *Denylist) apply(payload string) {
+	ttl, jti, ok := strings.Cut(payload, ":")
+	ms, err := strconv.ParseInt(ttl, 10, 64)
+	if !ok || err != nil || jti == "" {
+		return
+	}
+	d.remember(jti, time.Now().UnixMilli()+ms)
+}
+
+func (d *Denylist) remember(jti string, expMilli int64) {
+	d.mu.Lock()
+	if expMilli > d.mirror[jti] {
+		d.mirror[jti] = expMilli
+	}
+	d.mu.Unlock()
+}
+
+func (d *Denylist) size() int {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return len(d.mirror)
+}
+
+// purge drops expired entries.
+func (d *Denylist) purge() {
+	now := time.Now().UnixMilli()
+	d.mu.Lock()
+	for jti, exp := range d.mirror {
+		if exp <= now {
+			delete(d.mirror, jti)
+		}
+	}
+	d.mu.Unlock()
+}
+
+// resync adds every key on the denylist to the mirror: a SCAN of the prefix
+// on the server, or on every master of a cluster.
+func (d *Denylist) resync(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	scan := func(ctx context.Context, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, escapeGlob(d.prefix)+"*", 1000).Iterator()
+		var keys []string
+		flush := func() error {
+			if len(keys) == 0 {
+				return nil
+			}
+			pipe := c.Pipeline()
+			ttls := make([]*redis.DurationCmd, len(keys))
+			for i, k := range keys {
+				ttls[i] = pipe.PTTL(ctx, k)
+			}
+			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+			now := time.Now()
+			for i, k := range keys {
+				// -2: gone since the SCAN; -1: no expiry (not written by Revoke), kept an hour.
+				switch ttl := ttls[i].Val(); {
+				case ttl > 0:
+					d.remember(strings.TrimPrefix(k, d.prefix), now.Add(ttl).UnixMilli())
+				case ttl == -1:
+					d.remember(strings.TrimPrefix(k, d.prefix), now.Add(time.Hour).UnixMilli())
+				}
+			}
+			keys = keys[:0]
+			return nil
+		}
+		for iter.Next(ctx) {
+			if keys = append(keys, iter.Val()); len(keys) == 1000 {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return err
+		}
+		return flush()
+	}
+	switch c := d.rdb.(type) {
+	case *redis.ClusterClient:
+		return c.ForEachMaster(ctx, scan)
+	case *redis.Client:
+		return scan(ctx, c)
+	default:
+		return fmt.Errorf("cannot scan a %T", d.rdb)
+	}
+}
+
+// escapeGlob quotes the glob metacharacters of a SCAN MATCH pattern.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

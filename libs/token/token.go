@@ -5,6 +5,8 @@ package token
 
 import (
 	"context"
+	"crypto"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/moviebag/moviebag/libs/apierr"
 )
@@ -34,6 +37,37 @@ type Verifier struct {
 	keys     func(ctx context.Context) jwt.Keyfunc
 	parser   *jwt.Parser
 	denylist Checker
+	// verified remembers tokens whose signature and claims passed, keyed by
+	// the SHA-256 of the token, so a token seen before costs no signature
+	// check; nil when caching is off.
+	verified *lru.Cache[[sha256.Size]byte, verified]
+	now      func() time.Time // the clock of every time check (tests move it)
+}
+
+// verified is a token that passed every check but the denylist.
+type verified struct {
+	claims *Claims
+	exp    time.Time  // the token's exp: the entry is worthless from then on
+	probe  *jwt.Token // header (kid, alg) to ask the key source whether the key is still published
+	key    any        // the key that verified it
+}
+
+// DefaultCacheSize is how many verified tokens a Verifier remembers unless
+// told otherwise: a few hundred bytes each.
+const DefaultCacheSize = 4096
+
+// Option changes a Verifier.
+type Option func(*Verifier)
+
+// WithCacheSize bounds the cache of verified tokens to n entries (0: no
+// cache, every token's signature is checked on every request).
+func WithCacheSize(n int) Option {
+	return func(v *Verifier) {
+		v.verified = nil
+		if n > 0 {
+			v.verified, _ = lru.New[[sha256.Size]byte, verified](n)
+		}
+	}
 }
 
 // Policy is what a valid token must satisfy.
@@ -44,20 +78,24 @@ type Policy struct {
 }
 
 // NewVerifier returns a verifier that finds keys with keys (for example a
-// JWKS cache) and refuses tokens revoked in denylist.
-func NewVerifier(keys func(ctx context.Context) jwt.Keyfunc, p Policy, denylist Checker) *Verifier {
-	return &Verifier{
-		keys: keys,
-		parser: jwt.NewParser(
-			jwt.WithValidMethods(p.Algorithms),
-			jwt.WithIssuer(p.Issuer),
-			jwt.WithAudience(p.Audience),
-			jwt.WithLeeway(Leeway),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-		),
-		denylist: denylist,
+// JWKS cache) and refuses tokens revoked in denylist. It remembers up to
+// DefaultCacheSize verified tokens unless an option says otherwise.
+func NewVerifier(keys func(ctx context.Context) jwt.Keyfunc, p Policy, denylist Checker, opts ...Option) *Verifier {
+	v := &Verifier{keys: keys, denylist: denylist, now: time.Now}
+	v.parser = jwt.NewParser(
+		jwt.WithValidMethods(p.Algorithms),
+		jwt.WithIssuer(p.Issuer),
+		jwt.WithAudience(p.Audience),
+		jwt.WithLeeway(Leeway),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(func() time.Time { return v.now() }),
+	)
+	WithCacheSize(DefaultCacheSize)(v)
+	for _, o := range opts {
+		o(v)
 	}
+	return v
 }
 
 // Verify parses and checks raw, returning its claims or an apierr error:
@@ -65,16 +103,9 @@ func NewVerifier(keys func(ctx context.Context) jwt.Keyfunc, p Policy, denylist 
 // wrong with the token, and the denylist's error when it cannot be read
 // (fail closed: ServiceUnavailableError when Redis is down).
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
-	strict := &strictClaims{}
-	if _, err := v.parser.ParseWithClaims(raw, strict, checkHeader(v.keys(ctx))); err != nil {
-		if errors.Is(err, jwt.ErrTokenExpired) {
-			return nil, apierr.Wrap(apierr.TokenExpiredError, err)
-		}
-		return nil, apierr.Wrap(apierr.TokenInvalidError, err)
-	}
-	claims := &strict.RegisteredClaims
-	if claims.Subject == "" || claims.ID == "" {
-		return nil, apierr.Wrap(apierr.TokenInvalidError, errors.New("token lacks sub or jti"))
+	claims, err := v.check(ctx, raw)
+	if err != nil {
+		return nil, err
 	}
 	revoked, err := v.denylist.Revoked(ctx, claims.ID)
 	if err != nil {
@@ -130,6 +161,65 @@ func (c *strictClaims) UnmarshalJSON(b []byte) error {
 		}
 	}
 	return json.Unmarshal(b, &c.RegisteredClaims)
+}
+
+// check verifies everything but the denylist: from the cache when the token
+// passed before, is not past its exp and its key is still published, else
+// by parsing it (and then remembering it). The claims returned may be shared
+// with other requests: read them, never change them.
+func (v *Verifier) check(ctx context.Context, raw string) (*Claims, error) {
+	var sum [sha256.Size]byte
+	if v.verified != nil {
+		sum = sha256.Sum256([]byte(raw))
+		if e, ok := v.verified.Get(sum); ok {
+			if v.now().Before(e.exp) && v.stillPublished(ctx, e) {
+				return e.claims, nil
+			}
+			// Expired (the full check below says so, with its leeway) or
+			// its key left the key set: never answer from this entry again.
+			v.verified.Remove(sum)
+		}
+	}
+	strict := &strictClaims{}
+	keyfunc := checkHeader(v.keys(ctx))
+	var key any
+	tok, err := v.parser.ParseWithClaims(raw, strict, func(t *jwt.Token) (any, error) {
+		k, err := keyfunc(t)
+		key = k
+		return k, err
+	})
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return nil, apierr.Wrap(apierr.TokenExpiredError, err)
+		}
+		return nil, apierr.Wrap(apierr.TokenInvalidError, err)
+	}
+	claims := &strict.RegisteredClaims
+	if claims.Subject == "" || claims.ID == "" {
+		return nil, apierr.Wrap(apierr.TokenInvalidError, errors.New("token lacks sub or jti"))
+	}
+	if v.verified != nil && claims.ExpiresAt != nil && v.now().Before(claims.ExpiresAt.Time) {
+		kid, _ := tok.Header["kid"].(string)
+		v.verified.Add(sum, verified{
+			claims: claims,
+			exp:    claims.ExpiresAt.Time,
+			probe:  &jwt.Token{Header: map[string]any{"kid": kid, "alg": tok.Method.Alg()}, Method: tok.Method},
+			key:    key,
+		})
+	}
+	return claims, nil
+}
+
+// stillPublished asks the key source whether the key that verified e is
+// still the one published under its kid (a key removed from the JWKS, or
+// replaced, ends the entry).
+func (v *Verifier) stillPublished(ctx context.Context, e verified) bool {
+	k, err := v.keys(ctx)(e.probe)
+	if err != nil {
+		return false
+	}
+	pub, ok := k.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && pub.Equal(e.key)
 }
 
 const claimsKey = "moviebag.claims"

@@ -82,7 +82,7 @@ func benchVerify(b *testing.B, v *token.Verifier, raw string) {
 
 // benchRedis connects to the Redis of `make bench-go` with the services'
 // timeouts (store.OpenRedis).
-func benchRedis(b *testing.B) *redis.Client {
+func benchRedis(b *testing.B) redis.UniversalClient {
 	b.Helper()
 	rdb, err := store.OpenRedis(server.Stores{RedisURL: testkit.RedisURL(b), DialTimeout: time.Second})
 	if err != nil {

@@ -79,6 +79,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	denylist := token.NewDenylist(rdb, cfg.RedisKeyPrefix, errs)
+	defer denylist.Start(ctx, token.FollowOptions{Logger: logger})()
 	verifier := token.NewVerifier(keySet.Keyfunc, token.Policy{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, Algorithms: []string{"RS256"},
 	}, denylist)

@@ -79,9 +79,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}); err != nil {
 		return err
 	}
+	// Revocations are mirrored in process: a token check needs no Redis
+	// round trip while the mirror is in sync.
+	denylist := token.NewDenylist(rdb, cfg.RedisKeyPrefix, errs)
+	defer denylist.Start(ctx, token.FollowOptions{Logger: logger})()
 	verifier := token.NewVerifier(keys, token.Policy{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, Algorithms: cfg.Algorithms,
-	}, token.NewDenylist(rdb, cfg.RedisKeyPrefix, errs))
+	}, denylist)
 
 	app := NewServer(logger, cfg, m, movieStore, verifier)
 	return server.Serve(ctx, logger, cfg.Config, app, admin)
