@@ -132,27 +132,38 @@ func StartRedis(ctx context.Context, dir string, requireServer bool, logger *slo
 // StartRedisServer runs the redis-server binary bin on port, keeping nothing
 // on disk; its log goes to dir/redis.log.
 func StartRedisServer(ctx context.Context, bin string, port int, dir string, logger *slog.Logger) (url string, stop func(), err error) {
+	stop, err = startRedisProcess(ctx, bin, port, dir, logger)
+	if err != nil {
+		return "", nil, err
+	}
+	return "redis://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) + "/0", stop, nil
+}
+
+// startRedisProcess runs redis-server on port with extra arguments, keeping
+// nothing on disk but what those ask for; its log goes to dir/redis.log. It
+// returns once the port accepts connections.
+func startRedisProcess(ctx context.Context, bin string, port int, dir string, logger *slog.Logger, extra ...string) (stop func(), err error) {
 	// redis-server changes into --dir before it opens --logfile: both absolute.
 	if dir, err = filepath.Abs(dir); err != nil {
-		return "", nil, fmt.Errorf("redis data dir: %w", err)
+		return nil, fmt.Errorf("redis data dir: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", nil, fmt.Errorf("redis data dir: %w", err)
+		return nil, fmt.Errorf("redis data dir: %w", err)
 	}
-	cmd := exec.CommandContext(context.WithoutCancel(ctx), bin,
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"), "--loglevel", "warning")
+	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"), "--loglevel", "warning"}, extra...)
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), bin, args...)
 	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("start redis-server: %w", err)
+		return nil, fmt.Errorf("start redis-server: %w", err)
 	}
 	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	if err := waitTCP(ctx, addr, 10*time.Second); err != nil {
 		stop()
-		return "", nil, fmt.Errorf("redis-server on %s: %w", addr, err)
+		return nil, fmt.Errorf("redis-server on %s: %w", addr, err)
 	}
 	logger.Info("redis-server started", "addr", addr)
-	return "redis://" + addr + "/0", stop, nil
+	return stop, nil
 }
 
 // FreePort asks the kernel for a free loopback TCP port.

@@ -12,13 +12,17 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/metrics"
+	"github.com/moviebag/moviebag/libs/store"
 	"github.com/moviebag/moviebag/libs/testkit"
+	"github.com/moviebag/moviebag/libs/token"
 	"github.com/moviebag/moviebag/services/movies/app"
 )
 
@@ -285,10 +289,23 @@ func TestTokens(t *testing.T) {
 	expired.ExpiresAt = jwt.NewNumericDate(time.Now().Add(-time.Minute))
 	revoked := f.iss.Claims(alice)
 
+	// Logged out as the auth service does it: the key, and a message to every
+	// replica's mirror. The service must refuse it within a second.
 	rdb := redis.NewClient(mustRedisOpts(t))
 	defer func() { _ = rdb.Close() }()
-	if err := rdb.Set(context.Background(), f.prefix+"denylist:"+revoked.ID, 1, time.Minute).Err(); err != nil {
+	deny := token.NewDenylist(rdb, f.prefix, store.NewErrors(metrics.New(prometheus.NewRegistry(), "test")))
+	if err := deny.Revoke(context.Background(), revoked.ID, time.Minute); err != nil {
 		t.Fatal(err)
+	}
+	revokedTok := f.iss.Sign(t, revoked)
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
+		r := testkit.Do(t, "POST", f.URL+"/api/movies", body, testkit.Bearer(revokedTok)...)
+		if r.Status == 401 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a logged-out token still gets %d a second after the logout", r.Status)
+		}
 	}
 	stranger := testkit.NewIssuer(t)
 
@@ -300,7 +317,7 @@ func TestTokens(t *testing.T) {
 		{"no token", nil, apierr.TokenMissingError},
 		{"wrong scheme", []string{"Authorization", "Token " + f.iss.Token(t, alice)}, apierr.TokenInvalidError},
 		{"expired", testkit.Bearer(f.iss.Sign(t, expired)), apierr.TokenExpiredError},
-		{"revoked", testkit.Bearer(f.iss.Sign(t, revoked)), apierr.TokenRevokedError},
+		{"revoked", testkit.Bearer(revokedTok), apierr.TokenRevokedError},
 		{"unknown key", testkit.Bearer(stranger.Token(t, alice)), apierr.TokenInvalidError},
 	}
 	// Well signed by the published key, but each with one defect in its header or claim types.
