@@ -15,6 +15,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/moviebag/moviebag/libs/linger"
 )
 
 // NewLogger returns a JSON logger at the given level (debug, info, warn,
@@ -114,7 +116,9 @@ func Serve(ctx context.Context, logger *slog.Logger, cfg Config, app *fiber.App,
 	}
 
 	errc := make(chan error, 1)
-	go func() { errc <- app.Listener(apiLn) }()
+	// Connections close lingeringly, so a client still sending a body the
+	// server has refused (413) reads its answer instead of a reset.
+	go func() { errc <- app.Listener(linger.Listen(apiLn, linger.DefaultTime, linger.DefaultTimeout)) }()
 	admin.SetReady(true)
 	logger.Info("listening", "http", apiLn.Addr().String(), "admin", admin.Addr())
 

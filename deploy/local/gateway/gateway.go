@@ -6,7 +6,9 @@ package gateway
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -15,8 +17,101 @@ import (
 	"time"
 
 	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/linger"
 	"github.com/moviebag/moviebag/libs/requestid"
 )
+
+// Config is what the gateway reads from the environment: the same variables,
+// with the same defaults, as the services behind it.
+type Config struct {
+	BodyLimitBytes int64         `env:"BODY_LIMIT_BYTES" envDefault:"65536"`
+	ReadTimeout    time.Duration `env:"READ_TIMEOUT" envDefault:"10s"`
+	WriteTimeout   time.Duration `env:"WRITE_TIMEOUT" envDefault:"10s"`
+	IdleTimeout    time.Duration `env:"IDLE_TIMEOUT" envDefault:"60s"`
+}
+
+// NewServer returns the HTTP server for the gateway handler h: a whole
+// request must arrive within cfg.ReadTimeout (a dripped body is answered 408
+// when the answer can still be written, that is when WRITE_TIMEOUT is longer),
+// idle keep-alive connections close after cfg.IdleTimeout, and a body over
+// cfg.BodyLimitBytes is answered 413 by the gateway itself, never sent on.
+func NewServer(h http.Handler, cfg Config) *http.Server {
+	return &http.Server{
+		Handler:           limitBody(h, cfg.BodyLimitBytes),
+		ReadHeaderTimeout: cfg.ReadTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+	}
+}
+
+// Listen returns ln with lingering closes (see package linger): a client
+// still sending a body the gateway refused reads the 413 instead of a reset.
+func Listen(ln net.Listener) net.Listener {
+	return linger.Listen(ln, linger.DefaultTime, linger.DefaultTimeout)
+}
+
+// limitBody answers 413 at once when the declared length is over limit, and
+// otherwise stops reading a body (chunked, or longer than declared) at
+// limit; the proxy's error handler then answers 413 too.
+func limitBody(h http.Handler, limit int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if limit > 0 && r.ContentLength > limit {
+			id := requestid.Resolve(r.Header.Get(requestid.Header))
+			w.Header().Set(requestid.Header, id)
+			w.Header().Set("Connection", "close")
+			apierr.WriteHTTP(w, apierr.Wrap(apierr.PayloadTooLargeError, errors.New("body over BODY_LIMIT_BYTES")), id)
+			return
+		}
+		if limit > 0 && r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
+		rec := &recordingBody{ReadCloser: r.Body}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = rec
+		}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, rec)))
+	})
+}
+
+type bodyKey struct{}
+
+// recordingBody remembers the error reading the client's body, so that a
+// failed proxy round trip can be told apart: the client's fault (too large,
+// too slow) or the upstream's.
+type recordingBody struct {
+	io.ReadCloser
+	err atomic.Pointer[error] // the transport reads the body on its own goroutine
+}
+
+func (b *recordingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.err.Store(&err)
+	}
+	return n, err
+}
+
+// clientError maps a failed round trip caused by reading the client's body
+// to its envelope: 413 over the limit, 408 too slow, 400 otherwise; nil
+// when the body was read without error.
+func clientError(r *http.Request) *apierr.Error {
+	rec, _ := r.Context().Value(bodyKey{}).(*recordingBody)
+	if rec == nil || rec.err.Load() == nil {
+		return nil
+	}
+	err := *rec.err.Load()
+	var tooLarge *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &tooLarge):
+		return apierr.Wrap(apierr.PayloadTooLargeError, err)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return apierr.Wrap(apierr.RequestTimeoutError, err)
+	default:
+		return apierr.Wrap(apierr.BadRequestError, err)
+	}
+}
 
 // Upstream names a service behind the gateway.
 type Upstream string
@@ -120,8 +215,13 @@ func newProxy(name Upstream, target *url.URL, transport http.RoundTripper, logge
 		Transport: transport,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			id := r.Header.Get(requestid.Header)
-			logger.Warn("upstream unavailable", "upstream", string(name), "request_id", id, "error", err)
 			w.Header().Set(requestid.Header, id)
+			if e := clientError(r); e != nil {
+				w.Header().Set("Connection", "close")
+				apierr.WriteHTTP(w, e, id)
+				return
+			}
+			logger.Warn("upstream unavailable", "upstream", string(name), "request_id", id, "error", err)
 			apierr.WriteHTTP(w, apierr.Unavailable(err), id)
 		},
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/moviebag/moviebag/deploy/local/devstore"
 	"github.com/moviebag/moviebag/deploy/local/gateway"
+	"github.com/moviebag/moviebag/libs/config"
 	authapp "github.com/moviebag/moviebag/services/auth/app"
 	moviesapp "github.com/moviebag/moviebag/services/movies/app"
 )
@@ -136,12 +137,15 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return fail(fmt.Errorf("gateway: %w", err))
 	}
 	s.GatewayURL = "http://" + ln.Addr().String()
-	s.gw = &http.Server{
-		Handler:           gateway.New(map[gateway.Upstream]*url.URL{gateway.Auth: authURL, gateway.Movies: moviesURL}, o.Logger),
-		ReadHeaderTimeout: 10 * time.Second,
+	gwCfg, err := config.Load[gateway.Config](lookup(common), nil)
+	if err != nil {
+		_ = ln.Close()
+		return fail(fmt.Errorf("gateway: %w", err))
 	}
+	s.gw = gateway.NewServer(
+		gateway.New(map[gateway.Upstream]*url.URL{gateway.Auth: authURL, gateway.Movies: moviesURL}, o.Logger), gwCfg)
 	s.run(ctx, "gateway", func(context.Context) error {
-		if err := s.gw.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := s.gw.Serve(gateway.Listen(ln)); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
