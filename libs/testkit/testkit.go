@@ -28,6 +28,11 @@ import (
 const (
 	MongoEnv = "MOVIEBAG_TEST_MONGO_URI"
 	RedisEnv = "MOVIEBAG_TEST_REDIS_URL"
+	// RedisClusterEnv is the REDIS_URL of a 3-master Redis Cluster.
+	RedisClusterEnv = "MOVIEBAG_TEST_REDIS_CLUSTER_URL"
+	// RedisSentinelEnv is the REDIS_URL of a Sentinel-managed primary with a
+	// replica (tests may fail it over).
+	RedisSentinelEnv = "MOVIEBAG_TEST_REDIS_SENTINEL_URL"
 )
 
 func fromEnv(t testing.TB, key, what string) string {
@@ -45,6 +50,13 @@ func MongoURI(t testing.TB) string { return fromEnv(t, MongoEnv, "MongoDB-protoc
 
 // RedisURL is the test Redis server; the test fails when there is none.
 func RedisURL(t testing.TB) string { return fromEnv(t, RedisEnv, "Redis server") }
+
+// RedisClusterURL is the test Redis Cluster; the test fails when there is none.
+func RedisClusterURL(t testing.TB) string { return fromEnv(t, RedisClusterEnv, "Redis Cluster") }
+
+// RedisSentinelURL is the test Sentinel-managed Redis; the test fails when
+// there is none.
+func RedisSentinelURL(t testing.TB) string { return fromEnv(t, RedisSentinelEnv, "Sentinel-managed Redis") }
 
 var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9]+`)
 

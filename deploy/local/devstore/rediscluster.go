@@ -35,6 +35,7 @@ func StartRedisCluster(ctx context.Context, dir string, masters int, logger *slo
 		}
 	}
 	addrs := make([]string, masters)
+	busPorts := make([]int, masters)
 	for i := range masters {
 		port, err := FreePort()
 		if err != nil {
@@ -56,6 +57,7 @@ func StartRedisCluster(ctx context.Context, dir string, masters int, logger *slo
 		}
 		stops = append(stops, s)
 		addrs[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		busPorts[i] = busPort
 	}
 
 	// Assemble it: each master gets an equal range of slots, the first
@@ -74,7 +76,8 @@ func StartRedisCluster(ctx context.Context, dir string, masters int, logger *slo
 	}
 	for i := 1; i < masters; i++ {
 		host, port, _ := net.SplitHostPort(addrs[i])
-		if err := clients[0].ClusterMeet(ctx, host, port).Err(); err != nil {
+		// The bus port is not port+10000 here: MEET names it.
+		if err := clients[0].Do(ctx, "CLUSTER", "MEET", host, port, busPorts[i]).Err(); err != nil {
 			stop()
 			return "", nil, fmt.Errorf("cluster meet %s: %w", addrs[i], err)
 		}
