@@ -6,6 +6,11 @@ import (
 	"fmt"
 	"os"
 
+	// GOMEMLIMIT from the container's memory limit (90% of the cgroup
+	// limit, unless GOMEMLIMIT is set): the heap is collected harder before
+	// the kernel kills the pod, instead of growing to twice the live heap.
+	_ "github.com/KimMachineGun/automemlimit"
+
 	"github.com/moviebag/moviebag/services/movies/app"
 )
 
