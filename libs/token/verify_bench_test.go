@@ -40,13 +40,28 @@ func BenchmarkVerify(b *testing.B) {
 	raw := iss.Token(b, "6b06f1ebcf512d8be09e8da8")
 
 	b.Run("signature and claims", func(b *testing.B) {
+		benchVerify(b, token.NewVerifier(keys, policy, notRevoked{}, token.WithCacheSize(0)), raw)
+	})
+	b.Run("cached token", func(b *testing.B) {
 		benchVerify(b, token.NewVerifier(keys, policy, notRevoked{}), raw)
 	})
 
 	errs := store.NewErrors(metrics.New(prometheus.NewRegistry(), "bench"))
 	deny := token.NewDenylist(benchRedis(b), "bench:"+b.Name()+":", errs)
 	b.Run("with denylist", func(b *testing.B) {
-		benchVerify(b, token.NewVerifier(keys, policy, deny), raw)
+		benchVerify(b, token.NewVerifier(keys, policy, deny, token.WithCacheSize(0)), raw)
+	})
+	// What every authenticated request pays now: the cached token and the
+	// in-process mirror of the denylist, no Redis round trip.
+	mirrored := token.NewDenylist(benchRedis(b), "bench:"+b.Name()+":", errs)
+	b.Cleanup(mirrored.Start(ctx, token.FollowOptions{}))
+	for deadline := time.Now().Add(10 * time.Second); !mirrored.Synced(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatal("denylist mirror not in sync after 10s")
+		}
+	}
+	b.Run("cached token and mirrored denylist", func(b *testing.B) {
+		benchVerify(b, token.NewVerifier(keys, policy, mirrored), raw)
 	})
 	b.Run("denylist lookup only", func(b *testing.B) {
 		b.ReportAllocs()
@@ -57,7 +72,7 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	})
 	b.Run("with denylist parallel", func(b *testing.B) {
-		v := token.NewVerifier(keys, policy, deny)
+		v := token.NewVerifier(keys, policy, deny, token.WithCacheSize(0))
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
