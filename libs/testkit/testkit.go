@@ -56,7 +56,9 @@ func RedisClusterURL(t testing.TB) string { return fromEnv(t, RedisClusterEnv, "
 
 // RedisSentinelURL is the test Sentinel-managed Redis; the test fails when
 // there is none.
-func RedisSentinelURL(t testing.TB) string { return fromEnv(t, RedisSentinelEnv, "Sentinel-managed Redis") }
+func RedisSentinelURL(t testing.TB) string {
+	return fromEnv(t, RedisSentinelEnv, "Sentinel-managed Redis")
+}
 
 var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9]+`)
 
