@@ -1,0 +1,42 @@
+# Known vulnerabilities: govulncheck over every Go module of the repository (the go.work ones and the
+# GOWORK=off ones: bench, deploy/k8stest, deploy/observability, ...) against an offline database built
+# here from the golang.org/x/vulndb module (vuln.go.dev cannot be reached from our machines). Included
+# by the root Makefile. The database is built once into the git-ignored build/ (a few minutes) and
+# reused silently; a new VULNDB_VERSION builds a new one.
+
+GOVULNCHECK_VERSION ?= v1.9.0
+VULNDB_VERSION      ?= v0.0.0-20261105234957-e22db6528018
+
+GOVULNCHECK := $(BIN)/govulncheck
+VULNDB      := $(CURDIR)/build/vulndb/$(VULNDB_VERSION)
+# Every directory with a go.mod, except downloaded or generated trees.
+VULN_MODULES = $(shell find . -name go.mod -not -path './build/*' -not -path './bin/*' -not -path '*/node_modules/*' \
+	-not -path '*/testdata/*' -exec dirname {} \; | sort)
+
+DEPS_TARGETS += deps-vuln
+TEST_TARGETS += test-vuln
+
+.PHONY: deps-vuln
+deps-vuln: $(GOVULNCHECK) $(VULNDB)/index/db.json ## govulncheck and its offline vulnerability database
+
+$(GOVULNCHECK):
+	GOBIN=$(BIN) $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+
+# gendb (in the vulndb module) reads the data as a git repository: copy the module, commit it, generate.
+$(VULNDB)/index/db.json:
+	@echo "vuln: building the offline database from golang.org/x/vulndb@$(VULNDB_VERSION) (once, a few minutes)"
+	@rm -rf "$(VULNDB)" "$(VULNDB).src" "$(VULNDB).tmp"
+	@mkdir -p "$(dir $(VULNDB))"
+	@src=$$(cd "$(dir $(VULNDB))" && GOWORK=off GOFLAGS=-mod=mod $(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) \
+	    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	  test -n "$$src" || { echo "vuln: could not download golang.org/x/vulndb@$(VULNDB_VERSION)"; exit 1; }; \
+	  cp -R "$$src" "$(VULNDB).src" && chmod -R u+w "$(VULNDB).src"
+	@cd "$(VULNDB).src" && git init -q && git add -A && \
+	  git -c user.name=moviebag -c user.email=moviebag@localhost -c commit.gpgsign=false commit -qm "vulndb $(VULNDB_VERSION)" && \
+	  GOWORK=off $(GO) build -o gendb ./cmd/gendb && ./gendb -repo . -out "$(VULNDB).tmp"
+	@mv "$(VULNDB).tmp" "$(VULNDB)" && rm -rf "$(VULNDB).src"
+
+.PHONY: test-vuln
+test-vuln: deps-vuln ## govulncheck every Go module against the offline database: fails on reachable vulnerable code
+	@for d in $(VULN_MODULES); do echo "--- govulncheck $$d"; \
+	  (cd "$$d" && GOWORK=off $(GOVULNCHECK) -db "file://$(VULNDB)" ./...) || exit 1; done
