@@ -1,7 +1,8 @@
 // Command storage is the storage ceiling of `make bench`: a bare Fiber
 // application whose one route, GET /movies/:id, does what the movies
 // service's GET /api/movies/:id does against storage (one FindOne by _id
-// with mongo-driver v2, decoded and answered as JSON) and nothing else.
+// with mongo-driver v2, decoded and answered as JSON) and nothing else; and
+// GET /movies, the same Find as the service's GET /api/movies.
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -67,6 +69,36 @@ func run(args []string) error {
 			return err
 		}
 		return c.JSON(m)
+	})
+	// The list ceiling: the movies service's GET /api/movies query as it is
+	// (filter on the cursor, sort by _id, limit one more than the page to
+	// know whether there is a next one, every field), decoded and answered as
+	// a JSON array.
+	app.Get("/movies", func(c *fiber.Ctx) error {
+		limit := c.QueryInt("limit", 20)
+		filter := bson.D{}
+		if cur := c.Query("cursor"); cur != "" {
+			after, err := bson.ObjectIDFromHex(cur)
+			if err != nil {
+				return fiber.ErrBadRequest
+			}
+			filter = bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}}}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		cursor, err := coll.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit+1)))
+		if err != nil {
+			return err
+		}
+		page := make([]movie, 0, limit+1)
+		if err := cursor.All(ctx, &page); err != nil {
+			return err
+		}
+		if len(page) > limit {
+			page = page[:limit]
+			c.Set(fiber.HeaderLink, "</movies?limit="+strconv.Itoa(limit)+"&cursor="+page[limit-1].ID.Hex()+`>; rel="next"`)
+		}
+		return c.JSON(page)
 	})
 	return app.Listen(*addr)
 }

@@ -23,6 +23,7 @@ type stack struct {
 	auth, movies, gateway, framework, storageCeiling *proc
 	authURL, moviesURL, gatewayURL                   string
 	frameworkURL, storageCeilingURL                  string
+	authAdminURL, moviesAdminURL                     string
 
 	users    []string // emails
 	password string
@@ -78,6 +79,7 @@ func startEnv(ctx context.Context, st *stepper, o options, b binaries, work stri
 	}
 	s.authURL, s.moviesURL = "http://"+addrs["auth"], "http://"+addrs["movies"]
 	s.gatewayURL = "http://" + addrs["gateway"]
+	s.authAdminURL, s.moviesAdminURL = "http://"+addrs["auth-admin"], "http://"+addrs["movies-admin"]
 	s.frameworkURL, s.storageCeilingURL = "http://"+addrs["framework"], "http://"+addrs["storage-ceiling"]
 
 	st.step("starting auth (BCRYPT_COST=%d, login limits raised), movies, gateway, ceilings; LOG_LEVEL=warn", o.bcryptCost)

@@ -6,8 +6,11 @@
 // and straight to each service), measures the two ceilings (bare Fiber
 // answering a fixed JSON; bare Fiber doing the same FindOne by _id) and the
 // bcrypt bound of login in the same run, and prints a table, which it also
-// writes to bench/results/. Its last line is
-// `ceiling ratio get-movie direct: X`.
+// writes to bench/results/, then list and get-by-id at growing collection
+// sizes (a table and an SVG plot). Its last three lines are
+// `ceiling ratio get-movie direct: X`, `ceiling ratio create-invalid direct: X`
+// and `ceiling ratio list direct: X`. With -soak it runs a fixed-rate soak
+// instead, sampling memory and goroutines (soak.go).
 package main
 
 import (
@@ -41,6 +44,10 @@ type options struct {
 	wrk         bool
 	only        string
 	keep        bool
+	scale       []int         // collection sizes of the scaling runs
+	soak        time.Duration // > 0: a soak at soakRate instead of the table
+	soakRate    int
+	soakEvery   time.Duration
 }
 
 func main() {
@@ -77,6 +84,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.BoolVar(&o.wrk, "wrk", env("BENCH_WRK", "true") == "true", "cross-check a few paths with wrk when it is installed (BENCH_WRK)")
 	fs.StringVar(&o.only, "only", env("BENCH_ONLY", ""), "comma-separated paths to run (default all): framework,storage,get-movie,list,jwks,not-found,create-invalid,login,create")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, binaries)")
+	scale := fs.String("scale", env("BENCH_SCALE", "300,3000,30000"), "collection sizes at which list and get-by-id are measured after the table, comma-separated; empty: none (BENCH_SCALE)")
+	fs.DurationVar(&o.soak, "soak", mustDuration(env("BENCH_SOAK", "0s")), "instead of the table: a soak of this length at -soak-rate, sampling memory (BENCH_SOAK; make bench-soak sets 10m)")
+	fs.IntVar(&o.soakRate, "soak-rate", mustInt(env("BENCH_SOAK_RATE", "300")), "requests per second of the soak, spread over get-movie, list and create-invalid (BENCH_SOAK_RATE)")
+	fs.DurationVar(&o.soakEvery, "soak-every", mustDuration(env("BENCH_SOAK_EVERY", "10s")), "sampling interval of the soak (BENCH_SOAK_EVERY)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -86,6 +97,16 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 			return o, fmt.Errorf("-concurrency %q: want positive integers", conc)
 		}
 		o.concurrency = append(o.concurrency, n)
+	}
+	for _, f := range strings.Split(*scale, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("-scale %q: want positive integers", *scale)
+		}
+		o.scale = append(o.scale, n)
 	}
 	if o.duration <= 0 || o.movies < 1 || o.users < 1 {
 		return o, errors.New("-duration, -movies and -users must be positive")
@@ -156,6 +177,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	if o.soak > 0 {
+		dir := o.out
+		if dir != "" && !filepath.IsAbs(dir) {
+			dir = filepath.Join(repo, "bench", dir)
+		}
+		return soak(ctx, st, o, env, dir, stdout)
+	}
 	rep, err := benchmark(ctx, st, o, env)
 	if err != nil {
 		return err
@@ -176,10 +204,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		fmt.Fprintf(stdout, "\nwritten to %s\n", path)
+		if len(rep.Scaling) > 0 {
+			svg := strings.TrimSuffix(path, ".md") + "-scaling.svg"
+			if err := os.WriteFile(svg, []byte(scalingSVG(rep.Scaling)), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "scaling plot written to %s\n", svg)
+		}
 	}
 	env.close(st)
 	env = nil
 	fmt.Fprintf(stdout, "ceiling ratio get-movie direct: %.2f\n", rep.GetMovieDirectRatio)
+	fmt.Fprintf(stdout, "ceiling ratio create-invalid direct: %.2f\n", rep.CreateInvalidDirectRatio)
+	fmt.Fprintf(stdout, "ceiling ratio list direct: %.2f\n", rep.ListDirectRatio)
 	return nil
 }
 

@@ -51,8 +51,13 @@ type report struct {
 	Memory                []memRow
 	Wrk                   []wrkRow
 	// GetMovieDirectRatio is get-movie direct's best req/s over the storage
-	// ceiling's best.
-	GetMovieDirectRatio float64
+	// ceiling's best; CreateInvalidDirectRatio create-invalid direct's over
+	// the framework ceiling's; ListDirectRatio list direct's over the list
+	// ceiling's.
+	GetMovieDirectRatio, CreateInvalidDirectRatio, ListDirectRatio float64
+	// Scaling is list and get-by-id (and their ceilings) at growing
+	// collection sizes.
+	Scaling []scaleRow
 }
 
 // bcryptBound measures how many bcrypt comparisons at cost the machine does
@@ -137,8 +142,10 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 			return scenario{Path: path, Via: "ceiling", Want: 200, next: get(func(i uint64) string { return s.storageCeilingURL + "/movies/" + movieAt(i) })}
 		case "get-movie":
 			return scenario{Path: path, Via: via, Want: 200, Ceiling: "storage", next: get(func(i uint64) string { return b.movies + "/api/movies/" + movieAt(i) })}
+		case "list-ceiling":
+			return scenario{Path: path, Via: "ceiling", Want: 200, next: get(func(uint64) string { return s.storageCeilingURL + "/movies?limit=20" })}
 		case "list":
-			return scenario{Path: path, Via: via, Want: 200, Ceiling: "storage", next: get(func(uint64) string { return b.movies + "/api/movies?limit=20" })}
+			return scenario{Path: path, Via: via, Want: 200, Ceiling: "list-ceiling", next: get(func(uint64) string { return b.movies + "/api/movies?limit=20" })}
 		case "jwks":
 			return scenario{Path: path, Via: via, Want: 200, Ceiling: "framework", next: get(func(uint64) string { return b.auth + "/.well-known/jwks.json" })}
 		case "not-found":
@@ -165,8 +172,8 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 	plan := [][]string{ // {path, via...}
 		{"framework", "ceiling"},
 		{"jwks", "direct", "gateway"}, {"not-found", "direct", "gateway"}, {"create-invalid", "direct", "gateway"},
-		{"storage+get-movie"},
-		{"list", "direct", "gateway"}, {"login", "direct", "gateway"}, {"create", "direct", "gateway"},
+		{"storage+get-movie"}, {"list-ceiling+list"},
+		{"login", "direct", "gateway"}, {"create", "direct", "gateway"},
 	}
 	for _, p := range plan {
 		switch p[0] {
@@ -177,6 +184,10 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 			if want("get-movie") {
 				total += 2 * len(o.concurrency)
 			}
+		case "list-ceiling+list":
+			if want("list") {
+				total += 3 * len(o.concurrency)
+			}
 		default:
 			if want(p[0]) {
 				total += (len(p) - 1) * len(o.concurrency)
@@ -185,7 +196,8 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 	}
 	done := 0
 	measure := func(path, via string, c int) {
-		if !want(path) || ctx.Err() != nil {
+		// The list ceiling goes with the list.
+		if !(want(path) || path == "list-ceiling" && want("list")) || ctx.Err() != nil {
 			return
 		}
 		done++
@@ -204,6 +216,17 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 		rep.Results = append(rep.Results, r)
 	}
 	for _, p := range plan {
+		if p[0] == "list-ceiling+list" {
+			// Each run next to its ceiling, on the same collection.
+			for _, c := range o.concurrency {
+				if want("list") {
+					measure("list-ceiling", "ceiling", c)
+				}
+				measure("list", "direct", c)
+				measure("list", "gateway", c)
+			}
+			continue
+		}
 		if p[0] == "storage+get-movie" {
 			for _, c := range o.concurrency {
 				measure("storage", "ceiling", c)
@@ -225,14 +248,24 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-
+	// Resident memory after the load of the table, before the scaling runs
+	// grow the collection.
+	var mem []memRow
 	for i, p := range []*proc{s.auth, s.movies, s.gateway} {
 		cur, peak, err := rss(p.cmd.Process.Pid)
 		if err != nil {
 			return nil, fmt.Errorf("resident memory of %s: %w", p.name, err)
 		}
-		rep.Memory = append(rep.Memory, memRow{Name: p.name, Before: before[i], RSS: cur, Peak: peak})
+		mem = append(mem, memRow{Name: p.name, Before: before[i], RSS: cur, Peak: peak})
 	}
+	if len(o.scale) > 0 && (want("list") || want("get-movie")) {
+		rows, err := scaling(ctx, st, o, s)
+		if err != nil {
+			return nil, err
+		}
+		rep.Scaling = rows
+	}
+	rep.Memory = mem
 	st.step("resident memory after the load: auth %s, movies %s (VmRSS)", mib(rep.Memory[0].RSS), mib(rep.Memory[1].RSS))
 
 	rep.LoadAfter = loadavg()
@@ -243,7 +276,7 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 // ratios sets each result's ratio to its ceiling at the same concurrency
 // and the get-movie summary ratio (best over best).
 func (r *report) ratios() {
-	ceil := map[string]map[int]float64{"framework": {}, "storage": {}}
+	ceil := map[string]map[int]float64{"framework": {}, "storage": {}, "list-ceiling": {}}
 	for _, res := range r.Results {
 		if res.Via == "ceiling" {
 			ceil[res.Path][res.Concurrency] = res.RPS
@@ -254,7 +287,7 @@ func (r *report) ratios() {
 		switch res.Ceiling {
 		case "bcrypt":
 			res.Ratio = res.RPS / r.BcryptBound
-		case "framework", "storage":
+		case "framework", "storage", "list-ceiling":
 			if c, ok := ceil[res.Ceiling][res.Concurrency]; ok && c > 0 {
 				res.Ratio = res.RPS / c
 			}
@@ -262,6 +295,12 @@ func (r *report) ratios() {
 	}
 	if c := r.best("storage", "ceiling"); c > 0 {
 		r.GetMovieDirectRatio = r.best("get-movie", "direct") / c
+	}
+	if c := r.best("framework", "ceiling"); c > 0 {
+		r.CreateInvalidDirectRatio = r.best("create-invalid", "direct") / c
+	}
+	if c := r.best("list-ceiling", "ceiling"); c > 0 {
+		r.ListDirectRatio = r.best("list", "direct") / c
 	}
 }
 

@@ -83,6 +83,10 @@ func run(args []string) error {
 			cleanup = func() { _ = os.RemoveAll(tmp) }
 		}
 		abs, err := filepath.Abs(d)
+		if err == nil {
+			// FerretDB wants an existing directory.
+			err = os.MkdirAll(abs, 0o755)
+		}
 		if err != nil {
 			return err
 		}
