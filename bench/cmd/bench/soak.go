@@ -166,9 +166,14 @@ func scrape(admin string) (heap, goroutines float64) {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
+		line := sc.Text()
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 || strings.HasPrefix(line, "#") {
 			continue
+		}
+		name, val := line[:i], line[i+1:]
+		if j := strings.IndexByte(name, '{'); j >= 0 { // the services label their runtime metrics too
+			name = name[:j]
 		}
 		switch name {
 		case "go_memstats_heap_inuse_bytes":
