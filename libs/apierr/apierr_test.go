@@ -112,21 +112,21 @@ func TestHeaders(t *testing.T) {
 	}
 }
 
-func TestAs(t *testing.T) {
+func TestFromError(t *testing.T) {
 	wrapped := fmt.Errorf("create movie: %w", apierr.New(apierr.MovieAlreadyExistsError))
-	if got := apierr.As(wrapped); got.Code != apierr.MovieAlreadyExistsError {
+	if got := apierr.FromError(wrapped); got.Code != apierr.MovieAlreadyExistsError {
 		t.Errorf("wrapped catalog error became %s", got.Code)
 	}
 	plain := errors.New("boom")
-	got := apierr.As(plain)
+	got := apierr.FromError(plain)
 	if got.Code != apierr.InternalServerError || !errors.Is(got, plain) {
 		t.Errorf("plain error: %v", got)
 	}
-	if apierr.As(&apierr.Error{Code: "NoSuchCode"}).Code != apierr.InternalServerError {
+	if apierr.FromError(&apierr.Error{Code: "NoSuchCode"}).Code != apierr.InternalServerError {
 		t.Error("unknown code not turned into InternalServerError")
 	}
-	if apierr.As(nil) != nil {
-		t.Error("As(nil) != nil")
+	if apierr.FromError(nil) != nil {
+		t.Error("FromError(nil) != nil")
 	}
 	if !apierr.Is(wrapped, apierr.MovieAlreadyExistsError) || apierr.Is(plain, apierr.InternalServerError) {
 		t.Error("Is")

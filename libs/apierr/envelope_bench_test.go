@@ -55,6 +55,6 @@ func BenchmarkAs(b *testing.B) {
 	err := error(apierr.Wrap(apierr.MovieNotExistsError, errors.New("mongo: no documents in result")))
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = apierr.As(err)
+		_ = apierr.FromError(err)
 	}
 }

@@ -61,9 +61,10 @@ func (e *Error) Unwrap() error { return e.Cause }
 // Status is the HTTP status of the error.
 func (e *Error) Status() int { return e.Code.Status() }
 
-// As returns the *Error in err's chain; anything else becomes an
-// InternalServerError that wraps err. As(nil) is nil.
-func As(err error) *Error {
+// FromError returns the *Error in err's chain when it has a known code;
+// anything else becomes an InternalServerError that wraps err (unlike
+// errors.As, it never fails). FromError(nil) is nil.
+func FromError(err error) *Error {
 	if err == nil {
 		return nil
 	}

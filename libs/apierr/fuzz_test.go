@@ -15,7 +15,7 @@ func FuzzEnvelope(f *testing.F) {
 	f.Add("NoSuchCode", "", "", "")
 	f.Add("SchemaValidationError", "\x00\"<script>", "casts[0]", "\xff\xfe")
 	f.Fuzz(func(t *testing.T, code, requestID, field, issue string) {
-		e := apierr.As(&apierr.Error{Code: apierr.Code(code), Details: []apierr.FieldError{{Field: field, Issue: issue}}})
+		e := apierr.FromError(&apierr.Error{Code: apierr.Code(code), Details: []apierr.FieldError{{Field: field, Issue: issue}}})
 		body := e.Envelope(requestID).Marshal()
 		var env map[string]any
 		if err := json.Unmarshal(body, &env); err != nil {

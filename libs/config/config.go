@@ -55,11 +55,12 @@ func explain(t reflect.Type, err error) error {
 	return fmt.Errorf("config: %s", strings.Join(msgs, "; "))
 }
 
-// envKeys maps field names to their env tags, through embedded structs.
+// envKeys maps field names to their env tags, through embedded and nested
+// structs.
 func envKeys(t reflect.Type, keys map[string]string) map[string]string {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+		if f.Type.Kind() == reflect.Struct && f.Tag.Get("env") == "" {
 			envKeys(f.Type, keys)
 			continue
 		}

@@ -1,13 +1,17 @@
-// Package metrics defines every Prometheus metric moviebag exports (DESIGN.md
-// §6), registered on a registry the caller owns.
+// Package metrics defines the Prometheus metrics every moviebag service
+// exports (HTTP traffic, error envelopes, dependency failures, build info),
+// registered on a registry the caller owns. A service registers its own
+// metrics, from its own code, on the same registry.
 package metrics
 
 import (
 	"runtime"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/buildinfo"
 )
 
@@ -16,96 +20,112 @@ import (
 const UnmatchedRoute = "unmatched"
 
 // RejectedRoute is the route label of requests refused before routing: shed
-// by the concurrency limit, or with a body over the limit.
+// by the concurrency limit, a body over the limit, or refused by the server
+// itself (headers too large, a read timeout, an unknown method).
 const RejectedRoute = "rejected"
 
-// Dependency names for DependencyErrors.
+// OtherMethod is the method label of a request whose method is not one of
+// the standard ones.
+const OtherMethod = "OTHER"
+
+// Dependency is a value of moviebag_dependency_errors_total's dependency label.
+type Dependency string
+
+// The dependencies.
 const (
-	MongoDB = "mongodb"
-	Redis   = "redis"
+	MongoDB Dependency = "mongodb"
+	Redis   Dependency = "redis"
+)
+
+// Operation is a value of moviebag_dependency_errors_total's operation label.
+type Operation string
+
+// The operations a service performs on its dependencies.
+const (
+	Insert  Operation = "insert"
+	Find    Operation = "find"
+	Update  Operation = "update"
+	Count   Operation = "count"
+	Delete  Operation = "delete"
+	Set     Operation = "set"
+	Get     Operation = "get"
+	Exists  Operation = "exists"
+	Incr    Operation = "incr"
+	Publish Operation = "publish"
 )
 
 // DurationBuckets suit an API answering in milliseconds.
 var DurationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
 
-// Metrics holds the collectors of one service. Every metric carries the
-// constant label service.
+// Metrics holds the collectors every service shares. Every metric carries
+// the constant label service.
 type Metrics struct {
 	Requests         *prometheus.CounterVec   // method, route, status
 	Duration         *prometheus.HistogramVec // method, route
 	InFlight         prometheus.Gauge
 	Errors           *prometheus.CounterVec // code, status
-	LoginAttempts    *prometheus.CounterVec // result
-	TokensRevoked    prometheus.Counter
-	JWKSRefreshes    *prometheus.CounterVec // result
 	DependencyErrors *prometheus.CounterVec // dependency, operation
+	constLabels      prometheus.Labels
 }
 
-// New creates the metrics of service and registers them, with the Go and
-// process collectors and moviebag_build_info, on reg.
+// New creates the shared metrics of service and registers them, with the Go
+// and process collectors and moviebag_build_info, on reg. Every catalog
+// code's moviebag_errors_total series starts at zero, so that rate() and
+// absent() see the series before the first failure.
 func New(reg prometheus.Registerer, service string) *Metrics {
 	constLabels := prometheus.Labels{"service": service}
 	m := &Metrics{
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "http_requests_total", Help: "HTTP requests answered, by route template and status.", ConstLabels: constLabels,
+			Name: RequestsName, Help: "HTTP requests answered, by route template and status.", ConstLabels: constLabels,
 		}, []string{"method", "route", "status"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "http_request_duration_seconds", Help: "Time to answer HTTP requests, by route template.", ConstLabels: constLabels,
+			Name: DurationName, Help: "Time to answer HTTP requests, by route template.", ConstLabels: constLabels,
 			Buckets: DurationBuckets,
 		}, []string{"method", "route"}),
 		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "http_requests_in_flight", Help: "HTTP requests being answered.", ConstLabels: constLabels,
+			Name: InFlightName, Help: "HTTP requests being answered.", ConstLabels: constLabels,
 		}),
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "moviebag_errors_total", Help: "Error envelopes written, by catalog code.", ConstLabels: constLabels,
+			Name: ErrorsName, Help: "Error envelopes written, by catalog code.", ConstLabels: constLabels,
 		}, []string{"code", "status"}),
-		LoginAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "moviebag_login_attempts_total", Help: "Login attempts by result: success, invalid_credentials, rate_limited, error.", ConstLabels: constLabels,
-		}, []string{"result"}),
-		TokensRevoked: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "moviebag_tokens_revoked_total", Help: "Tokens put on the denylist by a logout.", ConstLabels: constLabels,
-		}),
-		JWKSRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "moviebag_jwks_refresh_total", Help: "JWKS fetches by result: success, failure.", ConstLabels: constLabels,
-		}, []string{"result"}),
 		DependencyErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "moviebag_dependency_errors_total", Help: "Failed calls to MongoDB or Redis, by operation.", ConstLabels: constLabels,
+			Name: DependencyErrorsName, Help: "Failed calls to MongoDB or Redis, by operation.", ConstLabels: constLabels,
 		}, []string{"dependency", "operation"}),
+		constLabels: constLabels,
 	}
 	version, revision := buildinfo.Get()
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "moviebag_build_info", Help: "Always 1; the labels tell the running build.",
+		Name: BuildInfoName, Help: "Always 1; the labels tell the running build.",
 		ConstLabels: prometheus.Labels{"service": service, "version": version, "revision": revision, "goversion": runtime.Version()},
 	})
 	info.Set(1)
-	reg.MustRegister(m.Requests, m.Duration, m.InFlight, m.Errors, m.LoginAttempts, m.TokensRevoked, m.JWKSRefreshes, m.DependencyErrors, info)
+	reg.MustRegister(m.Requests, m.Duration, m.InFlight, m.Errors, m.DependencyErrors, info)
 	// The runtime collectors get the service label too, so every series says
 	// whose it is.
 	prometheus.WrapRegistererWith(constLabels, reg).MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	for _, code := range apierr.Codes() {
+		m.Errors.WithLabelValues(string(code), strconv.Itoa(code.Status()))
+	}
 	return m
 }
 
-// Login results, the values of moviebag_login_attempts_total's result label.
-var LoginResults = []string{"success", "invalid_credentials", "rate_limited", "error"}
+// ConstLabels are the labels every metric of the service carries, for the
+// service's own metrics.
+func (m *Metrics) ConstLabels() prometheus.Labels { return m.constLabels }
 
-// InitLoginAttempts creates every login result series at zero, so that the
-// first failure is an increase alerts can see.
-func (m *Metrics) InitLoginAttempts() {
-	for _, r := range LoginResults {
-		m.LoginAttempts.WithLabelValues(r)
+// ExpectDependency starts the moviebag_dependency_errors_total series of
+// each operation on dependency at zero: the operations a service performs
+// are known when it starts.
+func (m *Metrics) ExpectDependency(dependency Dependency, ops ...Operation) {
+	for _, op := range ops {
+		m.DependencyErrors.WithLabelValues(string(dependency), string(op))
 	}
 }
 
-// InitJWKSRefreshes creates the success and failure series at zero.
-func (m *Metrics) InitJWKSRefreshes() {
-	m.JWKSRefreshes.WithLabelValues("success")
-	m.JWKSRefreshes.WithLabelValues("failure")
-}
-
 // DependencyError counts one failed call to a dependency.
-func (m *Metrics) DependencyError(dependency, operation string) {
-	m.DependencyErrors.WithLabelValues(dependency, operation).Inc()
+func (m *Metrics) DependencyError(dependency Dependency, op Operation) {
+	m.DependencyErrors.WithLabelValues(string(dependency), string(op)).Inc()
 }

@@ -13,17 +13,14 @@ const maxLen = 128
 // Resolve returns the client's id when it is sane (1 to 128 characters of
 // letters, digits and -_.:/+=), else a new random one.
 func Resolve(client string) string {
-	if Sane(client) {
+	if sane(client) {
 		return client
 	}
-	return New()
+	return uuid.NewString()
 }
 
-// New returns a fresh random id (a UUID).
-func New() string { return uuid.NewString() }
-
-// Sane reports whether a client-supplied id may be echoed and logged as is.
-func Sane(id string) bool {
+// sane reports whether a client-supplied id may be echoed and logged as is.
+func sane(id string) bool {
 	if len(id) == 0 || len(id) > maxLen {
 		return false
 	}

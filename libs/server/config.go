@@ -21,20 +21,3 @@ type Config struct {
 	MaxConcurrentRequests int      `env:"MAX_CONCURRENT_REQUESTS" envDefault:"512"`
 	TrustedProxies        []string `env:"TRUSTED_PROXIES" envDefault:"127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"`
 }
-
-// Stores is the configuration of the MongoDB and Redis connections.
-type Stores struct {
-	MongoURI      string `env:"MONGO_URI" envDefault:"mongodb://127.0.0.1:27017"`
-	MongoDatabase string `env:"MONGO_DATABASE" envDefault:"moviebag"`
-	RedisURL      string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
-	// RedisKeyPrefix starts every Redis key, so deployments can share a Redis;
-	// auth and movies must agree on it (the denylist).
-	RedisKeyPrefix string        `env:"REDIS_KEY_PREFIX" envDefault:"moviebag:"`
-	DialTimeout    time.Duration `env:"DEPENDENCY_DIAL_TIMEOUT" envDefault:"2s"`
-}
-
-// Tokens is what both services agree on about tokens.
-type Tokens struct {
-	Issuer   string `env:"JWT_ISSUER" envDefault:"moviebag-auth"`
-	Audience string `env:"JWT_AUDIENCE" envDefault:"moviebag"`
-}

@@ -20,13 +20,23 @@ import (
 
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/metrics"
-	"github.com/moviebag/moviebag/libs/server"
 )
+
+// Config is the configuration of the MongoDB and Redis connections.
+type Config struct {
+	MongoURI      string `env:"MONGO_URI" envDefault:"mongodb://127.0.0.1:27017"`
+	MongoDatabase string `env:"MONGO_DATABASE" envDefault:"moviebag"`
+	RedisURL      string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
+	// RedisKeyPrefix starts every Redis key, so deployments can share a Redis;
+	// auth and movies must agree on it (the denylist).
+	RedisKeyPrefix string        `env:"REDIS_KEY_PREFIX" envDefault:"moviebag:"`
+	DialTimeout    time.Duration `env:"DEPENDENCY_DIAL_TIMEOUT" envDefault:"2s"`
+}
 
 // OpenMongo returns a client for cfg.MongoURI and its cfg.MongoDatabase. The
 // driver connects lazily and reconnects by itself; every call still needs a
 // context with a deadline.
-func OpenMongo(cfg server.Stores) (*mongo.Client, *mongo.Database, error) {
+func OpenMongo(cfg Config) (*mongo.Client, *mongo.Database, error) {
 	opts := options.Client().ApplyURI(cfg.MongoURI).
 		SetServerSelectionTimeout(cfg.DialTimeout).
 		SetConnectTimeout(cfg.DialTimeout).
@@ -51,7 +61,7 @@ func OpenMongo(cfg server.Stores) (*mongo.Client, *mongo.Database, error) {
 // so every option it knows is also a query parameter. Timeouts not set in
 // the URL are short, so a Redis outage fails requests quickly instead of
 // hanging them.
-func OpenRedis(cfg server.Stores) (redis.UniversalClient, error) {
+func OpenRedis(cfg Config) (redis.UniversalClient, error) {
 	u, err := url.Parse(cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", redactErr(err))
@@ -132,7 +142,7 @@ type Conns struct {
 
 // Open opens both connections (lazily: nothing is dialled yet) and counts
 // their failures into m.
-func Open(cfg server.Stores, m *metrics.Metrics) (*Conns, error) {
+func Open(cfg Config, m *metrics.Metrics) (*Conns, error) {
 	client, db, err := OpenMongo(cfg)
 	if err != nil {
 		return nil, err
@@ -193,11 +203,19 @@ type Errors struct{ m *metrics.Metrics }
 // NewErrors returns an Errors that counts into m.
 func NewErrors(m *metrics.Metrics) Errors { return Errors{m: m} }
 
+// ExpectMongo starts the failure counts of the MongoDB operations a storage
+// type performs at zero.
+func (e Errors) ExpectMongo(ops ...metrics.Operation) { e.m.ExpectDependency(metrics.MongoDB, ops...) }
+
+// ExpectRedis starts the failure counts of the Redis operations a storage
+// type performs at zero.
+func (e Errors) ExpectRedis(ops ...metrics.Operation) { e.m.ExpectDependency(metrics.Redis, ops...) }
+
 // Mongo turns a MongoDB failure of operation op into a catalog error:
 // ServiceUnavailableError when the server cannot be reached or answered too
 // late, InternalServerError otherwise. Domain outcomes (no document,
 // duplicate key) are the caller's to check first.
-func (e Errors) Mongo(op string, err error) error {
+func (e Errors) Mongo(op metrics.Operation, err error) error {
 	e.m.DependencyError(metrics.MongoDB, op)
 	var sel topology.ServerSelectionError
 	if mongo.IsTimeout(err) || mongo.IsNetworkError(err) || errors.As(err, &sel) ||
@@ -209,7 +227,7 @@ func (e Errors) Mongo(op string, err error) error {
 
 // Redis turns a Redis failure of operation op into a catalog error, as Mongo
 // does.
-func (e Errors) Redis(op string, err error) error {
+func (e Errors) Redis(op metrics.Operation, err error) error {
 	e.m.DependencyError(metrics.Redis, op)
 	var netErr net.Error
 	if errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, redis.ErrClosed) ||

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/server"
 )
 
 // The variables through which `make test` hands the storage to the tests.
@@ -72,7 +73,10 @@ func Database(t testing.TB) string {
 	return "t_" + name + "_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 }
 
-// FreeAddr returns a free loopback address.
+// FreeAddr returns a loopback address that was free a moment ago: only for
+// a process started outside this one, which cannot report the port it
+// bound. A service started in-process listens on ":0" and reports its
+// addresses instead (Start).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -84,7 +88,7 @@ func FreeAddr(t testing.TB) string {
 }
 
 // RunFunc is a service's Run.
-type RunFunc func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+type RunFunc func(ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(server.Addrs)) error
 
 // Service is a service started by Start.
 type Service struct {
@@ -96,46 +100,47 @@ type Service struct {
 }
 
 // Start runs a service through its Run function with env as its whole
-// environment (HTTP_ADDR and ADMIN_ADDR are added on free ports), waits until
-// /readyz answers 200 and stops it when the test ends.
+// environment (HTTP_ADDR and ADMIN_ADDR default to loopback port 0), waits
+// until Run reports it ready and stops it when the test ends.
 func Start(t testing.TB, run RunFunc, env map[string]string) *Service {
 	t.Helper()
 	env = clone(env)
-	env["HTTP_ADDR"] = FreeAddr(t)
-	env["ADMIN_ADDR"] = FreeAddr(t)
+	for _, k := range []string{"HTTP_ADDR", "ADMIN_ADDR"} {
+		if env[k] == "" {
+			env[k] = "127.0.0.1:0"
+		}
+	}
 	if env["LOG_LEVEL"] == "" {
 		env["LOG_LEVEL"] = "warn"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{
-		URL: "http://" + env["HTTP_ADDR"], AdminURL: "http://" + env["ADMIN_ADDR"],
-		Logs: &SyncBuffer{}, stop: cancel, done: make(chan error, 1),
-	}
-	go func() { s.done <- run(ctx, nil, func(k string) string { return env[k] }, s.Logs, s.Logs) }()
+	s := &Service{Logs: &SyncBuffer{}, stop: cancel, done: make(chan error, 1)}
+	ready := make(chan server.Addrs, 1)
+	go func() {
+		s.done <- run(ctx, func(k string) string { return env[k] }, s.Logs, func(a server.Addrs) { ready <- a })
+	}()
 	t.Cleanup(func() {
 		if err := s.Stop(); err != nil {
 			t.Errorf("service stopped with an error: %v\nlogs:\n%s", err, s.Logs)
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case err := <-s.done:
-			t.Fatalf("service exited before it was ready: %v\nlogs:\n%s", err, s.Logs)
-		default:
-		}
-		if resp, err := http.Get(s.AdminURL + "/readyz"); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("service not ready after 30s\nlogs:\n%s", s.Logs)
-		}
-		time.Sleep(20 * time.Millisecond)
+	select {
+	case a := <-ready:
+		s.URL, s.AdminURL = "http://"+a.HTTP, "http://"+a.Admin
+		return s
+	case err := <-s.done:
+		cancel()
+		s.stop = nil // Run has returned: nothing to stop
+		t.Fatalf("service exited before it was ready: %v\nlogs:\n%s", err, s.Logs)
+	case <-time.After(startTimeout):
+		t.Fatalf("service not ready after %v\nlogs:\n%s", startTimeout, s.Logs)
 	}
+	return nil
 }
+
+// startTimeout bounds a service's start in tests: generous, for a busy
+// machine.
+const startTimeout = 60 * time.Second
 
 // Stop stops the service (as SIGTERM would) and returns Run's error.
 func (s *Service) Stop() error {
@@ -151,6 +156,34 @@ func (s *Service) Stop() error {
 		return context.DeadlineExceeded
 	}
 }
+
+// Eventually calls cond until it returns nil or timeout has passed, then
+// fails the test with cond's last error. It is the one way tests wait for a
+// condition: poll with a deadline instead of sleeping. Call it only from
+// the test's goroutine.
+func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	if err := Poll(timeout, cond); err != nil {
+		t.Fatalf("not within %v: %v", timeout, err)
+	}
+}
+
+// Poll calls cond until it returns nil or timeout has passed, and returns
+// cond's last error; for callers that are not the test's goroutine, or that
+// expect the condition may never hold.
+func Poll(timeout time.Duration, cond func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// pollInterval is how often Eventually and Poll try their condition.
+const pollInterval = 20 * time.Millisecond
 
 func clone(m map[string]string) map[string]string {
 	out := make(map[string]string, len(m)+3)

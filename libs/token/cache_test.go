@@ -97,7 +97,7 @@ func TestCacheEntryEndsAtExp(t *testing.T) {
 	if n := ks.checks.Load(); n != 2 {
 		t.Fatalf("%d signature checks, want 2: the entry was used at exp", n)
 	}
-	now = now.Add(Leeway + time.Second)
+	now = now.Add(leeway + time.Second)
 	if _, err := v.Verify(context.Background(), raw); !apierr.Is(err, apierr.TokenExpiredError) {
 		t.Fatalf("past exp and leeway: got %v, want TokenExpiredError", err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/moviebag/moviebag/libs/metrics"
 	"github.com/moviebag/moviebag/libs/store"
 )
 
@@ -53,6 +54,7 @@ type Denylist struct {
 // "denylist:" and publishing revocations on the channel keyPrefix +
 // "revocations"; its Redis failures are counted and mapped by errs.
 func NewDenylist(rdb redis.UniversalClient, keyPrefix string, errs store.Errors) *Denylist {
+	errs.ExpectRedis(metrics.Set, metrics.Exists, metrics.Publish)
 	return &Denylist{rdb: rdb, errs: errs, prefix: keyPrefix + "denylist:", channel: keyPrefix + "revocations",
 		mirror: map[string]int64{}}
 }
@@ -65,14 +67,14 @@ func (d *Denylist) Revoke(ctx context.Context, jti string, ttl time.Duration) er
 		return nil
 	}
 	// Cover the verifiers' leeway on exp, so no verifier accepts it after the entry expires.
-	ttl += Leeway
+	ttl += leeway
 	// The key first: a follower resyncing after a missed message finds it.
 	if err := d.rdb.Set(ctx, d.prefix+jti, 1, ttl).Err(); err != nil {
-		return d.errs.Redis("set", err)
+		return d.errs.Redis(metrics.Set, err)
 	}
 	d.remember(jti, time.Now().Add(ttl).UnixMilli())
 	if err := d.rdb.Publish(ctx, d.channel, strconv.FormatInt(ttl.Milliseconds(), 10)+":"+jti).Err(); err != nil {
-		return d.errs.Redis("publish", err)
+		return d.errs.Redis(metrics.Publish, err)
 	}
 	return nil
 }
@@ -88,7 +90,7 @@ func (d *Denylist) Revoked(ctx context.Context, jti string) (bool, error) {
 	}
 	n, err := d.rdb.Exists(ctx, d.prefix+jti).Result()
 	if err != nil {
-		return false, d.errs.Redis("exists", err)
+		return false, d.errs.Redis(metrics.Exists, err)
 	}
 	return n > 0, nil
 }

@@ -21,14 +21,20 @@ import (
 	"github.com/moviebag/moviebag/libs/apierr"
 )
 
-// Leeway is the clock skew tolerated on exp, nbf and iat.
-const Leeway = 30 * time.Second
+// leeway is the clock skew tolerated on exp, nbf and iat.
+const leeway = 30 * time.Second
+
+// Config is what both services agree on about tokens.
+type Config struct {
+	Issuer   string `env:"JWT_ISSUER" envDefault:"moviebag-auth"`
+	Audience string `env:"JWT_AUDIENCE" envDefault:"moviebag"`
+}
 
 // Claims are the claims of a moviebag access token: sub is the user's id.
 type Claims = jwt.RegisteredClaims
 
-// Checker answers whether a token id has been revoked.
-type Checker interface {
+// RevocationChecker answers whether a token id has been revoked.
+type RevocationChecker interface {
 	Revoked(ctx context.Context, jti string) (bool, error)
 }
 
@@ -36,7 +42,7 @@ type Checker interface {
 type Verifier struct {
 	keys     func(ctx context.Context) jwt.Keyfunc
 	parser   *jwt.Parser
-	denylist Checker
+	denylist RevocationChecker
 	// verified remembers tokens whose signature and claims passed, keyed by
 	// the SHA-256 of the token, so a token seen before costs no signature
 	// check; nil when caching is off.
@@ -80,13 +86,13 @@ type Policy struct {
 // NewVerifier returns a verifier that finds keys with keys (for example a
 // JWKS cache) and refuses tokens revoked in denylist. It remembers up to
 // DefaultCacheSize verified tokens unless an option says otherwise.
-func NewVerifier(keys func(ctx context.Context) jwt.Keyfunc, p Policy, denylist Checker, opts ...Option) *Verifier {
+func NewVerifier(keys func(ctx context.Context) jwt.Keyfunc, p Policy, denylist RevocationChecker, opts ...Option) *Verifier {
 	v := &Verifier{keys: keys, denylist: denylist, now: time.Now}
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods(p.Algorithms),
 		jwt.WithIssuer(p.Issuer),
 		jwt.WithAudience(p.Audience),
-		jwt.WithLeeway(Leeway),
+		jwt.WithLeeway(leeway),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(func() time.Time { return v.now() }),

@@ -10,7 +10,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/moviebag/moviebag/libs/metrics"
-	"github.com/moviebag/moviebag/libs/server"
 	"github.com/moviebag/moviebag/libs/store"
 	"github.com/moviebag/moviebag/libs/testkit"
 	"github.com/moviebag/moviebag/libs/token"
@@ -99,7 +98,7 @@ func benchVerify(b *testing.B, v *token.Verifier, raw string) {
 // timeouts (store.OpenRedis).
 func benchRedis(b *testing.B) redis.UniversalClient {
 	b.Helper()
-	rdb, err := store.OpenRedis(server.Stores{RedisURL: testkit.RedisURL(b), DialTimeout: time.Second})
+	rdb, err := store.OpenRedis(store.Config{RedisURL: testkit.RedisURL(b), DialTimeout: time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}

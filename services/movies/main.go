@@ -15,7 +15,7 @@ import (
 )
 
 func main() {
-	if err := app.Run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := app.Run(context.Background(), os.Getenv, os.Stdout, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "movies:", err)
 		os.Exit(1)
 	}

@@ -13,13 +13,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/moviebag/moviebag/deploy/local/devstore"
 	"github.com/moviebag/moviebag/deploy/local/gateway"
 	"github.com/moviebag/moviebag/libs/config"
+	"github.com/moviebag/moviebag/libs/server"
 	authapp "github.com/moviebag/moviebag/services/auth/app"
 	moviesapp "github.com/moviebag/moviebag/services/movies/app"
 )
@@ -90,45 +90,35 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		}
 	}
 
-	addrs := []*string{&o.GatewayAddr, &o.AuthAddr, &o.AuthAdminAddr, &o.MoviesAddr, &o.MoviesAdminAddr}
-	for _, a := range addrs {
+	for _, a := range []*string{&o.GatewayAddr, &o.AuthAddr, &o.AuthAdminAddr, &o.MoviesAddr, &o.MoviesAdminAddr} {
 		if *a == "" {
-			port, err := devstore.FreePort()
-			if err != nil {
-				return fail(err)
-			}
-			*a = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			*a = "127.0.0.1:0" // the services report the ports they bound
+			continue
 		}
-	}
-	for _, a := range addrs {
 		if err := checkFree(*a); err != nil {
 			return fail(err)
 		}
 	}
-	s.AuthURL, s.AuthAdminURL = "http://"+o.AuthAddr, "http://"+o.AuthAdminAddr
-	s.MoviesURL, s.MoviesAdminURL = "http://"+o.MoviesAddr, "http://"+o.MoviesAdminAddr
 
 	common := map[string]string{"MONGO_URI": s.MongoURI, "REDIS_URL": s.RedisURL}
 	for k, v := range o.Env {
 		common[k] = v
 	}
 	authEnv := merge(common, map[string]string{"HTTP_ADDR": o.AuthAddr, "ADMIN_ADDR": o.AuthAdminAddr})
+	authAddrs, err := s.runService(ctx, "auth", authapp.Run, authEnv, o.ServiceLogs)
+	if err != nil {
+		return fail(err)
+	}
+	s.AuthURL, s.AuthAdminURL = "http://"+authAddrs.HTTP, "http://"+authAddrs.Admin
 	moviesEnv := merge(common, map[string]string{
 		"HTTP_ADDR": o.MoviesAddr, "ADMIN_ADDR": o.MoviesAdminAddr,
 		"JWKS_URL": s.AuthURL + "/.well-known/jwks.json",
 	})
-	s.run(ctx, "auth", func(ctx context.Context) error {
-		return authapp.Run(ctx, nil, lookup(authEnv), o.ServiceLogs, o.ServiceLogs)
-	})
-	if err := s.waitReady(ctx, "auth", s.AuthAdminURL); err != nil {
+	moviesAddrs, err := s.runService(ctx, "movies", moviesapp.Run, moviesEnv, o.ServiceLogs)
+	if err != nil {
 		return fail(err)
 	}
-	s.run(ctx, "movies", func(ctx context.Context) error {
-		return moviesapp.Run(ctx, nil, lookup(moviesEnv), o.ServiceLogs, o.ServiceLogs)
-	})
-	if err := s.waitReady(ctx, "movies", s.MoviesAdminURL); err != nil {
-		return fail(err)
-	}
+	s.MoviesURL, s.MoviesAdminURL = "http://"+moviesAddrs.HTTP, "http://"+moviesAddrs.Admin
 
 	authURL, _ := url.Parse(s.AuthURL)
 	moviesURL, _ := url.Parse(s.MoviesURL)
@@ -167,25 +157,23 @@ func (s *Stack) run(ctx context.Context, name string, fn func(context.Context) e
 	}()
 }
 
-func (s *Stack) waitReady(ctx context.Context, name, adminURL string) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if ctx.Err() != nil {
-			break
-		}
-		resp, err := client.Get(adminURL + "/readyz")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+// runService runs a service of the stack through its Run function and
+// returns the addresses it reports once it is ready.
+func (s *Stack) runService(ctx context.Context, name string, run func(context.Context, func(string) string, io.Writer, func(server.Addrs)) error,
+	env map[string]string, logs io.Writer) (server.Addrs, error) {
+	ready := make(chan server.Addrs, 1)
+	s.run(ctx, name, func(ctx context.Context) error {
+		return run(ctx, lookup(env), logs, func(a server.Addrs) { ready <- a })
+	})
+	select {
+	case a := <-ready:
+		return a, nil
+	case <-ctx.Done(): // the service (or another part) ended, or the caller gave up
+	case <-time.After(60 * time.Second):
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return fmt.Errorf("%s did not become ready: %w", name, errors.Join(append(s.errs, ctx.Err())...))
+	return server.Addrs{}, fmt.Errorf("%s did not become ready: %w", name, errors.Join(append(s.errs, ctx.Err())...))
 }
 
 // Done is closed once the stack has stopped by itself (a part failed) or

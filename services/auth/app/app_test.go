@@ -407,10 +407,10 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
-			env := map[string]string{tt.key: tt.value, "HTTP_ADDR": testkit.FreeAddr(t), "ADMIN_ADDR": testkit.FreeAddr(t)}
+			env := map[string]string{tt.key: tt.value, "HTTP_ADDR": "127.0.0.1:0", "ADMIN_ADDR": "127.0.0.1:0"}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			err := app.Run(ctx, nil, func(k string) string { return env[k] }, io.Discard, io.Discard)
+			err := app.Run(ctx, func(k string) string { return env[k] }, io.Discard, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Run: %v, want an error naming %s", err, tt.want)
 			}
@@ -445,25 +445,24 @@ func TestMetricsExposed(t *testing.T) {
 // While MongoDB cannot be reached at start, the process is alive (/healthz)
 // but not ready (/readyz), and it stops cleanly when told to.
 func TestNotReadyUntilMongoDB(t *testing.T) {
+	// The admin address must be known before the service is ready (Run
+	// reports its addresses only then), so this test picks it beforehand.
 	env := map[string]string{
 		"MONGO_URI": "mongodb://" + testkit.FreeAddr(t), "REDIS_URL": testkit.RedisURL(t),
 		"DEPENDENCY_DIAL_TIMEOUT": "200ms", "BCRYPT_COST": "4",
-		"HTTP_ADDR": testkit.FreeAddr(t), "ADMIN_ADDR": testkit.FreeAddr(t),
+		"HTTP_ADDR": "127.0.0.1:0", "ADMIN_ADDR": testkit.FreeAddr(t),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx, nil, func(k string) string { return env[k] }, io.Discard, io.Discard) }()
+	go func() { done <- app.Run(ctx, func(k string) string { return env[k] }, io.Discard, nil) }()
 	admin := "http://" + env["ADMIN_ADDR"]
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if r, err := testkit.Try("GET", admin+"/healthz", ""); err == nil && r.Status == 200 {
-			break
+	testkit.Eventually(t, 10*time.Second, func() error {
+		r, err := testkit.Try("GET", admin+"/healthz", "")
+		if err == nil && r.Status != 200 {
+			err = fmt.Errorf("healthz %d", r.Status)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("admin port never answered")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
 	if r := testkit.Do(t, "GET", admin+"/readyz", ""); r.Status != 503 {
 		t.Errorf("ready without MongoDB: %d", r.Status)
 	}

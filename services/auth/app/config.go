@@ -1,16 +1,17 @@
 package app
 
 import (
+	"fmt"
 	"time"
 
-	"github.com/moviebag/moviebag/libs/server"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/moviebag/moviebag/libs/service"
 )
 
 // Config is the auth service's configuration; README.md lists every variable.
 type Config struct {
-	server.Config
-	server.Stores
-	server.Tokens
+	service.Config
 
 	KeysDir string `env:"JWT_KEYS_DIR"`
 	// KeysReloadInterval is how often JWT_KEYS_DIR is read again (0: never).
@@ -24,5 +25,13 @@ type Config struct {
 	LoginLimitEmailWindow time.Duration `env:"LOGIN_LIMIT_EMAIL_WINDOW" envDefault:"15m"`
 }
 
-// defaults are the auth service's own ports (DESIGN.md §5).
+// defaults are the auth service's own ports.
 var defaults = map[string]string{"HTTP_ADDR": ":8081", "ADMIN_ADDR": ":9091"}
+
+// Validate checks what the variables' types cannot say.
+func (c Config) Validate() error {
+	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
+		return fmt.Errorf("BCRYPT_COST %d: want %d to %d", c.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	return nil
+}

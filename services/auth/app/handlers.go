@@ -13,7 +13,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/moviebag/moviebag/libs/apierr"
-	"github.com/moviebag/moviebag/libs/metrics"
 	"github.com/moviebag/moviebag/libs/request"
 	"github.com/moviebag/moviebag/libs/server"
 	"github.com/moviebag/moviebag/libs/token"
@@ -34,7 +33,7 @@ func handleJWKS(keys Signer) fiber.Handler {
 	}
 }
 
-func handleSignup(store UserStore, h *hasher) fiber.Handler {
+func handleSignup(store UserStore, h PasswordHasher) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		in, err := request.DecodeValid[credentials](c)
 		if err != nil {
@@ -52,8 +51,8 @@ func handleSignup(store UserStore, h *hasher) fiber.Handler {
 	}
 }
 
-func handleLogin(store UserStore, h *hasher, keys Signer, ipLimit, emailLimit Limiter, trusted []*net.IPNet, cfg Config, m *metrics.Metrics) fiber.Handler {
-	attempt := func(result string) { m.LoginAttempts.WithLabelValues(result).Inc() }
+func handleLogin(store UserStore, h PasswordHasher, keys Signer, ipLimit, emailLimit Limiter, trusted []*net.IPNet, cfg Config, m *Metrics) fiber.Handler {
+	attempt := m.loginAttempt
 	return func(c *fiber.Ctx) error {
 		ctx := c.UserContext()
 		if err := checkLimit(ctx, ipLimit.Hit, server.ClientIP(c, trusted)); err != nil {
@@ -81,34 +80,34 @@ func handleLogin(store UserStore, h *hasher, keys Signer, ipLimit, emailLimit Li
 		}()
 		u, err := store.ByEmail(ctx, email)
 		if err != nil && !errors.Is(err, users.ErrNotFound) {
-			attempt("error")
+			attempt(loginError)
 			return err
 		}
 		ok, err := h.Matches(ctx, u.PasswordHash, in.Password) // a zero User has no hash
 		if err != nil {
-			attempt("error")
+			attempt(loginError)
 			return err
 		}
 		if !ok {
-			attempt("invalid_credentials")
+			attempt(loginInvalidCredentials)
 			guessed = true
 			return apierr.New(apierr.UnauthorizedError)
 		}
 		now := time.Now()
 		signed, err := keys.Sign(token.Claims{
-			Issuer:    cfg.Issuer,
+			Issuer:    cfg.Token.Issuer,
 			Subject:   u.ID.Hex(),
-			Audience:  jwt.ClaimStrings{cfg.Audience},
+			Audience:  jwt.ClaimStrings{cfg.Token.Audience},
 			ExpiresAt: jwt.NewNumericDate(now.Add(cfg.TokenTTL)),
 			IssuedAt:  jwt.NewNumericDate(now),
 			NotBefore: jwt.NewNumericDate(now),
 			ID:        uuid.NewString(),
 		})
 		if err != nil {
-			attempt("error")
+			attempt(loginError)
 			return apierr.Wrap(apierr.InternalServerError, err)
 		}
-		attempt("success")
+		attempt(loginSuccess)
 		return c.JSON(fiber.Map{
 			"token":      signed,
 			"token_type": "Bearer",
@@ -129,20 +128,20 @@ func checkLimit(ctx context.Context, check func(context.Context, string) (bool, 
 	return nil
 }
 
-func limitResult(err error) string {
+func limitResult(err error) loginResult {
 	if apierr.Is(err, apierr.TooManyRequestsError) {
-		return "rate_limited"
+		return loginRateLimited
 	}
-	return "error"
+	return loginError
 }
 
-func handleLogout(denylist Revoker, m *metrics.Metrics) fiber.Handler {
+func handleLogout(denylist Revoker, m *Metrics) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		claims := token.From(c)
 		if err := denylist.Revoke(c.UserContext(), claims.ID, time.Until(claims.ExpiresAt.Time)); err != nil {
 			return err
 		}
-		m.TokensRevoked.Inc()
+		m.tokenRevoked()
 		return c.SendStatus(fiber.StatusNoContent)
 	}
 }

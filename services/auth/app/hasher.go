@@ -10,10 +10,10 @@ import (
 	"github.com/moviebag/moviebag/libs/apierr"
 )
 
-// hasher runs bcrypt, at most one hash per CPU at a time: past that,
+// Hasher runs bcrypt, at most one hash per CPU at a time: past that,
 // requests wait their turn (until their deadline, then 503) instead of all
 // slowing down together. Signup and login share it.
-type hasher struct {
+type Hasher struct {
 	cost  int
 	slots chan struct{}
 	// dummy is compared against for unknown emails, so response times do not
@@ -21,15 +21,16 @@ type hasher struct {
 	dummy []byte
 }
 
-func newHasher(cost int) (*hasher, error) {
+// NewHasher returns a Hasher at the given bcrypt cost.
+func NewHasher(cost int) (*Hasher, error) {
 	dummy, err := bcrypt.GenerateFromPassword([]byte("moviebag-timing-equaliser"), cost)
 	if err != nil {
 		return nil, fmt.Errorf("BCRYPT_COST %d: %w", cost, err)
 	}
-	return &hasher{cost: cost, slots: make(chan struct{}, runtime.GOMAXPROCS(0)), dummy: dummy}, nil
+	return &Hasher{cost: cost, slots: make(chan struct{}, runtime.GOMAXPROCS(0)), dummy: dummy}, nil
 }
 
-func (h *hasher) run(ctx context.Context, fn func()) error {
+func (h *Hasher) run(ctx context.Context, fn func()) error {
 	select {
 	case h.slots <- struct{}{}:
 		defer func() { <-h.slots }()
@@ -41,7 +42,7 @@ func (h *hasher) run(ctx context.Context, fn func()) error {
 }
 
 // Hash hashes a new password.
-func (h *hasher) Hash(ctx context.Context, password string) ([]byte, error) {
+func (h *Hasher) Hash(ctx context.Context, password string) ([]byte, error) {
 	var hash []byte
 	var err error
 	if werr := h.run(ctx, func() { hash, err = bcrypt.GenerateFromPassword([]byte(password), h.cost) }); werr != nil {
@@ -55,7 +56,7 @@ func (h *hasher) Hash(ctx context.Context, password string) ([]byte, error) {
 
 // Matches reports whether password matches hash; a nil hash (no such user)
 // costs the same and never matches.
-func (h *hasher) Matches(ctx context.Context, hash []byte, password string) (bool, error) {
+func (h *Hasher) Matches(ctx context.Context, hash []byte, password string) (bool, error) {
 	known := hash != nil
 	if !known {
 		hash = h.dummy

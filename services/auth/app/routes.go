@@ -3,16 +3,15 @@ package app
 import (
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/moviebag/moviebag/libs/metrics"
 	"github.com/moviebag/moviebag/libs/token"
 )
 
 // addRoutes is the whole auth API.
-func addRoutes(app *fiber.App, cfg Config, m *metrics.Metrics, d Deps) {
+func addRoutes(app *fiber.App, cfg Config, d Deps) {
 	auth := token.Require(d.Verifier)
 	app.Get("/.well-known/jwks.json", handleJWKS(d.Keys))
 	app.Post("/api/auth/signup", handleSignup(d.Users, d.Hasher))
-	app.Post("/api/auth/login", handleLogin(d.Users, d.Hasher, d.Keys, d.IPLimit, d.EmailLimit, d.Trusted, cfg, m))
-	app.Post("/api/auth/logout", auth, handleLogout(d.Denylist, m))
+	app.Post("/api/auth/login", handleLogin(d.Users, d.Hasher, d.Keys, d.IPLimit, d.EmailLimit, d.Trusted, cfg, d.Metrics))
+	app.Post("/api/auth/logout", auth, handleLogout(d.Denylist, d.Metrics))
 	app.Get("/api/auth/me", auth, handleMe(d.Users))
 }

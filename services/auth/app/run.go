@@ -4,21 +4,14 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"os/signal"
-	"syscall"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/crypto/bcrypt"
 
-	"github.com/moviebag/moviebag/libs/config"
-	"github.com/moviebag/moviebag/libs/metrics"
 	"github.com/moviebag/moviebag/libs/server"
-	"github.com/moviebag/moviebag/libs/store"
-	"github.com/moviebag/moviebag/libs/token"
+	"github.com/moviebag/moviebag/libs/service"
 	"github.com/moviebag/moviebag/services/auth/internal/keys"
 	"github.com/moviebag/moviebag/services/auth/internal/limit"
 	"github.com/moviebag/moviebag/services/auth/internal/users"
@@ -27,75 +20,40 @@ import (
 // Service is the name on metrics and logs.
 const Service = "auth"
 
-// Run runs the auth service until ctx is done or SIGINT/SIGTERM arrives.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+// Run runs the auth service until ctx is done or SIGINT/SIGTERM arrives,
+// through the start-up every service shares (service.Run); ready, when not
+// nil, is told the addresses it listens on once it is ready.
+func Run(ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(server.Addrs)) error {
+	return service.Run(ctx, getenv, stdout, ready, service.Spec[Config]{Name: Service, Defaults: defaults, Build: build})
+}
 
-	cfg, err := config.Load[Config](getenv, defaults)
+// build makes what is auth's own: its metrics, the users collection, the
+// signing keys, the password hasher and the login limits.
+func build(ctx context.Context, cfg Config, p service.Parts) (*fiber.App, error) {
+	h, err := NewHasher(cfg.BcryptCost)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if cfg.BcryptCost < bcrypt.MinCost || cfg.BcryptCost > bcrypt.MaxCost {
-		return fmt.Errorf("BCRYPT_COST %d: want %d to %d", cfg.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
-	}
-	h, err := newHasher(cfg.BcryptCost)
+	keySet, err := loadKeys(ctx, cfg, p.Logger)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	logger, err := server.NewLogger(stdout, cfg.LogLevel, Service)
-	if err != nil {
-		return err
+	userStore := users.New(p.DB, p.Errors)
+	if err := p.Retry(ctx, "create users indexes", userStore.EnsureIndexes); err != nil {
+		return nil, err
 	}
-	trusted, err := server.ParseCIDRs(cfg.TrustedProxies)
-	if err != nil {
-		return err
-	}
-
-	keySet, err := loadKeys(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, Service)
-	m.InitLoginAttempts()
-	// Probes see a live process while it waits for its dependencies.
-	admin := server.NewAdmin(reg)
-	if err := admin.Start(cfg.AdminAddr); err != nil {
-		return err
-	}
-	defer func() { _ = admin.Shutdown(context.WithoutCancel(ctx)) }()
-
-	conns, err := store.Open(cfg.Stores, m)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = conns.Close(ctx) }()
-	db, rdb, errs := conns.DB, conns.Redis, conns.Errors
-
-	userStore := users.New(db, errs)
-	if err := store.Retry(ctx, logger, "create users indexes", userStore.EnsureIndexes); err != nil {
-		return err
-	}
-	denylist := token.NewDenylist(rdb, cfg.RedisKeyPrefix, errs)
-	defer denylist.Start(ctx, token.FollowOptions{Logger: logger})()
-	verifier := token.NewVerifier(keySet.Keyfunc, token.Policy{
-		Issuer: cfg.Issuer, Audience: cfg.Audience, Algorithms: []string{"RS256"},
-	}, denylist)
-
-	app := NewServer(logger, cfg, m, Deps{
-		Users:    userStore,
-		Keys:     keySet,
-		Verifier: verifier,
-		Denylist: denylist,
-		IPLimit:  limit.New(rdb, errs, cfg.RedisKeyPrefix+"login:ip:", cfg.LoginLimitPerIP, cfg.LoginLimitWindow),
-		EmailLimit: limit.New(rdb, errs, cfg.RedisKeyPrefix+"login:email:", cfg.LoginLimitPerEmail,
-			cfg.LoginLimitEmailWindow),
-		Trusted: trusted,
-		Hasher:  h,
-	})
-	return server.Serve(ctx, logger, cfg.Config, app, admin)
+	prefix := cfg.Store.RedisKeyPrefix
+	return NewServer(p.Logger, cfg, p.Metrics, Deps{
+		Users:      userStore,
+		Keys:       keySet,
+		Verifier:   p.Verifier(keySet.Keyfunc, []string{"RS256"}),
+		Denylist:   p.Denylist,
+		IPLimit:    limit.New(p.Redis, p.Errors, prefix+"login:ip:", cfg.LoginLimitPerIP, cfg.LoginLimitWindow),
+		EmailLimit: limit.New(p.Redis, p.Errors, prefix+"login:email:", cfg.LoginLimitPerEmail, cfg.LoginLimitEmailWindow),
+		Trusted:    p.Trusted,
+		Hasher:     h,
+		Metrics:    NewMetrics(p.Registry, p.Metrics),
+	}), nil
 }
 
 // keySource is the signing key set, fixed or reloaded from a directory.

@@ -42,6 +42,12 @@ type Limiter interface {
 	Forgive(ctx context.Context, key string) error
 }
 
+// PasswordHasher hashes new passwords and checks passwords against hashes.
+type PasswordHasher interface {
+	Hash(ctx context.Context, password string) ([]byte, error)
+	Matches(ctx context.Context, hash []byte, password string) (bool, error)
+}
+
 // Deps are the auth service's dependencies.
 type Deps struct {
 	Users      UserStore
@@ -51,12 +57,13 @@ type Deps struct {
 	IPLimit    Limiter
 	EmailLimit Limiter
 	Trusted    []*net.IPNet
-	Hasher     *hasher
+	Hasher     PasswordHasher
+	Metrics    *Metrics
 }
 
 // NewServer returns the auth service's HTTP application.
 func NewServer(logger *slog.Logger, cfg Config, m *metrics.Metrics, d Deps) *fiber.App {
-	app := server.New(Service, cfg.Config, logger, m)
-	addRoutes(app, cfg, m, d)
+	app := server.New(Service, cfg.Server, logger, m)
+	addRoutes(app, cfg, d)
 	return app
 }

@@ -4,15 +4,13 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/moviebag/moviebag/libs/server"
+	"github.com/moviebag/moviebag/libs/service"
 )
 
 // Config is the movies service's configuration; README.md lists every
 // variable.
 type Config struct {
-	server.Config
-	server.Stores
-	server.Tokens
+	service.Config
 
 	JWKSURL                string        `env:"JWKS_URL" envDefault:"http://127.0.0.1:8081/.well-known/jwks.json"`
 	JWKSRefreshInterval    time.Duration `env:"JWKS_REFRESH_INTERVAL" envDefault:"5m"`
@@ -20,7 +18,7 @@ type Config struct {
 	Algorithms             []string      `env:"JWT_ALGORITHMS" envDefault:"RS256"`
 }
 
-// defaults are the movies service's own ports (DESIGN.md §5).
+// defaults are the movies service's own ports.
 var defaults = map[string]string{"HTTP_ADDR": ":8082", "ADMIN_ADDR": ":9092"}
 
 // asymmetric are the algorithms JWT_ALGORITHMS may name: a verifier holding
@@ -30,7 +28,8 @@ var asymmetric = map[string]bool{
 	"ES256": true, "ES384": true, "ES512": true, "EdDSA": true,
 }
 
-func (c Config) validate() error {
+// Validate checks what the variables' types cannot say.
+func (c Config) Validate() error {
 	if len(c.Algorithms) == 0 {
 		return fmt.Errorf("JWT_ALGORITHMS is empty")
 	}

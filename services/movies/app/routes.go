@@ -7,8 +7,8 @@ import (
 )
 
 // addRoutes is the whole movies API.
-func addRoutes(app *fiber.App, store MovieStore, verifier *token.Verifier) {
-	auth := token.Require(verifier)
+func addRoutes(app *fiber.App, d Deps) {
+	auth, store := token.Require(d.Verifier), d.Movies
 	app.Get("/api/movies", handleList(store))
 	app.Post("/api/movies", auth, handleCreate(store))
 	app.Get("/api/movies/:id", handleGet(store))

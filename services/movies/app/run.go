@@ -6,15 +6,11 @@ package app
 import (
 	"context"
 	"io"
-	"os/signal"
-	"syscall"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/gofiber/fiber/v2"
 
-	"github.com/moviebag/moviebag/libs/config"
-	"github.com/moviebag/moviebag/libs/metrics"
 	"github.com/moviebag/moviebag/libs/server"
-	"github.com/moviebag/moviebag/libs/store"
+	"github.com/moviebag/moviebag/libs/service"
 	"github.com/moviebag/moviebag/libs/token"
 	"github.com/moviebag/moviebag/services/movies/internal/movies"
 )
@@ -22,71 +18,35 @@ import (
 // Service is the name on metrics and logs.
 const Service = "movies"
 
-// Run runs the movies service until ctx is done or SIGINT/SIGTERM arrives.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+// Run runs the movies service until ctx is done or SIGINT/SIGTERM arrives,
+// through the start-up every service shares (service.Run); ready, when not
+// nil, is told the addresses it listens on once it is ready.
+func Run(ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(server.Addrs)) error {
+	return service.Run(ctx, getenv, stdout, ready, service.Spec[Config]{Name: Service, Defaults: defaults, Build: build})
+}
 
-	cfg, err := config.Load[Config](getenv, defaults)
-	if err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
-		return err
-	}
-	logger, err := server.NewLogger(stdout, cfg.LogLevel, Service)
-	if err != nil {
-		return err
-	}
-
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, Service)
-	m.InitJWKSRefreshes()
-	// Probes see a live process while it waits for its dependencies.
-	admin := server.NewAdmin(reg)
-	if err := admin.Start(cfg.AdminAddr); err != nil {
-		return err
-	}
-	defer func() { _ = admin.Shutdown(context.WithoutCancel(ctx)) }()
-
+// build makes what is the movies service's own: its metrics, the cache of
+// the auth service's keys and the movies collection.
+func build(ctx context.Context, cfg Config, p service.Parts) (*fiber.App, error) {
+	m := NewMetrics(p.Registry, p.Metrics)
 	keys, err := token.NewJWKS(ctx, token.JWKSOptions{
 		URL:                cfg.JWKSURL,
 		RefreshInterval:    cfg.JWKSRefreshInterval,
 		UnknownKIDInterval: cfg.JWKSUnknownKIDInterval,
-		OnFetch: func(ok bool) {
-			result := "success"
-			if !ok {
-				result = "failure"
-			}
-			m.JWKSRefreshes.WithLabelValues(result).Inc()
-		},
-		Logger: logger,
+		OnFetch:            m.jwksFetched,
+		Logger:             p.Logger,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-
-	conns, err := store.Open(cfg.Stores, m)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = conns.Close(ctx) }()
-	db, rdb, errs := conns.DB, conns.Redis, conns.Errors
-
-	movieStore := movies.New(db, errs)
-	if err := store.Retry(ctx, logger, "create movies indexes", func(ctx context.Context) error {
-		return movieStore.EnsureIndexes(ctx, logger)
+	movieStore := movies.New(p.DB, p.Errors)
+	if err := p.Retry(ctx, "create movies indexes", func(ctx context.Context) error {
+		return movieStore.EnsureIndexes(ctx, p.Logger)
 	}); err != nil {
-		return err
+		return nil, err
 	}
-	// Revocations are mirrored in process: a token check needs no Redis
-	// round trip while the mirror is in sync.
-	denylist := token.NewDenylist(rdb, cfg.RedisKeyPrefix, errs)
-	defer denylist.Start(ctx, token.FollowOptions{Logger: logger})()
-	verifier := token.NewVerifier(keys, token.Policy{
-		Issuer: cfg.Issuer, Audience: cfg.Audience, Algorithms: cfg.Algorithms,
-	}, denylist)
-
-	app := NewServer(logger, cfg, m, movieStore, verifier)
-	return server.Serve(ctx, logger, cfg.Config, app, admin)
+	return NewServer(p.Logger, cfg, p.Metrics, Deps{
+		Movies:   movieStore,
+		Verifier: p.Verifier(keys, cfg.Algorithms),
+	}), nil
 }

@@ -22,9 +22,15 @@ type MovieStore interface {
 	Delete(ctx context.Context, id bson.ObjectID, owner string) error
 }
 
+// Deps are the movies service's dependencies.
+type Deps struct {
+	Movies   MovieStore
+	Verifier *token.Verifier
+}
+
 // NewServer returns the movies service's HTTP application.
-func NewServer(logger *slog.Logger, cfg Config, m *metrics.Metrics, store MovieStore, verifier *token.Verifier) *fiber.App {
-	app := server.New(Service, cfg.Config, logger, m)
-	addRoutes(app, store, verifier)
+func NewServer(logger *slog.Logger, cfg Config, m *metrics.Metrics, d Deps) *fiber.App {
+	app := server.New(Service, cfg.Server, logger, m)
+	addRoutes(app, d)
 	return app
 }

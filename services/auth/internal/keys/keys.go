@@ -23,8 +23,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// MinBits is the smallest RSA key accepted.
-const MinBits = 2048
+// minBits is the smallest RSA key accepted.
+const minBits = 2048
 
 // Key is one RSA signing key.
 type Key struct {
@@ -62,7 +62,7 @@ func Load(dir string) (*Set, error) {
 
 // Generate makes a single fresh key, for local runs without a key directory.
 func Generate() (*Set, error) {
-	pk, err := rsa.GenerateKey(rand.Reader, MinBits)
+	pk, err := rsa.GenerateKey(rand.Reader, minBits)
 	if err != nil {
 		return nil, fmt.Errorf("generate signing key: %w", err)
 	}
@@ -97,8 +97,8 @@ func readKey(path string) (Key, error) {
 	if err != nil {
 		return Key{}, fmt.Errorf("%s: %w", path, err)
 	}
-	if pk.N.BitLen() < MinBits {
-		return Key{}, fmt.Errorf("%s: %d-bit RSA key, want at least %d", path, pk.N.BitLen(), MinBits)
+	if pk.N.BitLen() < minBits {
+		return Key{}, fmt.Errorf("%s: %d-bit RSA key, want at least %d", path, pk.N.BitLen(), minBits)
 	}
 	return Key{ID: strings.TrimSuffix(filepath.Base(path), ".pem"), Private: pk}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/moviebag/moviebag/libs/metrics"
 	"github.com/moviebag/moviebag/libs/store"
 )
 
@@ -27,6 +28,7 @@ type Limit struct {
 // New returns a limit of n events per period for each key, its Redis keys
 // under prefix.
 func New(rdb redis.UniversalClient, errs store.Errors, prefix string, n int, period time.Duration) *Limit {
+	errs.ExpectRedis(metrics.Incr)
 	return &Limit{
 		limiter: redis_rate.NewLimiter(unprefixed{rdb}),
 		errs:    errs,
@@ -41,7 +43,7 @@ func New(rdb redis.UniversalClient, errs store.Errors, prefix string, n int, per
 func (l *Limit) Hit(ctx context.Context, key string) (bool, time.Duration, error) {
 	res, err := l.limiter.Allow(ctx, l.prefix+key, l.limit)
 	if err != nil {
-		return false, 0, l.errs.Redis("incr", err)
+		return false, 0, l.errs.Redis(metrics.Incr, err)
 	}
 	return res.Allowed > 0, res.RetryAfter, nil
 }
@@ -56,11 +58,11 @@ func (l *Limit) Forgive(ctx context.Context, key string) error {
 	// which only a client that knows the password can bring about).
 	res, err := l.limiter.AllowN(ctx, l.prefix+key, l.limit, -1)
 	if err != nil {
-		return l.errs.Redis("incr", err)
+		return l.errs.Redis(metrics.Incr, err)
 	}
 	if res.ResetAfter <= 0 {
 		if err := l.limiter.Reset(ctx, l.prefix+key); err != nil {
-			return l.errs.Redis("incr", err)
+			return l.errs.Redis(metrics.Incr, err)
 		}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/metrics"
 	"github.com/moviebag/moviebag/libs/store"
 )
 
@@ -32,6 +33,7 @@ type Store struct {
 
 // New returns a Store on db.
 func New(db *mongo.Database, errs store.Errors) *Store {
+	errs.ExpectMongo(metrics.Insert, metrics.Find)
 	return &Store{coll: db.Collection("users"), errs: errs}
 }
 
@@ -47,7 +49,7 @@ func (s *Store) Create(ctx context.Context, email string, passwordHash []byte) (
 		if mongo.IsDuplicateKeyError(err) {
 			return User{}, apierr.Wrap(apierr.EmailAlreadyExistsError, err)
 		}
-		return User{}, s.errs.Mongo("insert", err)
+		return User{}, s.errs.Mongo(metrics.Insert, err)
 	}
 	return u, nil
 }
@@ -69,7 +71,7 @@ func (s *Store) findOne(ctx context.Context, filter bson.D) (User, error) {
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return User{}, ErrNotFound
 	case err != nil:
-		return User{}, s.errs.Mongo("find", err)
+		return User{}, s.errs.Mongo(metrics.Find, err)
 	}
 	return u, nil
 }

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/metrics"
 	"github.com/moviebag/moviebag/libs/store"
 )
 
@@ -49,6 +50,7 @@ type Store struct {
 
 // New returns a Store on db.
 func New(db *mongo.Database, errs store.Errors) *Store {
+	errs.ExpectMongo(metrics.Insert, metrics.Find, metrics.Update, metrics.Count, metrics.Delete)
 	return &Store{coll: db.Collection("movies"), errs: errs}
 }
 
@@ -150,7 +152,7 @@ func (s *Store) Create(ctx context.Context, m Movie) (Movie, error) {
 	m.ID, m.CreatedAt, m.UpdatedAt = bson.NewObjectID(), now, now
 	m.NameKey = NameKey(m.Name)
 	if _, err := s.coll.InsertOne(ctx, m); err != nil {
-		return Movie{}, s.writeError(ctx, "insert", err, m.NameKey, m.ID)
+		return Movie{}, s.writeError(ctx, metrics.Insert, err, m.NameKey, m.ID)
 	}
 	return m, nil
 }
@@ -160,7 +162,7 @@ func (s *Store) Create(ctx context.Context, m Movie) (Movie, error) {
 // storage reports it (MongoDB says duplicate key; FerretDB reports one on
 // update as an internal error), found by asking whether another movie holds
 // the key; anything else is the storage's failure.
-func (s *Store) writeError(ctx context.Context, op string, err error, key string, id bson.ObjectID) error {
+func (s *Store) writeError(ctx context.Context, op metrics.Operation, err error, key string, id bson.ObjectID) error {
 	if mongo.IsDuplicateKeyError(err) {
 		return apierr.Wrap(apierr.MovieAlreadyExistsError, err)
 	}
@@ -176,7 +178,7 @@ func (s *Store) taken(ctx context.Context, key string, id bson.ObjectID) (bool, 
 		bson.D{{Key: keyField, Value: key}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: id}}}},
 		options.Count().SetLimit(1))
 	if err != nil {
-		return false, s.errs.Mongo("count", err)
+		return false, s.errs.Mongo(metrics.Count, err)
 	}
 	return n > 0, nil
 }
@@ -189,7 +191,7 @@ func (s *Store) Get(ctx context.Context, id bson.ObjectID) (Movie, error) {
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return Movie{}, apierr.Wrap(apierr.MovieNotExistsError, err)
 	case err != nil:
-		return Movie{}, s.errs.Mongo("find", err)
+		return Movie{}, s.errs.Mongo(metrics.Find, err)
 	}
 	return m, nil
 }
@@ -203,11 +205,11 @@ func (s *Store) List(ctx context.Context, after bson.ObjectID, limit int) ([]Mov
 	}
 	cur, err := s.coll.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
 	if err != nil {
-		return nil, s.errs.Mongo("find", err)
+		return nil, s.errs.Mongo(metrics.Find, err)
 	}
 	movies := make([]Movie, 0, limit)
 	if err := cur.All(ctx, &movies); err != nil {
-		return nil, s.errs.Mongo("find", err)
+		return nil, s.errs.Mongo(metrics.Find, err)
 	}
 	return movies, nil
 }
@@ -239,9 +241,9 @@ func (s *Store) Update(ctx context.Context, id bson.ObjectID, owner string, p Pa
 		}
 		return Movie{}, apierr.New(apierr.UpdatingMovieError)
 	case err != nil && p.Name != nil:
-		return Movie{}, s.writeError(ctx, "update", err, key, id)
+		return Movie{}, s.writeError(ctx, metrics.Update, err, key, id)
 	case err != nil:
-		return Movie{}, s.errs.Mongo("update", err)
+		return Movie{}, s.errs.Mongo(metrics.Update, err)
 	}
 	return m, nil
 }
@@ -251,7 +253,7 @@ func (s *Store) Update(ctx context.Context, id bson.ObjectID, owner string, p Pa
 func (s *Store) Delete(ctx context.Context, id bson.ObjectID, owner string) error {
 	res, err := s.coll.DeleteOne(ctx, ownedBy(id, owner))
 	if err != nil {
-		return s.errs.Mongo("delete", err)
+		return s.errs.Mongo(metrics.Delete, err)
 	}
 	if res.DeletedCount == 0 {
 		if _, err := s.Get(ctx, id); err != nil {

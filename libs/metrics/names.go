@@ -1,0 +1,47 @@
+package metrics
+
+// Names of every metric a moviebag service exports. This package registers
+// the shared ones; each service registers its own, named from here, so that
+// dashboards, alerts and their checks (deploy/observability) read one list.
+const (
+	RequestsName         = "http_requests_total"
+	DurationName         = "http_request_duration_seconds"
+	InFlightName         = "http_requests_in_flight"
+	ErrorsName           = "moviebag_errors_total"
+	DependencyErrorsName = "moviebag_dependency_errors_total"
+	BuildInfoName        = "moviebag_build_info"
+
+	// The auth service's own.
+	LoginAttemptsName = "moviebag_login_attempts_total"
+	TokensRevokedName = "moviebag_tokens_revoked_total"
+
+	// The movies service's own.
+	JWKSRefreshesName = "moviebag_jwks_refresh_total"
+)
+
+// Type is a Prometheus metric type.
+type Type string
+
+// The metric types moviebag uses.
+const (
+	Counter   Type = "counter"
+	Gauge     Type = "gauge"
+	Histogram Type = "histogram"
+)
+
+// Exported returns every metric name a moviebag service exports, with its
+// type (a new map each call). The Go and process collectors' go_* and
+// process_* metrics are not listed.
+func Exported() map[string]Type {
+	return map[string]Type{
+		RequestsName:         Counter,
+		DurationName:         Histogram,
+		InFlightName:         Gauge,
+		ErrorsName:           Counter,
+		DependencyErrorsName: Counter,
+		BuildInfoName:        Gauge,
+		LoginAttemptsName:    Counter,
+		TokensRevokedName:    Counter,
+		JWKSRefreshesName:    Counter,
+	}
+}

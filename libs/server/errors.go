@@ -1,0 +1,70 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/metrics"
+)
+
+// errorHandler renders every failure as the apierr envelope: our errors as
+// they are, Fiber's (404, 405, 413, ...) by status, anything else as an
+// InternalServerError whose cause goes to the log only. A request the server
+// refused before instrument saw it is counted and logged here.
+func errorHandler(logger *slog.Logger, m *metrics.Metrics) fiber.ErrorHandler {
+	return func(c *fiber.Ctx, err error) error {
+		e := toAPIError(c, err)
+		id := requestID(c)
+		if e.Status() >= fiber.StatusInternalServerError {
+			logger.Error("request failed", "request_id", id, "code", string(e.Code), "method", c.Method(),
+				"path", c.Path(), "error", e.Error())
+		}
+		m.Errors.WithLabelValues(string(e.Code), strconv.Itoa(e.Status())).Inc()
+		for k, v := range e.Headers() {
+			c.Set(k, strings.Join(v, ", "))
+		}
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		rerr := c.Status(e.Status()).Send(e.Envelope(id).Marshal())
+		if c.Locals(instrumentedKey) == nil {
+			record(c, logger, m, id, metrics.RejectedRoute)
+		}
+		return rerr
+	}
+}
+
+func toAPIError(c *fiber.Ctx, err error) *apierr.Error {
+	var fe *fiber.Error
+	if !errors.As(err, &fe) {
+		return apierr.FromError(err)
+	}
+	e := apierr.FromStatus(fe.Code)
+	e.Cause = err
+	switch fe.Code {
+	case fiber.StatusMethodNotAllowed:
+		e.Allow = allowedMethods(c.App(), c.Path())
+	case fiber.StatusServiceUnavailable, fiber.StatusTooManyRequests:
+		e.RetryAfter = time.Second
+	}
+	return e
+}
+
+// allowedMethods lists the methods with a route matching path, for the Allow
+// header of a 405, matching as Fiber's router does.
+func allowedMethods(app *fiber.App, path string) []string {
+	var allow []string
+	seen := map[string]bool{}
+	for _, r := range app.GetRoutes(true) {
+		if seen[r.Method] || !fiber.RoutePatternMatch(path, r.Path, app.Config()) {
+			continue
+		}
+		seen[r.Method] = true
+		allow = append(allow, r.Method)
+	}
+	return allow
+}

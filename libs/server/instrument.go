@@ -1,0 +1,93 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/moviebag/moviebag/libs/metrics"
+)
+
+// instrumentedKey marks a request that instrument saw: the error handler then
+// leaves the counting to instrument. Requests the server refuses before any
+// middleware (a body over the hard cap, headers too large, a read timeout, an
+// unknown method) reach only the error handler, which counts them itself.
+const instrumentedKey = "moviebag.instrumented"
+
+// instrument is the outermost middleware: it gives the request its id, keeps
+// the in-flight gauge, renders any error of the chain as the envelope, then
+// counts the request and writes the access log.
+func instrument(logger *slog.Logger, m *metrics.Metrics, render fiber.ErrorHandler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		id := requestID(c)
+		c.Locals(instrumentedKey, true)
+		m.InFlight.Inc()
+		defer m.InFlight.Dec()
+
+		err := c.Next()
+		route := c.Route().Path
+		if err != nil {
+			route = errorRoute(err, route)
+			if herr := render(c, err); herr != nil {
+				logger.Error("error handler failed", "request_id", id, "error", herr)
+				_ = c.SendStatus(fiber.StatusInternalServerError)
+			}
+		}
+		record(c, logger, m, id, route)
+		return nil
+	}
+}
+
+// record counts an answered request and writes its access-log line. The
+// duration runs from when the server began reading the request.
+func record(c *fiber.Ctx, logger *slog.Logger, m *metrics.Metrics, id, route string) {
+	status := c.Response().StatusCode()
+	elapsed := time.Since(c.Context().Time())
+	method := methodLabel(c.Method())
+	m.Requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	m.Duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
+	logger.LogAttrs(c.UserContext(), slog.LevelInfo, "request",
+		slog.String("request_id", id), slog.String("method", method), slog.String("route", route),
+		slog.Int("status", status), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
+}
+
+// errorRoute is the route label of a failed request: one constant for a
+// request that matched no route, another for one refused before routing, so
+// that raw paths never become label values.
+func errorRoute(err error, route string) string {
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &fe) && (fe.Code == fiber.StatusNotFound || fe.Code == fiber.StatusMethodNotAllowed):
+		// Our handlers never return *fiber.Error: these come from the router.
+		return metrics.UnmatchedRoute
+	case errors.Is(err, errOverloaded), errors.Is(err, errTooLarge):
+		return metrics.RejectedRoute
+	}
+	return route
+}
+
+// methodLabel returns a constant for the standard methods (Fiber's strings
+// point into buffers it reuses, and a label value outlives the request) and
+// one value for anything else, so labels stay bounded.
+func methodLabel(m string) string {
+	switch m {
+	case fiber.MethodGet:
+		return fiber.MethodGet
+	case fiber.MethodHead:
+		return fiber.MethodHead
+	case fiber.MethodPost:
+		return fiber.MethodPost
+	case fiber.MethodPut:
+		return fiber.MethodPut
+	case fiber.MethodPatch:
+		return fiber.MethodPatch
+	case fiber.MethodDelete:
+		return fiber.MethodDelete
+	case fiber.MethodOptions:
+		return fiber.MethodOptions
+	}
+	return metrics.OtherMethod
+}

@@ -1,0 +1,145 @@
+// Package service is the start-up every moviebag service shares, written
+// once: signals, configuration, logger, metrics registry, the admin port,
+// MongoDB and Redis, the token denylist, then serving until a signal. A
+// service's Run names only what is its own in a Spec.
+package service
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os/signal"
+	"syscall"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/moviebag/moviebag/libs/config"
+	"github.com/moviebag/moviebag/libs/metrics"
+	"github.com/moviebag/moviebag/libs/server"
+	"github.com/moviebag/moviebag/libs/store"
+	"github.com/moviebag/moviebag/libs/token"
+)
+
+// Config is the configuration every service shares; a service's own Config
+// embeds it. README.md lists every variable.
+type Config struct {
+	Server server.Config
+	Store  store.Config
+	Token  token.Config
+}
+
+// Shared returns c; through embedding, it is how Run reaches the shared part
+// of a service's configuration.
+func (c Config) Shared() Config { return c }
+
+// Configuration is a service's configuration type: it embeds Config and
+// checks the rules its tags cannot say.
+type Configuration interface {
+	Shared() Config
+	Validate() error
+}
+
+// Spec is what a service adds to the shared start-up.
+type Spec[C Configuration] struct {
+	// Name is the service's name on metrics and logs.
+	Name string
+	// Defaults are the service's own values for variables left unset, such
+	// as its ports.
+	Defaults map[string]string
+	// Build prepares what is the service's own (storage, indexes, keys, its
+	// metrics) from the shared parts and returns its HTTP application. It
+	// runs once the admin port answers /healthz (not yet /readyz) and the
+	// storage clients exist; nothing has been dialled yet.
+	Build func(ctx context.Context, cfg C, p Parts) (*fiber.App, error)
+}
+
+// Parts are what the shared start-up made, for Build.
+type Parts struct {
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	Metrics  *metrics.Metrics
+	DB       *mongo.Database
+	Redis    redis.UniversalClient
+	// Errors counts and maps the storage failures.
+	Errors   store.Errors
+	Denylist *token.Denylist
+	// Trusted are the proxies of TRUSTED_PROXIES.
+	Trusted []*net.IPNet
+	tokens  token.Config
+}
+
+// Verifier returns the verifier of access tokens: signed by one of keys with
+// one of algorithms, for the configured issuer and audience, not revoked.
+func (p Parts) Verifier(keys func(ctx context.Context) jwt.Keyfunc, algorithms []string) *token.Verifier {
+	return token.NewVerifier(keys, token.Policy{
+		Issuer: p.tokens.Issuer, Audience: p.tokens.Audience, Algorithms: algorithms,
+	}, p.Denylist)
+}
+
+// Retry runs a start-up step until it succeeds or ctx is done, logging each
+// failure: for work on a dependency that may come up later (indexes).
+func (p Parts) Retry(ctx context.Context, what string, fn func(ctx context.Context) error) error {
+	return store.Retry(ctx, p.Logger, what, fn)
+}
+
+// Run runs the service spec describes until ctx is done or SIGINT or SIGTERM
+// arrives, reading its configuration through getenv and logging to stdout.
+// Once it is ready, ready (when not nil) is told the addresses it listens on.
+func Run[C Configuration](ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(server.Addrs), spec Spec[C]) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := config.Load[C](getenv, spec.Defaults)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	shared := cfg.Shared()
+	logger, err := server.NewLogger(stdout, shared.Server.LogLevel, spec.Name)
+	if err != nil {
+		return err
+	}
+	trusted, err := server.ParseCIDRs(shared.Server.TrustedProxies)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, spec.Name)
+	// Probes see a live process while it waits for its dependencies.
+	admin := server.NewAdmin(reg)
+	if err := admin.Start(shared.Server.AdminAddr); err != nil {
+		return err
+	}
+	defer func() { _ = admin.Shutdown(context.WithoutCancel(ctx)) }()
+
+	conns, err := store.Open(shared.Store, m)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conns.Close(ctx) }()
+
+	denylist := token.NewDenylist(conns.Redis, shared.Store.RedisKeyPrefix, conns.Errors)
+	app, err := spec.Build(ctx, cfg, Parts{
+		Logger: logger, Registry: reg, Metrics: m,
+		DB: conns.DB, Redis: conns.Redis, Errors: conns.Errors,
+		Denylist: denylist,
+		Trusted:  trusted,
+		tokens:   shared.Token,
+	})
+	if err != nil {
+		return err
+	}
+	// Revocations are mirrored in process: a token check needs no Redis
+	// round trip while the mirror is in sync.
+	defer denylist.Start(ctx, token.FollowOptions{Logger: logger})()
+	return server.Serve(ctx, logger, shared.Server, app, admin, ready)
+}

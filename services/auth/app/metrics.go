@@ -1,0 +1,48 @@
+package app
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/moviebag/moviebag/libs/metrics"
+)
+
+// loginResult is a value of moviebag_login_attempts_total's result label.
+type loginResult string
+
+// The login results.
+const (
+	loginSuccess            loginResult = "success"
+	loginInvalidCredentials loginResult = "invalid_credentials"
+	loginRateLimited        loginResult = "rate_limited"
+	loginError              loginResult = "error"
+)
+
+// Metrics are the auth service's own metrics.
+type Metrics struct {
+	loginAttempts *prometheus.CounterVec
+	tokensRevoked prometheus.Counter
+}
+
+// NewMetrics registers the auth service's own metrics on reg, with the
+// labels of shared; every login result starts at zero, so that the first
+// failure is an increase alerts can see.
+func NewMetrics(reg prometheus.Registerer, shared *metrics.Metrics) *Metrics {
+	m := &Metrics{
+		loginAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metrics.LoginAttemptsName, Help: "Login attempts by result: success, invalid_credentials, rate_limited, error.",
+			ConstLabels: shared.ConstLabels(),
+		}, []string{"result"}),
+		tokensRevoked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: metrics.TokensRevokedName, Help: "Tokens put on the denylist by a logout.", ConstLabels: shared.ConstLabels(),
+		}),
+	}
+	reg.MustRegister(m.loginAttempts, m.tokensRevoked)
+	for _, r := range []loginResult{loginSuccess, loginInvalidCredentials, loginRateLimited, loginError} {
+		m.loginAttempts.WithLabelValues(string(r))
+	}
+	return m
+}
+
+func (m *Metrics) loginAttempt(r loginResult) { m.loginAttempts.WithLabelValues(string(r)).Inc() }
+
+func (m *Metrics) tokenRevoked() { m.tokensRevoked.Inc() }
