@@ -17,12 +17,7 @@ import (
 	"github.com/moviebag/moviebag/services/auth/internal/users"
 )
 
-// Service is the name on metrics and logs.
-const Service = "auth"
-
-// Run runs the auth service until ctx is done or SIGINT/SIGTERM arrives,
-// through the start-up every service shares (service.Run); ready, when not
-// nil, is told the addresses it listens on once it is ready.
+// Run runs the auth service until ctx is done or a signal comes; see service.Run.
 func Run(ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(server.Addrs)) error {
 	return service.Run(ctx, getenv, stdout, ready, service.Spec[Config]{Name: Service, Defaults: defaults, Build: build})
 }

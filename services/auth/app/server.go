@@ -61,6 +61,9 @@ type Deps struct {
 	Metrics    *Metrics
 }
 
+// Service is the name on metrics and logs.
+const Service = "auth"
+
 // NewServer returns the auth service's HTTP application.
 func NewServer(logger *slog.Logger, cfg Config, m *metrics.Metrics, d Deps) *fiber.App {
 	app := server.New(Service, cfg.Server, logger, m)

@@ -15,12 +15,7 @@ import (
 	"github.com/moviebag/moviebag/services/movies/internal/movies"
 )
 
-// Service is the name on metrics and logs.
-const Service = "movies"
-
-// Run runs the movies service until ctx is done or SIGINT/SIGTERM arrives,
-// through the start-up every service shares (service.Run); ready, when not
-// nil, is told the addresses it listens on once it is ready.
+// Run runs the movies service until ctx is done or a signal comes; see service.Run.
 func Run(ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(server.Addrs)) error {
 	return service.Run(ctx, getenv, stdout, ready, service.Spec[Config]{Name: Service, Defaults: defaults, Build: build})
 }

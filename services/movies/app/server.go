@@ -28,6 +28,9 @@ type Deps struct {
 	Verifier *token.Verifier
 }
 
+// Service is the name on metrics and logs.
+const Service = "movies"
+
 // NewServer returns the movies service's HTTP application.
 func NewServer(logger *slog.Logger, cfg Config, m *metrics.Metrics, d Deps) *fiber.App {
 	app := server.New(Service, cfg.Server, logger, m)
