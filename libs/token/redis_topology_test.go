@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/moviebag/moviebag/libs/metrics"
-	"github.com/moviebag/moviebag/libs/server"
 	"github.com/moviebag/moviebag/libs/store"
 	"github.com/moviebag/moviebag/libs/testkit"
 	"github.com/moviebag/moviebag/libs/token"
@@ -21,7 +20,7 @@ import (
 // openRedis opens REDIS_URL as the services do.
 func openRedis(t *testing.T, redisURL string) redis.UniversalClient {
 	t.Helper()
-	rdb, err := store.OpenRedis(server.Stores{RedisURL: redisURL, DialTimeout: time.Second})
+	rdb, err := store.OpenRedis(store.Config{RedisURL: redisURL, DialTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/moviebag/moviebag/libs/metrics"
-	"github.com/moviebag/moviebag/libs/server"
 	"github.com/moviebag/moviebag/libs/store"
 	"github.com/moviebag/moviebag/libs/testkit"
 	"github.com/moviebag/moviebag/services/auth/internal/limit"
@@ -24,7 +23,7 @@ func TestWindowOnEveryRedisTopology(t *testing.T) {
 		"sentinel": testkit.RedisSentinelURL(t),
 	} {
 		t.Run(name, func(t *testing.T) {
-			rdb, err := store.OpenRedis(server.Stores{RedisURL: url, DialTimeout: time.Second})
+			rdb, err := store.OpenRedis(store.Config{RedisURL: url, DialTimeout: time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
