@@ -13,12 +13,15 @@ export PATH := $(BIN):$(PATH)
 
 # Every Go module of the workspace (go.work), one directory per line.
 MODULES = $(shell $(GO) list -m -f '{{.Dir}}')
+# Every Go module of the repository, in go.work or not (bench, deploy/k8stest,
+# deploy/observability are built on their own, with GOWORK=off).
+ALL_MODULES = $(patsubst %/go.mod,%,$(shell git ls-files '*go.mod' 2>/dev/null || find . -name go.mod -not -path './build/*'))
 GOTESTFLAGS ?= -race -count=1 -timeout 20m
 
 # Later parts (Kubernetes, observability, benchmarks) add their targets to these
 # lists from deploy/make/*.mk, so `make deps` and `make test` stay the one entry point.
 DEPS_TARGETS := deps-go
-TEST_TARGETS := test-go test-fuzz
+TEST_TARGETS := vet test-go test-fuzz
 
 # Fuzz targets as module-dir:package:FuzzName. `make test` runs each briefly
 # (FUZZTIME_SHORT); `make fuzz` runs each for FUZZTIME.
@@ -45,17 +48,50 @@ build: ## build both service binaries into bin/
 .PHONY: deps
 deps: $(DEPS_TARGETS) ## install what the tests need (Debian packages, pinned tools in bin/)
 
+# apt-get as root, or through sudo (CI runners).
+SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
+
+# deps-go is quiet and quick when everything is there: the module cache is
+# asked first with the network off, and only what is missing is fetched.
 .PHONY: deps-go
 deps-go:
-	@for d in $(MODULES); do (cd "$$d" && $(GO) mod download); done
+	@command -v redis-server >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "redis-server is not on PATH: install it with your package manager"; exit 1; }; \
+	  echo "installing Debian package redis-server (about a minute)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq -o DPkg::Lock::Timeout=300 redis-server; }
+	@for d in $(ALL_MODULES); do \
+	  (cd "$$d" && GOWORK=off GOPROXY=off GOFLAGS=-mod=mod $(GO) mod download >/dev/null 2>&1) || { \
+	    echo "downloading the Go modules of $$d (first run: up to a few minutes)"; \
+	    (cd "$$d" && GOWORK=off $(GO) mod download) || exit 1; }; done
 
 .PHONY: test
-test: $(TEST_TARGETS) ## every test: unit, integration (FerretDB + redis-server on free ports), end-to-end, charts
+test: deps $(TEST_TARGETS) ## every test (installs what it lacks first, as make deps): vet, unit, integration (FerretDB + redis-server on free ports), end-to-end, charts
+
+.PHONY: vet
+vet: ## go build and go vet in every Go module of the repository, in go.work or not
+	@for d in $(ALL_MODULES); do echo "--- go build, go vet $$d"; \
+	  (cd "$$d" && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...) || exit 1; done
+
+# The linter CI runs, pinned (the workflow's GOLANGCI_LINT_VERSION is the same).
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOLANGCI_LINT := $(BIN)/golangci-lint
+
+.PHONY: deps-lint
+deps-lint: $(GOLANGCI_LINT)
+
+$(GOLANGCI_LINT):
+	@echo "building golangci-lint $(GOLANGCI_LINT_VERSION) into bin/ (first run only: about 3 minutes)"
+	GOBIN=$(BIN) GOWORK=off $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## gofmt and golangci-lint over every Go module of the repository
+	@unformatted="$$(gofmt -l $(ALL_MODULES))"; if [ -n "$$unformatted" ]; then echo "gofmt -w needed on:"; echo "$$unformatted"; exit 1; fi
+	@for d in $(ALL_MODULES); do echo "--- golangci-lint $$d"; (cd "$$d" && GOWORK=off $(GOLANGCI_LINT) run ./...) || exit 1; done
 
 .PHONY: test-go
-test-go: ## go vet and go test -race in every module, with FerretDB and redis-server started on free ports
+test-go: ## go test -race in every go.work module, with FerretDB and redis-server started on free ports
 	@command -v redis-server >/dev/null || { echo "redis-server is not on PATH: run 'make deps' (Debian package redis-server)"; exit 1; }
-	@for d in $(MODULES); do echo "--- go vet $$d"; (cd "$$d" && $(GO) vet ./...); done
+	@echo "--- starting FerretDB and redis-server on free ports, then go test -race in every module (about 5 minutes)"
 	$(GO) run ./deploy/local/cmd/testdeps -- $(MAKE) --no-print-directory test-go-modules
 
 .PHONY: test-go-modules
@@ -74,7 +110,7 @@ fuzz: ## every fuzz target for FUZZTIME (default 2m) each
 
 .PHONY: fmt
 fmt: ## gofmt every module
-	gofmt -w $(MODULES)
+	gofmt -w $(ALL_MODULES)
 
 .PHONY: tidy
 tidy: ## go mod tidy in every module, then go work sync
