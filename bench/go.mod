@@ -90,6 +90,7 @@ require (
 )
 
 replace (
+	github.com/moviebag/moviebag/api => ../api
 	github.com/moviebag/moviebag/deploy/local => ../deploy/local
 	github.com/moviebag/moviebag/libs => ../libs
 	github.com/moviebag/moviebag/services/auth => ../services/auth

@@ -1,8 +1,9 @@
 # The API contract: api/openapi.yaml (OpenAPI 3.1). Redocly CLI, pinned in api/package.json and
 # api/package-lock.json, is installed by `npm ci` into the git-ignored api/node_modules; it lints the
 # spec (api/redocly.yaml: every problem is an error) and renders api/reference.html, which the local
-# gateway embeds and serves at /docs. The Go side (answers validated against the spec, the coverage
-# check, the generated client) runs in test-go; test-api-coverage runs after it.
+# gateway embeds and serves at /docs. The Go side: libs/testkit checks every answer the tests read against
+# the spec and records it; test-api-contract runs test-go so, then checks that every operation and every
+# status the spec documents was answered by some test and that no answer broke the spec.
 
 API_DIR       := api
 API_NPM_DIR   := $(API_DIR)/node_modules
@@ -14,8 +15,11 @@ API_DOCS_ARGS := build-docs openapi.yaml --config redocly.yaml --inlineBundle --
 # apt-get as root, or through sudo (CI runners).
 API_SUDO      := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
+API_CONTRACT_DIR := $(CURDIR)/build/contract
+
 DEPS_TARGETS += deps-api
-TEST_TARGETS += lint-api test-api-docs
+# test-api-contract runs test-go itself (with the answers recorded), so it takes test-go's place.
+TEST_TARGETS := lint-api test-api-docs $(patsubst test-go,test-api-contract,$(TEST_TARGETS))
 
 .PHONY: deps-api
 deps-api: $(API_NPM_DIR)/.package-lock.json ## Redocly CLI (npm ci, pinned) and Debian's chromium when missing
@@ -47,3 +51,10 @@ test-api-docs: $(API_NPM_DIR)/.package-lock.json ## api/reference.html is what `
 	cmp -s "$$tmp/reference.html" $(API_DIR)/reference.html || \
 	{ echo "api/reference.html is out of date with api/openapi.yaml: run 'make docs' and commit it"; exit 1; }
 	@echo "api/reference.html is up to date"
+
+.PHONY: test-api-contract
+test-api-contract: ## test-go with every answer checked against api/openapi.yaml and recorded; then every operation and status answered
+	rm -rf $(API_CONTRACT_DIR) && mkdir -p $(API_CONTRACT_DIR)
+	MOVIEBAG_CONTRACT_DIR=$(API_CONTRACT_DIR) $(MAKE) --no-print-directory test-go
+	cd $(API_DIR) && $(GO) vet -tags contractcoverage ./...
+	cd $(API_DIR) && MOVIEBAG_CONTRACT_DIR=$(API_CONTRACT_DIR) $(GO) test -count=1 -tags contractcoverage -run '^TestEveryOperationAndStatusExercised$$' .

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -205,7 +206,22 @@ type Response struct {
 // application/json unless a Content-Type is given.
 func Do(t testing.TB, method, url, body string, headers ...string) Response {
 	t.Helper()
-	r, err := Try(method, url, body, headers...)
+	r, req, err := send(method, url, body, headers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckAnswer(req, r); err != nil {
+		t.Errorf("the answer breaks the API contract (%s): %v", SpecPath, err)
+	}
+	return r
+}
+
+// DoUnchecked is Do for answers that are not the API's: those of stand-ins
+// such as a fake upstream behind the gateway. Every answer of a real service
+// goes through Do or Try, which check it against the spec.
+func DoUnchecked(t testing.TB, method, url, body string, headers ...string) Response {
+	t.Helper()
+	r, _, err := send(method, url, body, headers...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,15 +229,32 @@ func Do(t testing.TB, method, url, body string, headers ...string) Response {
 }
 
 // Try is Do for callers that expect no answer at times (a server being
-// restarted) or run outside the test goroutine.
+// restarted) or run outside the test goroutine. An answer that breaks the
+// API contract is returned with an error wrapping ErrContract (and recorded
+// for `make test`'s contract check, which fails on it too).
 func Try(method, url, body string, headers ...string) (Response, error) {
+	r, req, err := send(method, url, body, headers...)
+	if err != nil {
+		return r, err
+	}
+	if err := CheckAnswer(req, r); err != nil {
+		return r, fmt.Errorf("%w (%s): %w", ErrContract, SpecPath, err)
+	}
+	return r, nil
+}
+
+// ErrContract is wrapped by Try's error for an answer that breaks the API
+// contract.
+var ErrContract = errors.New("the answer breaks the API contract")
+
+func send(method, url, body string, headers ...string) (Response, *http.Request, error) {
 	var r io.Reader
 	if body != "" {
 		r = strings.NewReader(body)
 	}
 	req, err := http.NewRequest(method, url, r)
 	if err != nil {
-		return Response{}, fmt.Errorf("new request: %w", err)
+		return Response{}, nil, fmt.Errorf("new request: %w", err)
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -231,14 +264,14 @@ func Try(method, url, body string, headers ...string) (Response, error) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return Response{}, fmt.Errorf("%s %s: %w", method, url, err)
+		return Response{}, req, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return Response{}, fmt.Errorf("%s %s: read body: %w", method, url, err)
+		return Response{}, req, fmt.Errorf("%s %s: read body: %w", method, url, err)
 	}
-	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, req, nil
 }
 
 // Bearer is the Authorization header pair for a token, for Do.

@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -284,24 +283,18 @@ func TestCreateRaceThroughGateway(t *testing.T) {
 	)
 	for i := range users * perUser {
 		wg.Go(func() {
-			req, _ := http.NewRequest("POST", e.GatewayURL+"/api/movies", strings.NewReader(`{"name":"Contested","casts":["a"],"genres":["b"]}`))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+tokens[i%users])
-			resp, err := http.DefaultClient.Do(req)
+			r, err := testkit.Try("POST", e.GatewayURL+"/api/movies", `{"name":"Contested","casts":["a"],"genres":["b"]}`, testkit.Bearer(tokens[i%users])...)
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			defer func() { _ = resp.Body.Close() }()
-			var buf bytes.Buffer
-			_, _ = buf.ReadFrom(resp.Body)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
-			case resp.StatusCode == 200:
+			case r.Status == 200:
 				wins++
-			case !bytes.Contains(buf.Bytes(), []byte(`"code":"MovieAlreadyExistsError"`)):
-				other = append(other, fmt.Sprintf("%d %s", resp.StatusCode, buf.String()))
+			case !bytes.Contains(r.Body, []byte(`"code":"MovieAlreadyExistsError"`)):
+				other = append(other, fmt.Sprintf("%d %s", r.Status, r.Body))
 			}
 		})
 	}

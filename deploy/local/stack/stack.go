@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moviebag/moviebag/deploy/local/apidocs"
 	"github.com/moviebag/moviebag/deploy/local/devstore"
 	"github.com/moviebag/moviebag/deploy/local/gateway"
 	"github.com/moviebag/moviebag/libs/config"
@@ -132,8 +133,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		_ = ln.Close()
 		return fail(fmt.Errorf("gateway: %w", err))
 	}
-	s.gw = gateway.NewServer(
-		gateway.New(map[gateway.Upstream]*url.URL{gateway.Auth: authURL, gateway.Movies: moviesURL}, o.Logger), gwCfg)
+	s.gw = gateway.NewServer(apidocs.Handler(
+		gateway.New(map[gateway.Upstream]*url.URL{gateway.Auth: authURL, gateway.Movies: moviesURL}, o.Logger)), gwCfg)
 	s.run(ctx, "gateway", func(context.Context) error {
 		if err := s.gw.Serve(gateway.Listen(ln)); !errors.Is(err, http.ErrServerClosed) {
 			return err

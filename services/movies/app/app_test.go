@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -149,20 +148,13 @@ func TestConcurrentCreateRace(t *testing.T) {
 	for i := range n {
 		tok := f.iss.Token(t, fmt.Sprintf("6b06f1ebcf512d8be09e%04d", i))
 		wg.Go(func() {
-			req, _ := http.NewRequest("POST", f.URL+"/api/movies", strings.NewReader(`{"name":"Race","casts":["a"],"genres":["b"]}`))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+tok)
-			resp, err := http.DefaultClient.Do(req)
+			r, err := testkit.Try("POST", f.URL+"/api/movies", `{"name":"Race","casts":["a"],"genres":["b"]}`, testkit.Bearer(tok)...)
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			defer func() { _ = resp.Body.Close() }()
-			statuses[i] = resp.StatusCode
-			if resp.StatusCode != 200 {
-				var r testkit.Response
-				r.Status, r.Header = resp.StatusCode, resp.Header
-				r.Body = readAll(resp)
+			statuses[i] = r.Status
+			if r.Status != 200 {
 				codes[i] = testkit.JSON[apierr.Envelope](t, r).Code
 			}
 		})
@@ -354,18 +346,6 @@ func mustRedisOpts(t *testing.T) *redis.Options {
 		t.Fatal(err)
 	}
 	return o
-}
-
-func readAll(resp *http.Response) []byte {
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			return []byte(b.String())
-		}
-	}
 }
 
 // Names are one movie after trimming, NFC normalisation and case folding;
