@@ -18,6 +18,96 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for DeletingMovieErrorCode.
+const (
+	DeletingMovieErrorCodeDeletingMovieError DeletingMovieErrorCode = "DeletingMovieError"
+)
+
+// Valid indicates whether the value is a known member of the DeletingMovieErrorCode enum.
+func (e DeletingMovieErrorCode) Valid() bool {
+	switch e {
+	case DeletingMovieErrorCodeDeletingMovieError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeletingMovieErrorMessage.
+const (
+	DeletingMovieAddedByOtherIsForbidden DeletingMovieErrorMessage = "Deleting movie added by other is forbidden"
+)
+
+// Valid indicates whether the value is a known member of the DeletingMovieErrorMessage enum.
+func (e DeletingMovieErrorMessage) Valid() bool {
+	switch e {
+	case DeletingMovieAddedByOtherIsForbidden:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeletingMovieErrorStatus.
+const (
+	DeletingMovieErrorStatusN403 DeletingMovieErrorStatus = 403
+)
+
+// Valid indicates whether the value is a known member of the DeletingMovieErrorStatus enum.
+func (e DeletingMovieErrorStatus) Valid() bool {
+	switch e {
+	case DeletingMovieErrorStatusN403:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EmailAlreadyExistsErrorCode.
+const (
+	EmailAlreadyExistsErrorCodeEmailAlreadyExistsError EmailAlreadyExistsErrorCode = "EmailAlreadyExistsError"
+)
+
+// Valid indicates whether the value is a known member of the EmailAlreadyExistsErrorCode enum.
+func (e EmailAlreadyExistsErrorCode) Valid() bool {
+	switch e {
+	case EmailAlreadyExistsErrorCodeEmailAlreadyExistsError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EmailAlreadyExistsErrorMessage.
+const (
+	UserWithGivenEmailAddressAlreadyExists EmailAlreadyExistsErrorMessage = "User with given email address already exists"
+)
+
+// Valid indicates whether the value is a known member of the EmailAlreadyExistsErrorMessage enum.
+func (e EmailAlreadyExistsErrorMessage) Valid() bool {
+	switch e {
+	case UserWithGivenEmailAddressAlreadyExists:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EmailAlreadyExistsErrorStatus.
+const (
+	EmailAlreadyExistsErrorStatusN400 EmailAlreadyExistsErrorStatus = 400
+)
+
+// Valid indicates whether the value is a known member of the EmailAlreadyExistsErrorStatus enum.
+func (e EmailAlreadyExistsErrorStatus) Valid() bool {
+	switch e {
+	case EmailAlreadyExistsErrorStatusN400:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ErrorCode.
 const (
 	ErrorCodeBadRequestError             ErrorCode = "BadRequestError"
@@ -99,6 +189,141 @@ func (e ErrorCode) Valid() bool {
 	}
 }
 
+// Defines values for InternalServerErrorCode.
+const (
+	InternalServerErrorCodeInternalServerError InternalServerErrorCode = "InternalServerError"
+)
+
+// Valid indicates whether the value is a known member of the InternalServerErrorCode enum.
+func (e InternalServerErrorCode) Valid() bool {
+	switch e {
+	case InternalServerErrorCodeInternalServerError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InternalServerErrorMessage.
+const (
+	SomethingWentWrong InternalServerErrorMessage = "Something went wrong"
+)
+
+// Valid indicates whether the value is a known member of the InternalServerErrorMessage enum.
+func (e InternalServerErrorMessage) Valid() bool {
+	switch e {
+	case SomethingWentWrong:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InternalServerErrorStatus.
+const (
+	N500 InternalServerErrorStatus = 500
+)
+
+// Valid indicates whether the value is a known member of the InternalServerErrorStatus enum.
+func (e InternalServerErrorStatus) Valid() bool {
+	switch e {
+	case N500:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvalidJSONErrorCode.
+const (
+	InvalidJSONErrorCodeInvalidJSONError InvalidJSONErrorCode = "InvalidJSONError"
+)
+
+// Valid indicates whether the value is a known member of the InvalidJSONErrorCode enum.
+func (e InvalidJSONErrorCode) Valid() bool {
+	switch e {
+	case InvalidJSONErrorCodeInvalidJSONError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvalidJSONErrorMessage.
+const (
+	RequestBodyMustBeASingleValidJSONObject InvalidJSONErrorMessage = "Request body must be a single valid JSON object"
+)
+
+// Valid indicates whether the value is a known member of the InvalidJSONErrorMessage enum.
+func (e InvalidJSONErrorMessage) Valid() bool {
+	switch e {
+	case RequestBodyMustBeASingleValidJSONObject:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvalidJSONErrorStatus.
+const (
+	InvalidJSONErrorStatusN400 InvalidJSONErrorStatus = 400
+)
+
+// Valid indicates whether the value is a known member of the InvalidJSONErrorStatus enum.
+func (e InvalidJSONErrorStatus) Valid() bool {
+	switch e {
+	case InvalidJSONErrorStatusN400:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvalidParameterErrorCode.
+const (
+	InvalidParameterErrorCodeInvalidParameterError InvalidParameterErrorCode = "InvalidParameterError"
+)
+
+// Valid indicates whether the value is a known member of the InvalidParameterErrorCode enum.
+func (e InvalidParameterErrorCode) Valid() bool {
+	switch e {
+	case InvalidParameterErrorCodeInvalidParameterError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvalidParameterErrorMessage.
+const (
+	RequestHasAnInvalidQueryParameter InvalidParameterErrorMessage = "Request has an invalid query parameter"
+)
+
+// Valid indicates whether the value is a known member of the InvalidParameterErrorMessage enum.
+func (e InvalidParameterErrorMessage) Valid() bool {
+	switch e {
+	case RequestHasAnInvalidQueryParameter:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvalidParameterErrorStatus.
+const (
+	InvalidParameterErrorStatusN400 InvalidParameterErrorStatus = 400
+)
+
+// Valid indicates whether the value is a known member of the InvalidParameterErrorStatus enum.
+func (e InvalidParameterErrorStatus) Valid() bool {
+	switch e {
+	case InvalidParameterErrorStatusN400:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for JWKAlg.
 const (
 	PS256 JWKAlg = "PS256"
@@ -159,6 +384,366 @@ func (e JWKUse) Valid() bool {
 	}
 }
 
+// Defines values for MethodNotAllowedErrorCode.
+const (
+	MethodNotAllowedErrorCodeMethodNotAllowedError MethodNotAllowedErrorCode = "MethodNotAllowedError"
+)
+
+// Valid indicates whether the value is a known member of the MethodNotAllowedErrorCode enum.
+func (e MethodNotAllowedErrorCode) Valid() bool {
+	switch e {
+	case MethodNotAllowedErrorCodeMethodNotAllowedError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MethodNotAllowedErrorMessage.
+const (
+	MethodIsNotAllowedForThisResource MethodNotAllowedErrorMessage = "Method is not allowed for this resource"
+)
+
+// Valid indicates whether the value is a known member of the MethodNotAllowedErrorMessage enum.
+func (e MethodNotAllowedErrorMessage) Valid() bool {
+	switch e {
+	case MethodIsNotAllowedForThisResource:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MethodNotAllowedErrorStatus.
+const (
+	N405 MethodNotAllowedErrorStatus = 405
+)
+
+// Valid indicates whether the value is a known member of the MethodNotAllowedErrorStatus enum.
+func (e MethodNotAllowedErrorStatus) Valid() bool {
+	switch e {
+	case N405:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MovieAlreadyExistsErrorCode.
+const (
+	MovieAlreadyExistsErrorCodeMovieAlreadyExistsError MovieAlreadyExistsErrorCode = "MovieAlreadyExistsError"
+)
+
+// Valid indicates whether the value is a known member of the MovieAlreadyExistsErrorCode enum.
+func (e MovieAlreadyExistsErrorCode) Valid() bool {
+	switch e {
+	case MovieAlreadyExistsErrorCodeMovieAlreadyExistsError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MovieAlreadyExistsErrorMessage.
+const (
+	MovieWithGivenNameAlreadyExists MovieAlreadyExistsErrorMessage = "Movie with given name already exists"
+)
+
+// Valid indicates whether the value is a known member of the MovieAlreadyExistsErrorMessage enum.
+func (e MovieAlreadyExistsErrorMessage) Valid() bool {
+	switch e {
+	case MovieWithGivenNameAlreadyExists:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MovieAlreadyExistsErrorStatus.
+const (
+	MovieAlreadyExistsErrorStatusN400 MovieAlreadyExistsErrorStatus = 400
+)
+
+// Valid indicates whether the value is a known member of the MovieAlreadyExistsErrorStatus enum.
+func (e MovieAlreadyExistsErrorStatus) Valid() bool {
+	switch e {
+	case MovieAlreadyExistsErrorStatusN400:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MovieNotExistsErrorCode.
+const (
+	MovieNotExistsErrorCodeMovieNotExistsError MovieNotExistsErrorCode = "MovieNotExistsError"
+)
+
+// Valid indicates whether the value is a known member of the MovieNotExistsErrorCode enum.
+func (e MovieNotExistsErrorCode) Valid() bool {
+	switch e {
+	case MovieNotExistsErrorCodeMovieNotExistsError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MovieNotExistsErrorMessage.
+const (
+	MovieWithGivenIdDoesntExists MovieNotExistsErrorMessage = "Movie with given id doesn't exists"
+)
+
+// Valid indicates whether the value is a known member of the MovieNotExistsErrorMessage enum.
+func (e MovieNotExistsErrorMessage) Valid() bool {
+	switch e {
+	case MovieWithGivenIdDoesntExists:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MovieNotExistsErrorStatus.
+const (
+	MovieNotExistsErrorStatusN400 MovieNotExistsErrorStatus = 400
+)
+
+// Valid indicates whether the value is a known member of the MovieNotExistsErrorStatus enum.
+func (e MovieNotExistsErrorStatus) Valid() bool {
+	switch e {
+	case MovieNotExistsErrorStatusN400:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PayloadTooLargeErrorCode.
+const (
+	PayloadTooLargeErrorCodePayloadTooLargeError PayloadTooLargeErrorCode = "PayloadTooLargeError"
+)
+
+// Valid indicates whether the value is a known member of the PayloadTooLargeErrorCode enum.
+func (e PayloadTooLargeErrorCode) Valid() bool {
+	switch e {
+	case PayloadTooLargeErrorCodePayloadTooLargeError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PayloadTooLargeErrorMessage.
+const (
+	RequestBodyIsTooLarge PayloadTooLargeErrorMessage = "Request body is too large"
+)
+
+// Valid indicates whether the value is a known member of the PayloadTooLargeErrorMessage enum.
+func (e PayloadTooLargeErrorMessage) Valid() bool {
+	switch e {
+	case RequestBodyIsTooLarge:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PayloadTooLargeErrorStatus.
+const (
+	N413 PayloadTooLargeErrorStatus = 413
+)
+
+// Valid indicates whether the value is a known member of the PayloadTooLargeErrorStatus enum.
+func (e PayloadTooLargeErrorStatus) Valid() bool {
+	switch e {
+	case N413:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestHeadersTooLargeErrorCode.
+const (
+	RequestHeadersTooLargeErrorCodeRequestHeadersTooLargeError RequestHeadersTooLargeErrorCode = "RequestHeadersTooLargeError"
+)
+
+// Valid indicates whether the value is a known member of the RequestHeadersTooLargeErrorCode enum.
+func (e RequestHeadersTooLargeErrorCode) Valid() bool {
+	switch e {
+	case RequestHeadersTooLargeErrorCodeRequestHeadersTooLargeError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestHeadersTooLargeErrorMessage.
+const (
+	RequestHeadersAreTooLarge RequestHeadersTooLargeErrorMessage = "Request headers are too large"
+)
+
+// Valid indicates whether the value is a known member of the RequestHeadersTooLargeErrorMessage enum.
+func (e RequestHeadersTooLargeErrorMessage) Valid() bool {
+	switch e {
+	case RequestHeadersAreTooLarge:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestHeadersTooLargeErrorStatus.
+const (
+	N431 RequestHeadersTooLargeErrorStatus = 431
+)
+
+// Valid indicates whether the value is a known member of the RequestHeadersTooLargeErrorStatus enum.
+func (e RequestHeadersTooLargeErrorStatus) Valid() bool {
+	switch e {
+	case N431:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestTimeoutErrorCode.
+const (
+	RequestTimeoutErrorCodeRequestTimeoutError RequestTimeoutErrorCode = "RequestTimeoutError"
+)
+
+// Valid indicates whether the value is a known member of the RequestTimeoutErrorCode enum.
+func (e RequestTimeoutErrorCode) Valid() bool {
+	switch e {
+	case RequestTimeoutErrorCodeRequestTimeoutError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestTimeoutErrorMessage.
+const (
+	RequestWasNotReceivedInTime RequestTimeoutErrorMessage = "Request was not received in time"
+)
+
+// Valid indicates whether the value is a known member of the RequestTimeoutErrorMessage enum.
+func (e RequestTimeoutErrorMessage) Valid() bool {
+	switch e {
+	case RequestWasNotReceivedInTime:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestTimeoutErrorStatus.
+const (
+	N408 RequestTimeoutErrorStatus = 408
+)
+
+// Valid indicates whether the value is a known member of the RequestTimeoutErrorStatus enum.
+func (e RequestTimeoutErrorStatus) Valid() bool {
+	switch e {
+	case N408:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SchemaValidationErrorCode.
+const (
+	SchemaValidationErrorCodeSchemaValidationError SchemaValidationErrorCode = "SchemaValidationError"
+)
+
+// Valid indicates whether the value is a known member of the SchemaValidationErrorCode enum.
+func (e SchemaValidationErrorCode) Valid() bool {
+	switch e {
+	case SchemaValidationErrorCodeSchemaValidationError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SchemaValidationErrorMessage.
+const (
+	RequestIsMissingRequiredFields SchemaValidationErrorMessage = "Request is missing required fields"
+)
+
+// Valid indicates whether the value is a known member of the SchemaValidationErrorMessage enum.
+func (e SchemaValidationErrorMessage) Valid() bool {
+	switch e {
+	case RequestIsMissingRequiredFields:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SchemaValidationErrorStatus.
+const (
+	SchemaValidationErrorStatusN400 SchemaValidationErrorStatus = 400
+)
+
+// Valid indicates whether the value is a known member of the SchemaValidationErrorStatus enum.
+func (e SchemaValidationErrorStatus) Valid() bool {
+	switch e {
+	case SchemaValidationErrorStatusN400:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceUnavailableErrorCode.
+const (
+	ServiceUnavailableErrorCodeServiceUnavailableError ServiceUnavailableErrorCode = "ServiceUnavailableError"
+)
+
+// Valid indicates whether the value is a known member of the ServiceUnavailableErrorCode enum.
+func (e ServiceUnavailableErrorCode) Valid() bool {
+	switch e {
+	case ServiceUnavailableErrorCodeServiceUnavailableError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceUnavailableErrorMessage.
+const (
+	ServiceIsTemporarilyUnavailableTryAgainLater ServiceUnavailableErrorMessage = "Service is temporarily unavailable, try again later"
+)
+
+// Valid indicates whether the value is a known member of the ServiceUnavailableErrorMessage enum.
+func (e ServiceUnavailableErrorMessage) Valid() bool {
+	switch e {
+	case ServiceIsTemporarilyUnavailableTryAgainLater:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ServiceUnavailableErrorStatus.
+const (
+	N503 ServiceUnavailableErrorStatus = 503
+)
+
+// Valid indicates whether the value is a known member of the ServiceUnavailableErrorStatus enum.
+func (e ServiceUnavailableErrorStatus) Valid() bool {
+	switch e {
+	case N503:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TokenTokenType.
 const (
 	Bearer TokenTokenType = "Bearer"
@@ -168,6 +753,366 @@ const (
 func (e TokenTokenType) Valid() bool {
 	switch e {
 	case Bearer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenExpiredErrorCode.
+const (
+	TokenExpiredErrorCodeTokenExpiredError TokenExpiredErrorCode = "TokenExpiredError"
+)
+
+// Valid indicates whether the value is a known member of the TokenExpiredErrorCode enum.
+func (e TokenExpiredErrorCode) Valid() bool {
+	switch e {
+	case TokenExpiredErrorCodeTokenExpiredError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenExpiredErrorMessage.
+const (
+	AuthorizationTokenHasExpired TokenExpiredErrorMessage = "Authorization token has expired"
+)
+
+// Valid indicates whether the value is a known member of the TokenExpiredErrorMessage enum.
+func (e TokenExpiredErrorMessage) Valid() bool {
+	switch e {
+	case AuthorizationTokenHasExpired:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenExpiredErrorStatus.
+const (
+	TokenExpiredErrorStatusN401 TokenExpiredErrorStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the TokenExpiredErrorStatus enum.
+func (e TokenExpiredErrorStatus) Valid() bool {
+	switch e {
+	case TokenExpiredErrorStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenInvalidErrorCode.
+const (
+	TokenInvalidErrorCodeTokenInvalidError TokenInvalidErrorCode = "TokenInvalidError"
+)
+
+// Valid indicates whether the value is a known member of the TokenInvalidErrorCode enum.
+func (e TokenInvalidErrorCode) Valid() bool {
+	switch e {
+	case TokenInvalidErrorCodeTokenInvalidError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenInvalidErrorMessage.
+const (
+	AuthorizationTokenIsInvalid TokenInvalidErrorMessage = "Authorization token is invalid"
+)
+
+// Valid indicates whether the value is a known member of the TokenInvalidErrorMessage enum.
+func (e TokenInvalidErrorMessage) Valid() bool {
+	switch e {
+	case AuthorizationTokenIsInvalid:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenInvalidErrorStatus.
+const (
+	TokenInvalidErrorStatusN401 TokenInvalidErrorStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the TokenInvalidErrorStatus enum.
+func (e TokenInvalidErrorStatus) Valid() bool {
+	switch e {
+	case TokenInvalidErrorStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenMissingErrorCode.
+const (
+	TokenMissingErrorCodeTokenMissingError TokenMissingErrorCode = "TokenMissingError"
+)
+
+// Valid indicates whether the value is a known member of the TokenMissingErrorCode enum.
+func (e TokenMissingErrorCode) Valid() bool {
+	switch e {
+	case TokenMissingErrorCodeTokenMissingError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenMissingErrorMessage.
+const (
+	AuthorizationBearerTokenIsMissing TokenMissingErrorMessage = "Authorization bearer token is missing"
+)
+
+// Valid indicates whether the value is a known member of the TokenMissingErrorMessage enum.
+func (e TokenMissingErrorMessage) Valid() bool {
+	switch e {
+	case AuthorizationBearerTokenIsMissing:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenMissingErrorStatus.
+const (
+	TokenMissingErrorStatusN401 TokenMissingErrorStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the TokenMissingErrorStatus enum.
+func (e TokenMissingErrorStatus) Valid() bool {
+	switch e {
+	case TokenMissingErrorStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenRevokedErrorCode.
+const (
+	TokenRevokedErrorCodeTokenRevokedError TokenRevokedErrorCode = "TokenRevokedError"
+)
+
+// Valid indicates whether the value is a known member of the TokenRevokedErrorCode enum.
+func (e TokenRevokedErrorCode) Valid() bool {
+	switch e {
+	case TokenRevokedErrorCodeTokenRevokedError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenRevokedErrorMessage.
+const (
+	AuthorizationTokenHasBeenRevoked TokenRevokedErrorMessage = "Authorization token has been revoked"
+)
+
+// Valid indicates whether the value is a known member of the TokenRevokedErrorMessage enum.
+func (e TokenRevokedErrorMessage) Valid() bool {
+	switch e {
+	case AuthorizationTokenHasBeenRevoked:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenRevokedErrorStatus.
+const (
+	TokenRevokedErrorStatusN401 TokenRevokedErrorStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the TokenRevokedErrorStatus enum.
+func (e TokenRevokedErrorStatus) Valid() bool {
+	switch e {
+	case TokenRevokedErrorStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TooManyRequestsErrorCode.
+const (
+	TooManyRequestsErrorCodeTooManyRequestsError TooManyRequestsErrorCode = "TooManyRequestsError"
+)
+
+// Valid indicates whether the value is a known member of the TooManyRequestsErrorCode enum.
+func (e TooManyRequestsErrorCode) Valid() bool {
+	switch e {
+	case TooManyRequestsErrorCodeTooManyRequestsError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TooManyRequestsErrorMessage.
+const (
+	TooManyRequestsTryAgainLater TooManyRequestsErrorMessage = "Too many requests, try again later"
+)
+
+// Valid indicates whether the value is a known member of the TooManyRequestsErrorMessage enum.
+func (e TooManyRequestsErrorMessage) Valid() bool {
+	switch e {
+	case TooManyRequestsTryAgainLater:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TooManyRequestsErrorStatus.
+const (
+	N429 TooManyRequestsErrorStatus = 429
+)
+
+// Valid indicates whether the value is a known member of the TooManyRequestsErrorStatus enum.
+func (e TooManyRequestsErrorStatus) Valid() bool {
+	switch e {
+	case N429:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UnauthorizedErrorCode.
+const (
+	UnauthorizedErrorCodeUnauthorizedError UnauthorizedErrorCode = "UnauthorizedError"
+)
+
+// Valid indicates whether the value is a known member of the UnauthorizedErrorCode enum.
+func (e UnauthorizedErrorCode) Valid() bool {
+	switch e {
+	case UnauthorizedErrorCodeUnauthorizedError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UnauthorizedErrorMessage.
+const (
+	InvalidUsernameOrPassword UnauthorizedErrorMessage = "Invalid username or password"
+)
+
+// Valid indicates whether the value is a known member of the UnauthorizedErrorMessage enum.
+func (e UnauthorizedErrorMessage) Valid() bool {
+	switch e {
+	case InvalidUsernameOrPassword:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UnauthorizedErrorStatus.
+const (
+	UnauthorizedErrorStatusN401 UnauthorizedErrorStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the UnauthorizedErrorStatus enum.
+func (e UnauthorizedErrorStatus) Valid() bool {
+	switch e {
+	case UnauthorizedErrorStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UnsupportedMediaTypeErrorCode.
+const (
+	UnsupportedMediaTypeErrorCodeUnsupportedMediaTypeError UnsupportedMediaTypeErrorCode = "UnsupportedMediaTypeError"
+)
+
+// Valid indicates whether the value is a known member of the UnsupportedMediaTypeErrorCode enum.
+func (e UnsupportedMediaTypeErrorCode) Valid() bool {
+	switch e {
+	case UnsupportedMediaTypeErrorCodeUnsupportedMediaTypeError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UnsupportedMediaTypeErrorMessage.
+const (
+	RequestBodyMustBeSentAsApplicationjson UnsupportedMediaTypeErrorMessage = "Request body must be sent as application/json"
+)
+
+// Valid indicates whether the value is a known member of the UnsupportedMediaTypeErrorMessage enum.
+func (e UnsupportedMediaTypeErrorMessage) Valid() bool {
+	switch e {
+	case RequestBodyMustBeSentAsApplicationjson:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UnsupportedMediaTypeErrorStatus.
+const (
+	N415 UnsupportedMediaTypeErrorStatus = 415
+)
+
+// Valid indicates whether the value is a known member of the UnsupportedMediaTypeErrorStatus enum.
+func (e UnsupportedMediaTypeErrorStatus) Valid() bool {
+	switch e {
+	case N415:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UpdatingMovieErrorCode.
+const (
+	UpdatingMovieErrorCodeUpdatingMovieError UpdatingMovieErrorCode = "UpdatingMovieError"
+)
+
+// Valid indicates whether the value is a known member of the UpdatingMovieErrorCode enum.
+func (e UpdatingMovieErrorCode) Valid() bool {
+	switch e {
+	case UpdatingMovieErrorCodeUpdatingMovieError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UpdatingMovieErrorMessage.
+const (
+	UpdatingMovieAddedByOtherIsForbidden UpdatingMovieErrorMessage = "Updating movie added by other is forbidden"
+)
+
+// Valid indicates whether the value is a known member of the UpdatingMovieErrorMessage enum.
+func (e UpdatingMovieErrorMessage) Valid() bool {
+	switch e {
+	case UpdatingMovieAddedByOtherIsForbidden:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UpdatingMovieErrorStatus.
+const (
+	UpdatingMovieErrorStatusN403 UpdatingMovieErrorStatus = 403
+)
+
+// Valid indicates whether the value is a known member of the UpdatingMovieErrorStatus enum.
+func (e UpdatingMovieErrorStatus) Valid() bool {
+	switch e {
+	case UpdatingMovieErrorStatusN403:
 		return true
 	default:
 		return false
@@ -194,21 +1139,39 @@ type Credentials struct {
 
 // DeletingMovieError Seed catalog.
 type DeletingMovieError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      DeletingMovieErrorCode    `json:"code"`
+	Details   *[]FieldError             `json:"details,omitempty"`
+	Message   DeletingMovieErrorMessage `json:"message"`
+	RequestId string                    `json:"request_id"`
+	Status    DeletingMovieErrorStatus  `json:"status"`
 }
+
+// DeletingMovieErrorCode defines model for DeletingMovieError.Code.
+type DeletingMovieErrorCode string
+
+// DeletingMovieErrorMessage defines model for DeletingMovieError.Message.
+type DeletingMovieErrorMessage string
+
+// DeletingMovieErrorStatus defines model for DeletingMovieError.Status.
+type DeletingMovieErrorStatus int
 
 // EmailAlreadyExistsError Seed catalog.
 type EmailAlreadyExistsError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      EmailAlreadyExistsErrorCode    `json:"code"`
+	Details   *[]FieldError                  `json:"details,omitempty"`
+	Message   EmailAlreadyExistsErrorMessage `json:"message"`
+	RequestId string                         `json:"request_id"`
+	Status    EmailAlreadyExistsErrorStatus  `json:"status"`
 }
+
+// EmailAlreadyExistsErrorCode defines model for EmailAlreadyExistsError.Code.
+type EmailAlreadyExistsErrorCode string
+
+// EmailAlreadyExistsErrorMessage defines model for EmailAlreadyExistsError.Message.
+type EmailAlreadyExistsErrorMessage string
+
+// EmailAlreadyExistsErrorStatus defines model for EmailAlreadyExistsError.Status.
+type EmailAlreadyExistsErrorStatus int
 
 // Error The error envelope of every non-2xx answer. `message` and `status` always go with `code` as the
 // catalog says; `request_id` is the `X-Request-ID` header's value.
@@ -306,30 +1269,57 @@ type Genres = []string
 
 // InternalServerError Seed catalog.
 type InternalServerError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      InternalServerErrorCode    `json:"code"`
+	Details   *[]FieldError              `json:"details,omitempty"`
+	Message   InternalServerErrorMessage `json:"message"`
+	RequestId string                     `json:"request_id"`
+	Status    InternalServerErrorStatus  `json:"status"`
 }
+
+// InternalServerErrorCode defines model for InternalServerError.Code.
+type InternalServerErrorCode string
+
+// InternalServerErrorMessage defines model for InternalServerError.Message.
+type InternalServerErrorMessage string
+
+// InternalServerErrorStatus defines model for InternalServerError.Status.
+type InternalServerErrorStatus int
 
 // InvalidJSONError Malformed JSON, an empty body, an array or string, trailing data.
 type InvalidJSONError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      InvalidJSONErrorCode    `json:"code"`
+	Details   *[]FieldError           `json:"details,omitempty"`
+	Message   InvalidJSONErrorMessage `json:"message"`
+	RequestId string                  `json:"request_id"`
+	Status    InvalidJSONErrorStatus  `json:"status"`
 }
+
+// InvalidJSONErrorCode defines model for InvalidJSONError.Code.
+type InvalidJSONErrorCode string
+
+// InvalidJSONErrorMessage defines model for InvalidJSONError.Message.
+type InvalidJSONErrorMessage string
+
+// InvalidJSONErrorStatus defines model for InvalidJSONError.Status.
+type InvalidJSONErrorStatus int
 
 // InvalidParameterError A query parameter out of range or malformed; `details` names each.
 type InvalidParameterError struct {
-	Code      interface{}  `json:"code"`
-	Details   []FieldError `json:"details"`
-	Message   interface{}  `json:"message"`
-	RequestId string       `json:"request_id"`
-	Status    interface{}  `json:"status"`
+	Code      InvalidParameterErrorCode    `json:"code"`
+	Details   []FieldError                 `json:"details"`
+	Message   InvalidParameterErrorMessage `json:"message"`
+	RequestId string                       `json:"request_id"`
+	Status    InvalidParameterErrorStatus  `json:"status"`
 }
+
+// InvalidParameterErrorCode defines model for InvalidParameterError.Code.
+type InvalidParameterErrorCode string
+
+// InvalidParameterErrorMessage defines model for InvalidParameterError.Message.
+type InvalidParameterErrorMessage string
+
+// InvalidParameterErrorStatus defines model for InvalidParameterError.Status.
+type InvalidParameterErrorStatus int
 
 // JWK One public RSA signing key.
 type JWK struct {
@@ -363,12 +1353,21 @@ type JWKS struct {
 
 // MethodNotAllowedError defines model for MethodNotAllowedError.
 type MethodNotAllowedError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      MethodNotAllowedErrorCode    `json:"code"`
+	Details   *[]FieldError                `json:"details,omitempty"`
+	Message   MethodNotAllowedErrorMessage `json:"message"`
+	RequestId string                       `json:"request_id"`
+	Status    MethodNotAllowedErrorStatus  `json:"status"`
 }
+
+// MethodNotAllowedErrorCode defines model for MethodNotAllowedError.Code.
+type MethodNotAllowedErrorCode string
+
+// MethodNotAllowedErrorMessage defines model for MethodNotAllowedError.Message.
+type MethodNotAllowedErrorMessage string
+
+// MethodNotAllowedErrorStatus defines model for MethodNotAllowedError.Status.
+type MethodNotAllowedErrorStatus int
 
 // Movie defines model for Movie.
 type Movie struct {
@@ -386,12 +1385,21 @@ type Movie struct {
 
 // MovieAlreadyExistsError Seed catalog.
 type MovieAlreadyExistsError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      MovieAlreadyExistsErrorCode    `json:"code"`
+	Details   *[]FieldError                  `json:"details,omitempty"`
+	Message   MovieAlreadyExistsErrorMessage `json:"message"`
+	RequestId string                         `json:"request_id"`
+	Status    MovieAlreadyExistsErrorStatus  `json:"status"`
 }
+
+// MovieAlreadyExistsErrorCode defines model for MovieAlreadyExistsError.Code.
+type MovieAlreadyExistsErrorCode string
+
+// MovieAlreadyExistsErrorMessage defines model for MovieAlreadyExistsError.Message.
+type MovieAlreadyExistsErrorMessage string
+
+// MovieAlreadyExistsErrorStatus defines model for MovieAlreadyExistsError.Status.
+type MovieAlreadyExistsErrorStatus int
 
 // MovieInput A new movie. Unknown, duplicate and null fields are refused.
 type MovieInput struct {
@@ -407,12 +1415,21 @@ type MovieName = string
 
 // MovieNotExistsError Seed catalog (its 400 is kept on purpose).
 type MovieNotExistsError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      MovieNotExistsErrorCode    `json:"code"`
+	Details   *[]FieldError              `json:"details,omitempty"`
+	Message   MovieNotExistsErrorMessage `json:"message"`
+	RequestId string                     `json:"request_id"`
+	Status    MovieNotExistsErrorStatus  `json:"status"`
 }
+
+// MovieNotExistsErrorCode defines model for MovieNotExistsError.Code.
+type MovieNotExistsErrorCode string
+
+// MovieNotExistsErrorMessage defines model for MovieNotExistsError.Message.
+type MovieNotExistsErrorMessage string
+
+// MovieNotExistsErrorStatus defines model for MovieNotExistsError.Status.
+type MovieNotExistsErrorStatus int
 
 // MoviePatch The fields to change, at least one. Unknown, duplicate and null fields are refused.
 type MoviePatch struct {
@@ -428,48 +1445,93 @@ type ObjectID = string
 
 // PayloadTooLargeError defines model for PayloadTooLargeError.
 type PayloadTooLargeError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      PayloadTooLargeErrorCode    `json:"code"`
+	Details   *[]FieldError               `json:"details,omitempty"`
+	Message   PayloadTooLargeErrorMessage `json:"message"`
+	RequestId string                      `json:"request_id"`
+	Status    PayloadTooLargeErrorStatus  `json:"status"`
 }
+
+// PayloadTooLargeErrorCode defines model for PayloadTooLargeError.Code.
+type PayloadTooLargeErrorCode string
+
+// PayloadTooLargeErrorMessage defines model for PayloadTooLargeError.Message.
+type PayloadTooLargeErrorMessage string
+
+// PayloadTooLargeErrorStatus defines model for PayloadTooLargeError.Status.
+type PayloadTooLargeErrorStatus int
 
 // RequestHeadersTooLargeError defines model for RequestHeadersTooLargeError.
 type RequestHeadersTooLargeError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      RequestHeadersTooLargeErrorCode    `json:"code"`
+	Details   *[]FieldError                      `json:"details,omitempty"`
+	Message   RequestHeadersTooLargeErrorMessage `json:"message"`
+	RequestId string                             `json:"request_id"`
+	Status    RequestHeadersTooLargeErrorStatus  `json:"status"`
 }
+
+// RequestHeadersTooLargeErrorCode defines model for RequestHeadersTooLargeError.Code.
+type RequestHeadersTooLargeErrorCode string
+
+// RequestHeadersTooLargeErrorMessage defines model for RequestHeadersTooLargeError.Message.
+type RequestHeadersTooLargeErrorMessage string
+
+// RequestHeadersTooLargeErrorStatus defines model for RequestHeadersTooLargeError.Status.
+type RequestHeadersTooLargeErrorStatus int
 
 // RequestTimeoutError defines model for RequestTimeoutError.
 type RequestTimeoutError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      RequestTimeoutErrorCode    `json:"code"`
+	Details   *[]FieldError              `json:"details,omitempty"`
+	Message   RequestTimeoutErrorMessage `json:"message"`
+	RequestId string                     `json:"request_id"`
+	Status    RequestTimeoutErrorStatus  `json:"status"`
 }
+
+// RequestTimeoutErrorCode defines model for RequestTimeoutError.Code.
+type RequestTimeoutErrorCode string
+
+// RequestTimeoutErrorMessage defines model for RequestTimeoutError.Message.
+type RequestTimeoutErrorMessage string
+
+// RequestTimeoutErrorStatus defines model for RequestTimeoutError.Status.
+type RequestTimeoutErrorStatus int
 
 // SchemaValidationError Seed catalog. `details` names each offending field.
 type SchemaValidationError struct {
-	Code      interface{}  `json:"code"`
-	Details   []FieldError `json:"details"`
-	Message   interface{}  `json:"message"`
-	RequestId string       `json:"request_id"`
-	Status    interface{}  `json:"status"`
+	Code      SchemaValidationErrorCode    `json:"code"`
+	Details   []FieldError                 `json:"details"`
+	Message   SchemaValidationErrorMessage `json:"message"`
+	RequestId string                       `json:"request_id"`
+	Status    SchemaValidationErrorStatus  `json:"status"`
 }
+
+// SchemaValidationErrorCode defines model for SchemaValidationError.Code.
+type SchemaValidationErrorCode string
+
+// SchemaValidationErrorMessage defines model for SchemaValidationError.Message.
+type SchemaValidationErrorMessage string
+
+// SchemaValidationErrorStatus defines model for SchemaValidationError.Status.
+type SchemaValidationErrorStatus int
 
 // ServiceUnavailableError defines model for ServiceUnavailableError.
 type ServiceUnavailableError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      ServiceUnavailableErrorCode    `json:"code"`
+	Details   *[]FieldError                  `json:"details,omitempty"`
+	Message   ServiceUnavailableErrorMessage `json:"message"`
+	RequestId string                         `json:"request_id"`
+	Status    ServiceUnavailableErrorStatus  `json:"status"`
 }
+
+// ServiceUnavailableErrorCode defines model for ServiceUnavailableError.Code.
+type ServiceUnavailableErrorCode string
+
+// ServiceUnavailableErrorMessage defines model for ServiceUnavailableError.Message.
+type ServiceUnavailableErrorMessage string
+
+// ServiceUnavailableErrorStatus defines model for ServiceUnavailableError.Status.
+type ServiceUnavailableErrorStatus int
 
 // Token defines model for Token.
 type Token struct {
@@ -486,75 +1548,147 @@ type TokenTokenType string
 
 // TokenExpiredError defines model for TokenExpiredError.
 type TokenExpiredError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      TokenExpiredErrorCode    `json:"code"`
+	Details   *[]FieldError            `json:"details,omitempty"`
+	Message   TokenExpiredErrorMessage `json:"message"`
+	RequestId string                   `json:"request_id"`
+	Status    TokenExpiredErrorStatus  `json:"status"`
 }
+
+// TokenExpiredErrorCode defines model for TokenExpiredError.Code.
+type TokenExpiredErrorCode string
+
+// TokenExpiredErrorMessage defines model for TokenExpiredError.Message.
+type TokenExpiredErrorMessage string
+
+// TokenExpiredErrorStatus defines model for TokenExpiredError.Status.
+type TokenExpiredErrorStatus int
 
 // TokenInvalidError defines model for TokenInvalidError.
 type TokenInvalidError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      TokenInvalidErrorCode    `json:"code"`
+	Details   *[]FieldError            `json:"details,omitempty"`
+	Message   TokenInvalidErrorMessage `json:"message"`
+	RequestId string                   `json:"request_id"`
+	Status    TokenInvalidErrorStatus  `json:"status"`
 }
+
+// TokenInvalidErrorCode defines model for TokenInvalidError.Code.
+type TokenInvalidErrorCode string
+
+// TokenInvalidErrorMessage defines model for TokenInvalidError.Message.
+type TokenInvalidErrorMessage string
+
+// TokenInvalidErrorStatus defines model for TokenInvalidError.Status.
+type TokenInvalidErrorStatus int
 
 // TokenMissingError defines model for TokenMissingError.
 type TokenMissingError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      TokenMissingErrorCode    `json:"code"`
+	Details   *[]FieldError            `json:"details,omitempty"`
+	Message   TokenMissingErrorMessage `json:"message"`
+	RequestId string                   `json:"request_id"`
+	Status    TokenMissingErrorStatus  `json:"status"`
 }
+
+// TokenMissingErrorCode defines model for TokenMissingError.Code.
+type TokenMissingErrorCode string
+
+// TokenMissingErrorMessage defines model for TokenMissingError.Message.
+type TokenMissingErrorMessage string
+
+// TokenMissingErrorStatus defines model for TokenMissingError.Status.
+type TokenMissingErrorStatus int
 
 // TokenRevokedError defines model for TokenRevokedError.
 type TokenRevokedError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      TokenRevokedErrorCode    `json:"code"`
+	Details   *[]FieldError            `json:"details,omitempty"`
+	Message   TokenRevokedErrorMessage `json:"message"`
+	RequestId string                   `json:"request_id"`
+	Status    TokenRevokedErrorStatus  `json:"status"`
 }
+
+// TokenRevokedErrorCode defines model for TokenRevokedError.Code.
+type TokenRevokedErrorCode string
+
+// TokenRevokedErrorMessage defines model for TokenRevokedError.Message.
+type TokenRevokedErrorMessage string
+
+// TokenRevokedErrorStatus defines model for TokenRevokedError.Status.
+type TokenRevokedErrorStatus int
 
 // TooManyRequestsError defines model for TooManyRequestsError.
 type TooManyRequestsError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      TooManyRequestsErrorCode    `json:"code"`
+	Details   *[]FieldError               `json:"details,omitempty"`
+	Message   TooManyRequestsErrorMessage `json:"message"`
+	RequestId string                      `json:"request_id"`
+	Status    TooManyRequestsErrorStatus  `json:"status"`
 }
+
+// TooManyRequestsErrorCode defines model for TooManyRequestsError.Code.
+type TooManyRequestsErrorCode string
+
+// TooManyRequestsErrorMessage defines model for TooManyRequestsError.Message.
+type TooManyRequestsErrorMessage string
+
+// TooManyRequestsErrorStatus defines model for TooManyRequestsError.Status.
+type TooManyRequestsErrorStatus int
 
 // UnauthorizedError Seed catalog.
 type UnauthorizedError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      UnauthorizedErrorCode    `json:"code"`
+	Details   *[]FieldError            `json:"details,omitempty"`
+	Message   UnauthorizedErrorMessage `json:"message"`
+	RequestId string                   `json:"request_id"`
+	Status    UnauthorizedErrorStatus  `json:"status"`
 }
+
+// UnauthorizedErrorCode defines model for UnauthorizedError.Code.
+type UnauthorizedErrorCode string
+
+// UnauthorizedErrorMessage defines model for UnauthorizedError.Message.
+type UnauthorizedErrorMessage string
+
+// UnauthorizedErrorStatus defines model for UnauthorizedError.Status.
+type UnauthorizedErrorStatus int
 
 // UnsupportedMediaTypeError defines model for UnsupportedMediaTypeError.
 type UnsupportedMediaTypeError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      UnsupportedMediaTypeErrorCode    `json:"code"`
+	Details   *[]FieldError                    `json:"details,omitempty"`
+	Message   UnsupportedMediaTypeErrorMessage `json:"message"`
+	RequestId string                           `json:"request_id"`
+	Status    UnsupportedMediaTypeErrorStatus  `json:"status"`
 }
+
+// UnsupportedMediaTypeErrorCode defines model for UnsupportedMediaTypeError.Code.
+type UnsupportedMediaTypeErrorCode string
+
+// UnsupportedMediaTypeErrorMessage defines model for UnsupportedMediaTypeError.Message.
+type UnsupportedMediaTypeErrorMessage string
+
+// UnsupportedMediaTypeErrorStatus defines model for UnsupportedMediaTypeError.Status.
+type UnsupportedMediaTypeErrorStatus int
 
 // UpdatingMovieError Seed catalog.
 type UpdatingMovieError struct {
-	Code      interface{}   `json:"code"`
-	Details   *[]FieldError `json:"details,omitempty"`
-	Message   interface{}   `json:"message"`
-	RequestId string        `json:"request_id"`
-	Status    interface{}   `json:"status"`
+	Code      UpdatingMovieErrorCode    `json:"code"`
+	Details   *[]FieldError             `json:"details,omitempty"`
+	Message   UpdatingMovieErrorMessage `json:"message"`
+	RequestId string                    `json:"request_id"`
+	Status    UpdatingMovieErrorStatus  `json:"status"`
 }
+
+// UpdatingMovieErrorCode defines model for UpdatingMovieError.Code.
+type UpdatingMovieErrorCode string
+
+// UpdatingMovieErrorMessage defines model for UpdatingMovieError.Message.
+type UpdatingMovieErrorMessage string
+
+// UpdatingMovieErrorStatus defines model for UpdatingMovieError.Status.
+type UpdatingMovieErrorStatus int
 
 // User defines model for User.
 type User struct {

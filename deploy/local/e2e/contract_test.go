@@ -25,6 +25,7 @@ import (
 // operation is one operation of the spec with a concrete path to call.
 type operation struct {
 	id, method, path string
+	summary, tag     string
 	secured, hasBody bool
 	pathMethods      []string
 }
@@ -46,13 +47,20 @@ func specOperations(t *testing.T) []operation {
 		}
 		for m, op := range item.Operations() {
 			ops = append(ops, operation{
-				id: op.OperationID, method: m, path: concrete, pathMethods: methods,
+				id: op.OperationID, method: m, path: concrete, pathMethods: methods, summary: op.Summary, tag: firstTag(op),
 				secured: secured(c.Doc, op), hasBody: op.RequestBody != nil,
 			})
 		}
 	}
 	slices.SortFunc(ops, func(a, b operation) int { return strings.Compare(a.id, b.id) })
 	return ops
+}
+
+func firstTag(op *openapi3.Operation) string {
+	if len(op.Tags) == 0 {
+		return ""
+	}
+	return op.Tags[0]
 }
 
 func secured(doc *openapi3.T, op *openapi3.Operation) bool {
