@@ -87,19 +87,7 @@ $(HELM):
 $(ACTIONLINT):
 	GOBIN=$(BIN) GOWORK=off $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
-# k8s.io/kubernetes replaces its staging modules with ./staging paths that the
-# module zip lacks: build a copy whose go.mod points at the published versions.
-$(KUBE_APISERVER): | deps-k8s-apt
-	@mkdir -p $(BIN) $(K8S_BUILD)
-	set -e; dir=$$(GOWORK=off GOFLAGS=-mod=mod $(GO) mod download -json k8s.io/kubernetes@$(KUBE_VERSION) | jq -r .Dir); \
-	rm -rf $(K8S_BUILD)/k8s && cp -r "$$dir" $(K8S_BUILD)/k8s && chmod -R u+w $(K8S_BUILD)/k8s; \
-	cd $(K8S_BUILD)/k8s && rm -rf vendor go.work go.work.sum; \
-	for m in $$(grep '=> ./staging' go.mod | awk '{print $$1}'); do $(GO) mod edit -dropreplace=$$m -require=$$m@$(KUBE_STAGING_VERSION); done; \
-	for m in k8s.io/sample-cli-plugin k8s.io/sample-apiserver k8s.io/sample-controller; do $(GO) mod edit -droprequire=$$m; done; \
-	GOWORK=off GOFLAGS='-mod=mod -buildvcs=false' $(GO) build -ldflags "-X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
-	  -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=34 \
-	  -X k8s.io/client-go/pkg/version.gitVersion=$(KUBE_VERSION)" -o $@ ./cmd/kube-apiserver
-	rm -rf $(K8S_BUILD)/k8s
+# $(KUBE_APISERVER) is a link to the multi-call Kubernetes binary built by testcluster.mk.
 
 # skaffold's go.mod has replace lines, so `go install` is refused: build a copy.
 $(SKAFFOLD): | deps-k8s-apt

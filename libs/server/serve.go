@@ -23,8 +23,9 @@ type Addrs struct {
 // Serve runs app on cfg.HTTPAddr and admin on cfg.AdminAddr until ctx is
 // done, then shuts down gracefully: readiness goes false, it waits
 // cfg.ShutdownDrainDelay for load balancers to notice, stops accepting and
-// lets in-flight requests finish within cfg.ShutdownTimeout. Once both
-// listen and the service is ready, ready (when not nil) is told where.
+// lets in-flight requests finish; both servers are shut down within
+// cfg.ShutdownTimeout together. Once both listen and the service is ready,
+// ready (when not nil) is told where.
 func Serve(ctx context.Context, logger *slog.Logger, cfg Config, app *fiber.App, admin *Admin, ready func(Addrs)) error {
 	if admin.srv == nil {
 		if err := admin.Start(cfg.AdminAddr); err != nil {
@@ -62,11 +63,12 @@ func Serve(ctx context.Context, logger *slog.Logger, cfg Config, app *fiber.App,
 		logger.Info("draining before shutdown", "delay", cfg.ShutdownDrainDelay.String())
 		time.Sleep(cfg.ShutdownDrainDelay)
 	}
+	// One budget for both servers, so drain delay + ShutdownTimeout bounds the whole stop and fits
+	// the pod's terminationGracePeriodSeconds.
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
-	shutdownErr := app.ShutdownWithTimeout(cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
-	shutdownErr = errors.Join(shutdownErr, admin.Shutdown(sctx))
+	shutdownErr := errors.Join(app.ShutdownWithContext(sctx), admin.Shutdown(sctx))
 	if shutdownErr != nil {
 		shutdownErr = fmt.Errorf("shutdown: %w", shutdownErr)
 	}

@@ -17,6 +17,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/*
 The route table, shared by the Ingress and the HTTPRoute. It is the local gateway's:
 /api/auth (prefix) and /.well-known/jwks.json (exact) to auth, /api/movies (prefix) to movies.
+ingressPathType is the Ingress's: ingress-nginx from 1.12 validates Exact and Prefix paths strictly and
+refuses a dot in them, so the JWKS path is ImplementationSpecific there (a prefix match on every
+controller; nothing else lives under it).
 */}}
 {{- define "moviebag.routes" -}}
 - path: /api/auth
@@ -25,6 +28,7 @@ The route table, shared by the Ingress and the HTTPRoute. It is the local gatewa
   port: {{ .Values.auth.ports.http | default 8081 }}
 - path: /.well-known/jwks.json
   match: Exact
+  ingressPathType: ImplementationSpecific
   service: {{ include "moviebag.authService" . }}
   port: {{ .Values.auth.ports.http | default 8081 }}
 - path: /api/movies

@@ -86,3 +86,27 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- tpl (.value | toYaml) .context }}
 {{- end }}
 {{- end }}
+
+{{/* Seconds in a Go duration string such as "5s", "500ms" or "1m30s". */}}
+{{- define "movies.seconds" -}}
+{{- $total := 0.0 }}
+{{- range regexFindAll "[0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h)" . -1 }}
+{{- $n := regexFind "^[0-9]+(\\.[0-9]+)?" . | float64 }}
+{{- $unit := regexReplaceAll "^[0-9]+(\\.[0-9]+)?" . "" }}
+{{- $scale := get (dict "ns" 0.000000001 "us" 0.000001 "µs" 0.000001 "ms" 0.001 "s" 1.0 "m" 60.0 "h" 3600.0) $unit }}
+{{- $total = addf $total (mulf $n $scale) }}
+{{- end }}
+{{- $total }}
+{{- end }}
+
+{{/*
+Refuse a shutdown that cannot finish before the kubelet's SIGKILL: after SIGTERM the pod waits
+shutdownDrainDelay (endpoints drop it), then shuts both servers down within shutdownTimeout; keep 5 s
+for the kubelet and the process exit.
+*/}}
+{{- define "movies.validateShutdown" -}}
+{{- $need := addf (include "movies.seconds" .Values.config.shutdownDrainDelay | float64) (include "movies.seconds" .Values.config.shutdownTimeout | float64) 5 }}
+{{- if gt $need (float64 .Values.terminationGracePeriodSeconds) }}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must be at least config.shutdownDrainDelay + config.shutdownTimeout + 5 s (%v s): the pod would be killed in the middle of its shutdown" .Values.terminationGracePeriodSeconds $need) }}
+{{- end }}
+{{- end }}

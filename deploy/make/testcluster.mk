@@ -1,0 +1,159 @@
+# A real single-node Kubernetes built on this machine, with the umbrella chart installed and proven
+# (deploy/cluster). Every component is built from a pinned Go module or installed from Debian, into the
+# git-ignored bin/; a second run finds it all there and builds nothing.
+#
+#   make cluster-up      the cluster, the chart installed; last lines KUBECONFIG=, GATEWAY_URL=, INGRESS_URL=
+#   make cluster-down    removes all of it, restores what it changed, checks nothing is left
+#   make test-cluster    up, the checks of deploy/cluster/clustertest, down
+#   make images          the images the cluster runs, as tarballs in bin/images/
+
+COREDNS_VERSION     ?= v1.15.0
+KUBE_ROUTER_VERSION ?= v2.1.0
+TRAEFIK_VERSION     ?= v3.6.12
+GATEWAY_API_VERSION ?= v1.6.3
+CLUSTER_APT_PACKAGES := containerd runc containernetworking-plugins iptables conntrack ipset etcd-server \
+	busybox-static curl ca-certificates tzdata redis-server openssl iproute2 procps
+
+KUBE        := $(BIN)/kube
+KUBE_LINKS  := $(addprefix $(BIN)/,kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
+COREDNS     := $(BIN)/coredns
+KUBE_ROUTER := $(BIN)/kube-router
+TRAEFIK     := $(BIN)/traefik
+MKIMAGE     := $(BIN)/mkimage
+PROVISIONER := $(BIN)/provisioner
+IMAGES_DIR  := $(BIN)/images
+CLUSTER_TOOLS := $(KUBE_LINKS) $(COREDNS) $(KUBE_ROUTER) $(TRAEFIK) $(MKIMAGE) $(PROVISIONER) $(HELM)
+
+# The service images' tag: the commit, so that an upgrade with the same code changes no pod.
+IMAGE_TAG ?= $(IMAGE_VERSION)
+CLUSTER_IMAGES := pause coredns traefik auth movies ferretdb redis tools
+CLUSTER_SH := deploy/cluster/cluster.sh
+
+DEPS_TARGETS += deps-cluster
+TEST_TARGETS += test-cluster
+
+.PHONY: deps-cluster
+deps-cluster: deps-cluster-apt $(CLUSTER_TOOLS) ## the test cluster's parts: Debian packages, Kubernetes, CoreDNS, kube-router, Traefik
+
+.PHONY: deps-cluster-apt
+deps-cluster-apt:
+	@missing=(); for p in $(CLUSTER_APT_PACKAGES); do dpkg -s "$$p" >/dev/null 2>&1 || missing+=("$$p"); done; \
+	if (( $${#missing[@]} )); then \
+	  echo "installing Debian packages for the test cluster: $${missing[*]} (about a minute)"; \
+	  $(K8S_SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(K8S_SUDO) apt-get install -y -qq \
+	    -o DPkg::Lock::Timeout=300 "$${missing[@]}" >/dev/null; \
+	fi
+
+# Every Kubernetes component in one binary (deploy/cluster/kube): one compile of the shared packages.
+KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=34 \
+	-X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$(KUBE_VERSION)
+$(KUBE): deploy/cluster/kube/main.go deploy/cluster/kube/go.mod deploy/cluster/kube/go.sum
+	@echo "building Kubernetes $(KUBE_VERSION) (apiserver, controller-manager, scheduler, kubelet, kube-proxy, kubectl): about 10 min on 2 cores"
+	@mkdir -p $(BIN)
+	cd deploy/cluster/kube && GOWORK=off CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $@ .
+
+$(KUBE_LINKS): $(KUBE)
+	ln -sf kube $@
+
+$(COREDNS):
+	@echo "building CoreDNS $(COREDNS_VERSION): about 2 min"
+	GOBIN=$(BIN) GOWORK=off CGO_ENABLED=0 $(GO) install -trimpath -ldflags '-s -w' github.com/coredns/coredns@$(COREDNS_VERSION)
+
+$(KUBE_ROUTER):
+	@echo "building kube-router $(KUBE_ROUTER_VERSION) (NetworkPolicy enforcement only): about 1 min"
+	GOBIN=$(BIN) GOWORK=off CGO_ENABLED=0 $(GO) install -trimpath -ldflags '-s -w' \
+	  github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$(KUBE_ROUTER_VERSION)
+
+# Traefik's go.mod has replace lines, so `go install` is refused: build a copy of the module.
+$(TRAEFIK): | deps-k8s-apt
+	@echo "building Traefik $(TRAEFIK_VERSION) (Gateway API and Ingress controller): about 4 min"
+	@mkdir -p $(BIN) $(K8S_BUILD)
+	set -e; dir=$$(GOWORK=off GOFLAGS=-mod=mod $(GO) mod download -json github.com/traefik/traefik/v3@$(TRAEFIK_VERSION) | jq -r .Dir); \
+	rm -rf $(K8S_BUILD)/traefik && cp -r "$$dir" $(K8S_BUILD)/traefik && chmod -R u+w $(K8S_BUILD)/traefik; \
+	cd $(K8S_BUILD)/traefik && GOWORK=off CGO_ENABLED=0 GOFLAGS='-mod=mod -buildvcs=false' $(GO) build -trimpath \
+	  -ldflags '-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$(TRAEFIK_VERSION)' -o $@ ./cmd/traefik
+	rm -rf $(K8S_BUILD)/traefik
+
+$(MKIMAGE): $(wildcard deploy/image/*.go) deploy/image/go.mod deploy/image/go.sum
+	cd deploy/image && GOWORK=off $(GO) build -o $@ .
+
+$(PROVISIONER): $(wildcard deploy/cluster/provisioner/*.go) deploy/cluster/go.mod deploy/cluster/go.sum
+	cd deploy/cluster && GOWORK=off $(GO) build -o $@ ./provisioner
+
+# ----------------------------------------------------------------------------------------------------
+# Images. The service images are defined once, here (image-auth, image-movies): a static binary on a
+# distroless-like base layer that mkimage writes (users with nonroot 65532, CA certificates, time zones).
+# skaffold's custom builder and the release workflow call the same targets:
+#   IMAGE=<ref> IMAGE_OUTPUT=tar|push|docker make image-auth
+# (tar writes $(IMAGES_DIR)/auth.tar; push sends to the registry in IMAGE; docker loads into Docker).
+GOARCH_IMAGE ?= $(shell $(GO) env GOARCH)
+IMAGE_OUTPUT ?= tar
+image_out = $(if $(filter push,$(IMAGE_OUTPUT)),-push,$(if $(filter docker,$(IMAGE_OUTPUT)),-docker,-o $(IMAGES_DIR)/$(1).tar))
+
+.PHONY: images $(addprefix image-,auth movies)
+images: $(addprefix $(IMAGES_DIR)/,$(addsuffix .tar,$(CLUSTER_IMAGES))) ## the images of the test cluster, as tarballs in bin/images
+
+image-auth image-movies: image-%: $(MKIMAGE)
+	@mkdir -p $(BIN)/linux_$(GOARCH_IMAGE)
+	cd services/$* && GOWORK=off CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_IMAGE) $(GO) build -trimpath \
+	  -ldflags "-s -w -X github.com/moviebag/moviebag/libs/buildinfo.Version=$(IMAGE_VERSION) -X github.com/moviebag/moviebag/libs/buildinfo.Revision=$(IMAGE_REVISION)" \
+	  -o $(BIN)/linux_$(GOARCH_IMAGE)/$* .
+	$(MKIMAGE) -tag $(or $(IMAGE),moviebag.local/moviebag-$*:$(IMAGE_TAG)) $(call image_out,$*) -arch $(GOARCH_IMAGE) \
+	  -base -add $(BIN)/linux_$(GOARCH_IMAGE)/$*:/$* -user 65532:65532 -entrypoint /$* \
+	  -port $(if $(filter auth,$*),8081,8082) -port $(if $(filter auth,$*),9091,9092) \
+	  -label org.opencontainers.image.title=moviebag-$* -label org.opencontainers.image.source=https://github.com/moviebag/moviebag \
+	  -label org.opencontainers.image.version=$(IMAGE_VERSION) -label org.opencontainers.image.revision=$(IMAGE_REVISION)
+
+# The service images are rebuilt on every run (the Go build cache makes that quick); the others only
+# when missing.
+$(IMAGES_DIR)/auth.tar $(IMAGES_DIR)/movies.tar: $(IMAGES_DIR)/%.tar: FORCE
+	@$(MAKE) --no-print-directory image-$* IMAGE_OUTPUT=tar IMAGE=moviebag.local/moviebag-$*:$(IMAGE_TAG)
+.PHONY: FORCE
+FORCE:
+
+$(IMAGES_DIR)/pause.tar: $(MKIMAGE) deploy/image/pause/main.go
+	cd deploy/image && GOWORK=off CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/linux_$(GOARCH_IMAGE)/pause ./pause
+	$(MKIMAGE) -tag moviebag.local/pause:1 -o $@ -add $(BIN)/linux_$(GOARCH_IMAGE)/pause:/pause -user 65535:65535 -entrypoint /pause
+
+$(IMAGES_DIR)/coredns.tar: $(MKIMAGE) $(COREDNS)
+	$(MKIMAGE) -tag moviebag.local/coredns:1 -o $@ -base -add $(COREDNS):/coredns -user 65532:65532 -entrypoint /coredns
+
+$(IMAGES_DIR)/traefik.tar: $(MKIMAGE) $(TRAEFIK)
+	$(MKIMAGE) -tag moviebag.local/traefik:1 -o $@ -base -add $(TRAEFIK):/traefik -user 65532:65532 -entrypoint /traefik
+
+# The dev MongoDB of the cluster: FerretDB (SQLite), a drop-in for the official image's `mongod` command.
+$(IMAGES_DIR)/ferretdb.tar: $(MKIMAGE) $(wildcard deploy/local/cmd/ferretdb/*.go deploy/local/devstore/*.go)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/linux_$(GOARCH_IMAGE)/ferretdb ./deploy/local/cmd/ferretdb
+	$(MKIMAGE) -tag moviebag.local/ferretdb:1 -o $@ -base -add $(BIN)/linux_$(GOARCH_IMAGE)/ferretdb:/usr/bin/ferretdb \
+	  -link ferretdb:/usr/bin/mongod -dir /data/db:0777 -user 999:999 -entrypoint /usr/bin/ferretdb -port 27017
+
+# The dev Redis of the cluster: Debian's redis-server and redis-cli with the libraries they load.
+$(IMAGES_DIR)/redis.tar: $(MKIMAGE) | deps-cluster-apt
+	$(MKIMAGE) -tag moviebag.local/redis:1 -o $@ -base -add-bin /usr/bin/redis-server:/usr/bin/redis-server \
+	  -add-bin /usr/bin/redis-cli:/usr/bin/redis-cli -dir /data:0777 -workdir /data -user 999:999 -cmd redis-server -port 6379
+
+# The helm test pod and the NetworkPolicy probes: busybox (sh, sed, nc, ...) and curl.
+BUSYBOX_APPLETS := sh sed grep date hostname head cat echo test sleep nc wget env printf tr cut
+$(IMAGES_DIR)/tools.tar: $(MKIMAGE) | deps-cluster-apt
+	$(MKIMAGE) -tag moviebag.local/tools:1 -o $@ -base -add /bin/busybox:/bin/busybox \
+	  $(foreach a,$(BUSYBOX_APPLETS),-link busybox:/bin/$(a)) -add-bin /usr/bin/curl:/usr/bin/curl -user 100:101 -cmd sh
+
+# ----------------------------------------------------------------------------------------------------
+CLUSTER_ENV = BIN=$(BIN) IMAGE_TAG=$(IMAGE_TAG) \
+	GATEWAY_API_CRDS=$$(cd deploy/cluster && GOWORK=off $(GO) mod download -json sigs.k8s.io/gateway-api@$(GATEWAY_API_VERSION) | jq -r .Dir)/config/crd/standard
+
+.PHONY: cluster-up
+cluster-up: deps-cluster images ## a real single-node Kubernetes here with the chart installed (about 3 min when built)
+	@$(CLUSTER_ENV) $(CLUSTER_SH) up
+
+.PHONY: cluster-down
+cluster-down: ## remove the test cluster: processes, mounts, network, iptables, files; restore sysctls
+	@$(CLUSTER_SH) down
+
+.PHONY: test-cluster
+test-cluster: deps-cluster images ## cluster-up, the checks on the real cluster, cluster-down
+	@$(CLUSTER_ENV) $(CLUSTER_SH) up | tee $(BIN)/cluster-up.out
+	@set -a; . <(tail -n 3 $(BIN)/cluster-up.out); set +a; \
+	  cd deploy/cluster && GOWORK=off $(GO) test -count=1 -timeout 30m -v ./clustertest/... ; rc=$$?; \
+	  cd $(CURDIR) && $(CLUSTER_SH) down || rc=1; exit $$rc
