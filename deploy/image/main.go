@@ -3,9 +3,13 @@
 // time zones), static Go binaries, and host programs together with the shared libraries they load.
 //
 // It is the one image definition of moviebag: `make images` (the test cluster), skaffold's custom
-// builder and the release workflow all build the service images through deploy/make/images.mk, which
-// calls this command. The image is written as a tarball (`-o`), loaded into Docker (`-docker`) or pushed
-// to a registry (`-push`).
+// builder and the release workflow all build the service images through deploy/make/testcluster.mk
+// (image-auth, image-movies), which calls this command. The image is written as a tarball (`-o`), loaded
+// into Docker (`-docker`) or pushed to a registry (`-push`).
+//
+// With -index it instead pushes a multi-platform image index made of images already pushed (one per
+// architecture, `-manifest REF` each), the platforms read from their configs: the release pushes one
+// image per GOARCH and then the index under the version tag.
 package main
 
 import (
@@ -30,6 +34,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/daemon"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -66,6 +71,9 @@ type options struct {
 	labels     list
 	workdir    string
 	arch       string
+	index      bool
+	manifests  list // -index: image references, one per platform
+	digestFile string
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -88,6 +96,9 @@ func run(args []string, stdout io.Writer) error {
 	fs.Var(&o.labels, "label", "KEY=VALUE image label (repeatable)")
 	fs.StringVar(&o.workdir, "workdir", "/", "working directory")
 	fs.StringVar(&o.arch, "arch", runtime.GOARCH, "architecture recorded in the image (the binaries must match it)")
+	fs.BoolVar(&o.index, "index", false, "push a multi-platform image index of the -manifest images to -tag (needs -push; -label sets its annotations)")
+	fs.Var(&o.manifests, "manifest", "-index: an image already in the registry, one per platform (repeatable)")
+	fs.StringVar(&o.digestFile, "digest-file", "", "also write the digest of what was built (sha256:...) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -104,12 +115,21 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("-tag: %w", err)
 	}
+	if o.index {
+		return pushIndex(o, ref, stdout)
+	}
+	if len(o.manifests) > 0 {
+		return errors.New("-manifest needs -index")
+	}
 	img, err := build(o)
 	if err != nil {
 		return err
 	}
 	digest, err := img.Digest()
 	if err != nil {
+		return err
+	}
+	if err := writeDigest(o.digestFile, digest); err != nil {
 		return err
 	}
 	switch {
@@ -141,6 +161,75 @@ func run(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "mkimage: %s (%s) loaded into Docker\n", ref, digest)
 	}
 	return nil
+}
+
+// pushIndex pushes an OCI image index of the -manifest images, each with the platform its config
+// records, annotated with the -label pairs.
+func pushIndex(o options, ref name.Reference, stdout io.Writer) error {
+	if !o.push || len(o.manifests) == 0 {
+		return errors.New("-index needs -push and at least one -manifest")
+	}
+	auth := remote.WithAuthFromKeychain(authn.DefaultKeychain)
+	var idx v1.ImageIndex = mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	seen := map[string]string{}
+	for _, m := range o.manifests {
+		mref, err := name.ParseReference(m)
+		if err != nil {
+			return fmt.Errorf("-manifest %s: %w", m, err)
+		}
+		img, err := remote.Image(mref, auth)
+		if err != nil {
+			return fmt.Errorf("-manifest %s: %w", m, err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return fmt.Errorf("-manifest %s: config: %w", m, err)
+		}
+		if cf.OS == "" || cf.Architecture == "" {
+			return fmt.Errorf("-manifest %s: its config records no os/architecture", m)
+		}
+		platform := cf.Platform()
+		if prev, ok := seen[platform.String()]; ok {
+			return fmt.Errorf("-manifest %s and %s are both %s", prev, m, platform)
+		}
+		seen[platform.String()] = m
+		desc, err := partial.Descriptor(img)
+		if err != nil {
+			return err
+		}
+		desc.Platform = platform
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: *desc})
+	}
+	if len(o.labels) > 0 {
+		ann := map[string]string{}
+		for _, kv := range o.labels {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				return fmt.Errorf("-label %q: want KEY=VALUE", kv)
+			}
+			ann[k] = v
+		}
+		idx = mutate.Annotations(idx, ann).(v1.ImageIndex)
+	}
+	digest, err := idx.Digest()
+	if err != nil {
+		return err
+	}
+	if err := remote.WriteIndex(ref, idx, auth); err != nil {
+		return fmt.Errorf("push index %s: %w", ref, err)
+	}
+	if err := writeDigest(o.digestFile, digest); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "mkimage: pushed index %s@%s (%d platforms)\n", ref.Context(), digest, len(o.manifests))
+	return nil
+}
+
+func writeDigest(file string, d v1.Hash) error {
+	if file == "" {
+		return nil
+	}
+	return os.WriteFile(file, []byte(d.String()+"\n"), 0o644)
 }
 
 func build(o options) (v1.Image, error) {

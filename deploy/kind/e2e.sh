@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# End-to-end check of a deployed moviebag through its front door (the ingress on kind or
-# minikube, or the local gateway of `make run`):
-#   deploy/kind/e2e.sh http://localhost            # kind (make kind-up)
-#   deploy/kind/e2e.sh "http://$(minikube ip)"     # minikube
+# End-to-end check of a deployed moviebag through its front door (the Gateway or the Ingress on kind,
+# minikube or the test cluster, or the local gateway of `make run`):
+#   deploy/kind/e2e.sh http://localhost            # kind (make kind-up): the Gateway (HTTPRoute)
+#   deploy/kind/e2e.sh http://localhost:8080       # kind: the Ingress
+#   deploy/kind/e2e.sh "http://$(minikube ip)"     # minikube: the Gateway (:8080 the Ingress)
 #   deploy/kind/e2e.sh http://127.0.0.1:8080       # make run
 # Needs curl and jq. Exits non-zero on the first failed expectation.
 set -euo pipefail

@@ -1,5 +1,5 @@
-# Kubernetes packaging: images, charts, skaffold, kind, and the proof that runs
-# here without a container engine (deploy/k8stest). Included by the root Makefile.
+# Kubernetes packaging: charts, skaffold, kind, and the proof that runs here without a container engine
+# (deploy/k8stest). Included by the root Makefile; the images are defined in testcluster.mk.
 
 HELM_VERSION           ?= v3.22.0
 ACTIONLINT_VERSION     ?= v1.7.12
@@ -26,37 +26,49 @@ deps-k8s: deps-k8s-apt $(HELM) $(ACTIONLINT) $(KUBE_APISERVER) $(SKAFFOLD) ## Ku
 K8S_CRD_MODULES := sigs.k8s.io/gateway-api@v1.6.3 github.com/prometheus-operator/prometheus-operator@v0.85.0
 
 .PHONY: test-k8s
-test-k8s: ## charts, workflows, skaffold, Dockerfiles: helm lint/template, strict decoding, policies, actionlint, kube-apiserver dry run
+test-k8s: $(BIN)/mkimage ## charts, workflows, skaffold, the image definition: helm lint/template, strict decoding, policies, actionlint, kube-apiserver dry run
 	cd deploy/k8stest && GOWORK=off $(GO) test -count=1 -timeout 14m ./...
 
-IMAGE_PREFIX ?= ghcr.io/moviebag/moviebag
 IMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-
-.PHONY: images
-images: ## build both service images with Docker (needs a running Docker engine)
-	@docker info >/dev/null 2>&1 || { echo "make images needs a running Docker engine (docker info failed)"; exit 1; }
-	for svc in auth movies; do \
-	  docker build -f services/$$svc/Dockerfile --build-arg VERSION=$(IMAGE_VERSION) --build-arg REVISION=$(IMAGE_REVISION) \
-	    -t $(IMAGE_PREFIX)-$$svc:$(IMAGE_VERSION) . ; \
-	done
+# The service images: `make image-auth` / `make image-movies` (deploy/make/testcluster.mk), the one
+# image definition that skaffold, the release workflow and the test cluster use.
 
 KIND_CLUSTER ?= moviebag
-# ingress-nginx's manifest for kind (hostPorts 80/443 on the node labelled ingress-ready=true).
-INGRESS_NGINX_VERSION ?= controller-v1.12.1
-INGRESS_NGINX_MANIFEST := https://raw.githubusercontent.com/kubernetes/ingress-nginx/$(INGRESS_NGINX_VERSION)/deploy/static/provider/kind/deploy.yaml
+# The cluster `make routing-up` installs into (kubectl's context name).
+KUBE_CONTEXT ?= kind-$(KIND_CLUSTER)
+# The way in, as on the test cluster (deploy/cluster): the Gateway API standard CRDs and Traefik from the
+# same manifest, deploy/cluster/manifests/traefik.yaml, here with Traefik's official image and the node
+# ports that deploy/kind/cluster.yaml maps from the host: the Gateway on 80, Ingresses on 8080. The test
+# cluster binds them to the node's 127.0.0.1 and never pulls; on kind and minikube the traffic comes in
+# on the node's own address and the image is pulled.
+TRAEFIK_IMAGE ?= docker.io/traefik:$(TRAEFIK_VERSION)
+GATEWAY_API_MANIFEST = https://github.com/kubernetes-sigs/gateway-api/releases/download/$(GATEWAY_API_VERSION)/standard-install.yaml
+ROUTING_GATEWAY_PORT ?= 80
+ROUTING_INGRESS_PORT ?= 8080
+
+.PHONY: routing-up
+routing-up: ## Gateway API CRDs + Traefik (Gateway traefik/traefik-gateway, IngressClass traefik) on KUBE_CONTEXT (default kind-moviebag)
+	@command -v kubectl >/dev/null || { echo "make routing-up needs kubectl on PATH"; exit 1; }
+	kubectl --context $(KUBE_CONTEXT) apply --server-side -f $(GATEWAY_API_MANIFEST)
+	kubectl --context $(KUBE_CONTEXT) wait --for condition=Established --timeout=120s \
+	  crd/gatewayclasses.gateway.networking.k8s.io crd/gateways.gateway.networking.k8s.io crd/httproutes.gateway.networking.k8s.io
+	sed -e 's|\$${IMAGE_TRAEFIK}|$(TRAEFIK_IMAGE)|; s|\$${GATEWAY_PORT}|$(ROUTING_GATEWAY_PORT)|; s|\$${INGRESS_PORT}|$(ROUTING_INGRESS_PORT)|' \
+	  -e 's|imagePullPolicy: Never|imagePullPolicy: IfNotPresent|; s|hostIP: 127.0.0.1, ||' \
+	  deploy/cluster/manifests/traefik.yaml | kubectl --context $(KUBE_CONTEXT) apply -f -
+	kubectl --context $(KUBE_CONTEXT) -n traefik rollout status deployment/traefik --timeout=300s
 
 # skaffold from PATH when there is one, else the pinned build in bin/.
 KIND_SKAFFOLD = $(or $(shell command -v skaffold 2>/dev/null),$(SKAFFOLD))
 
 .PHONY: kind-up
-kind-up: $(if $(shell command -v skaffold 2>/dev/null),,$(SKAFFOLD)) ## kind cluster + ingress-nginx + the stack deployed by skaffold, API on http://localhost (needs Docker, kind, kubectl)
+kind-up: $(if $(shell command -v skaffold 2>/dev/null),,$(SKAFFOLD)) ## kind cluster + Traefik (Gateway API and Ingress) + the stack deployed by skaffold: Gateway on http://localhost, Ingress on :8080 (needs Docker, kind, kubectl)
 	@for t in docker kind kubectl; do command -v $$t >/dev/null || { echo "make kind-up needs $$t on PATH"; exit 1; }; done
 	kind get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)' || kind create cluster --name $(KIND_CLUSTER) --config deploy/kind/cluster.yaml
-	kubectl --context kind-$(KIND_CLUSTER) apply -f $(INGRESS_NGINX_MANIFEST)
-	kubectl --context kind-$(KIND_CLUSTER) -n ingress-nginx rollout status deployment/ingress-nginx-controller --timeout=300s
+	@$(MAKE) --no-print-directory routing-up KUBE_CONTEXT=kind-$(KIND_CLUSTER)
 	$(KIND_SKAFFOLD) run -p kind --kube-context kind-$(KIND_CLUSTER)
-	@echo "moviebag answers on http://localhost (try: curl -s http://localhost/api/movies); helm test moviebag -n moviebag --kube-context kind-$(KIND_CLUSTER)"
+	@echo "moviebag answers through the Gateway on http://localhost and through the Ingress on http://localhost:8080"
+	@echo "(try: deploy/kind/e2e.sh http://localhost); helm test moviebag -n moviebag --kube-context kind-$(KIND_CLUSTER)"
 
 .PHONY: kind-down
 kind-down: ## delete the kind cluster

@@ -85,25 +85,36 @@ $(PROVISIONER): $(wildcard deploy/cluster/provisioner/*.go) deploy/cluster/go.mo
 # Images. The service images are defined once, here (image-auth, image-movies): a static binary on a
 # distroless-like base layer that mkimage writes (users with nonroot 65532, CA certificates, time zones).
 # skaffold's custom builder and the release workflow call the same targets:
-#   IMAGE=<ref> IMAGE_OUTPUT=tar|push|docker make image-auth
+#   IMAGE=<ref> IMAGE_OUTPUT=tar|push|docker [GOARCH_IMAGE=arm64] make image-auth
 # (tar writes $(IMAGES_DIR)/auth.tar; push sends to the registry in IMAGE; docker loads into Docker).
+# A multi-arch release pushes one image per GOARCH_IMAGE, then the index over them:
+#   IMAGE=<ref> IMAGE_MANIFESTS="<ref>-amd64 <ref>-arm64" make image-index-auth
+# IMAGE_DIGEST_FILE=<file> also writes the digest of what was built or pushed there.
 GOARCH_IMAGE ?= $(shell $(GO) env GOARCH)
 IMAGE_OUTPUT ?= tar
+IMAGE_BUILD_DIR ?= $(BIN)/linux_$(GOARCH_IMAGE)
 image_out = $(if $(filter push,$(IMAGE_OUTPUT)),-push,$(if $(filter docker,$(IMAGE_OUTPUT)),-docker,-o $(IMAGES_DIR)/$(1).tar))
+image_labels = -label org.opencontainers.image.title=moviebag-$(1) -label org.opencontainers.image.source=https://github.com/moviebag/moviebag \
+	-label org.opencontainers.image.version=$(IMAGE_VERSION) -label org.opencontainers.image.revision=$(IMAGE_REVISION)
 
-.PHONY: images $(addprefix image-,auth movies)
+.PHONY: images $(addprefix image-,auth movies) $(addprefix image-index-,auth movies)
 images: $(addprefix $(IMAGES_DIR)/,$(addsuffix .tar,$(CLUSTER_IMAGES))) ## the images of the test cluster, as tarballs in bin/images
 
-image-auth image-movies: image-%: $(MKIMAGE)
-	@mkdir -p $(BIN)/linux_$(GOARCH_IMAGE)
+image-auth image-movies: image-%: $(MKIMAGE) ## one service image: IMAGE=<ref> IMAGE_OUTPUT=tar|push|docker GOARCH_IMAGE=<arch>
+	@case '$(IMAGE_OUTPUT)' in tar|push|docker) ;; *) echo "IMAGE_OUTPUT=$(IMAGE_OUTPUT): want tar, push or docker"; exit 1;; esac
+	@mkdir -p $(IMAGE_BUILD_DIR)
 	cd services/$* && GOWORK=off CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_IMAGE) $(GO) build -trimpath \
 	  -ldflags "-s -w -X github.com/moviebag/moviebag/libs/buildinfo.Version=$(IMAGE_VERSION) -X github.com/moviebag/moviebag/libs/buildinfo.Revision=$(IMAGE_REVISION)" \
-	  -o $(BIN)/linux_$(GOARCH_IMAGE)/$* .
+	  -o $(IMAGE_BUILD_DIR)/$* .
 	$(MKIMAGE) -tag $(or $(IMAGE),moviebag.local/moviebag-$*:$(IMAGE_TAG)) $(call image_out,$*) -arch $(GOARCH_IMAGE) \
-	  -base -add $(BIN)/linux_$(GOARCH_IMAGE)/$*:/$* -user 65532:65532 -entrypoint /$* \
+	  -base -add $(IMAGE_BUILD_DIR)/$*:/$* -user 65532:65532 -entrypoint /$* \
 	  -port $(if $(filter auth,$*),8081,8082) -port $(if $(filter auth,$*),9091,9092) \
-	  -label org.opencontainers.image.title=moviebag-$* -label org.opencontainers.image.source=https://github.com/moviebag/moviebag \
-	  -label org.opencontainers.image.version=$(IMAGE_VERSION) -label org.opencontainers.image.revision=$(IMAGE_REVISION)
+	  $(call image_labels,$*) $(if $(IMAGE_DIGEST_FILE),-digest-file $(IMAGE_DIGEST_FILE))
+
+image-index-auth image-index-movies: image-index-%: $(MKIMAGE) ## push the multi-arch index IMAGE of the images IMAGE_MANIFESTS
+	@[ -n '$(IMAGE)' ] && [ -n '$(IMAGE_MANIFESTS)' ] || { echo "make $@ needs IMAGE=<ref> and IMAGE_MANIFESTS=\"<ref-amd64> <ref-arm64>\""; exit 1; }
+	$(MKIMAGE) -index -push -tag $(IMAGE) $(foreach m,$(IMAGE_MANIFESTS),-manifest $(m)) \
+	  $(call image_labels,$*) $(if $(IMAGE_DIGEST_FILE),-digest-file $(IMAGE_DIGEST_FILE))
 
 # The service images are rebuilt on every run (the Go build cache makes that quick); the others only
 # when missing.
