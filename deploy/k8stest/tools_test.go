@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,10 +70,17 @@ func run(t testing.TB, dir string, name string, args ...string) []byte {
 }
 
 func runErr(dir string, name string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	return runEnv(dir, nil, name, args...)
+}
+
+// runEnv is runErr with the given environment (nil: this process's). Builds for another architecture
+// are slow on a loaded machine: the limit is ten minutes.
+func runEnv(dir string, env []string, name string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
+	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -103,3 +112,5 @@ func chartDeps(t testing.TB) {
 		t.Fatal(depsErr)
 	}
 }
+
+func nopLogger() *log.Logger { return log.New(io.Discard, "", 0) }
