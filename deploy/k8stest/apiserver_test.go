@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -459,13 +459,16 @@ func TestHelmInstallDryRunServer(t *testing.T) {
 
 // TestSigningKeysKeptAcrossUpgrades: with a signing-keys Secret already in the
 // namespace, the chart reuses it (lookup) instead of generating a new key, so an
-// upgrade never invalidates issued tokens.
+// upgrade never invalidates issued tokens; and the pods' checksum/signing-keys is the
+// same whether the Secret exists (an upgrade) or not (the install), so the first
+// upgrade rolls nothing.
 func TestSigningKeysKeptAcrossUpgrades(t *testing.T) {
 	c := startCluster(t)
 	helm := tool(t, "helm")
 	chartDeps(t)
-	const ns = "keys"
+	const ns, fresh = "keys", "keys-fresh"
 	c.namespace(t, ns)
+	c.namespace(t, fresh)
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -478,37 +481,43 @@ func TestSigningKeysKeptAcrossUpgrades(t *testing.T) {
 	if _, err := c.client.CoreV1().Secrets(ns).Create(context.Background(), existing, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	renderKeys := func() (map[string][]byte, string) {
+	renderKeys := func(ns string) (map[string][]byte, string) {
 		out := run(t, repoRoot, helm, "template", releaseName, "helm/moviebag", "--namespace", ns, "--dry-run=server", "--kubeconfig", c.kubeconfig)
 		objs, err := decodeAll(out)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var data map[string][]byte
-		var checksum string
+		checksum := ""
 		for _, o := range objs {
 			switch v := o.Obj.(type) {
 			case *corev1.Secret:
 				if v.Name == existing.Name {
 					data = v.Data
 				}
-			case interface{ GetName() string }:
-				if o.GVK.Kind == "Deployment" && o.Name == releaseName+"-auth" {
-					checksum = string(o.Raw)
+			case *appsv1.Deployment:
+				if v.Name == releaseName+"-auth" {
+					checksum = v.Spec.Template.Annotations["checksum/signing-keys"]
 				}
 			}
 		}
+		if checksum == "" {
+			t.Fatalf("namespace %s: the auth Deployment has no checksum/signing-keys annotation", ns)
+		}
 		return data, checksum
 	}
-	data, dep := renderKeys()
+	data, upgrade := renderKeys(ns)
 	if len(data) != 1 || !bytes.Equal(data["key-0007.pem"], pemKey) {
 		t.Fatalf("the chart did not reuse the existing signing keys; rendered keys: %v", keysOf(data))
 	}
-	want := fmt.Sprintf("%x", sha256.Sum256([]byte(existing.Name+"/key-0007.pem")))
-	if !strings.Contains(dep, "checksum/signing-keys: "+want) {
-		t.Errorf("checksum/signing-keys is not derived from the existing key ids")
+	freshData, install := renderKeys(fresh)
+	if len(freshData) != 1 || freshData["key-0007.pem"] != nil {
+		t.Fatalf("without a Secret the chart must generate one key, rendered %v", keysOf(freshData))
 	}
-	if _, dep2 := renderKeys(); dep2 != dep {
+	if install != upgrade {
+		t.Errorf("checksum/signing-keys differs between install (%s) and upgrade (%s): the first upgrade would roll auth", install, upgrade)
+	}
+	if _, again := renderKeys(ns); again != upgrade {
 		t.Errorf("two renders against the same cluster differ: an upgrade would roll the pods for nothing")
 	}
 }

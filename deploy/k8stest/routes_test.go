@@ -6,6 +6,7 @@ import (
 	"go/parser"
 	"go/token"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -146,9 +147,10 @@ func checkRoutes(t *testing.T, s *set) {
 	ingresses := each[*networkingv1.Ingress](s)
 	routes := each[*gatewayv1.HTTPRoute](s)
 	if s.c.Chart == "moviebag" {
-		ingressOn, routeOn := !s.off("ingress.enabled"), false
-		if v, ok := valueAt(s.values, "httpRoute.enabled"); ok && v == true {
-			routeOn = true
+		// The defaults: the HTTPRoute on, the Ingress off.
+		ingressOn, routeOn := false, !s.off("httpRoute.enabled")
+		if v, ok := valueAt(s.values, "ingress.enabled"); ok && v == true {
+			ingressOn = true
 		}
 		if (len(ingresses) == 1) != ingressOn || (len(routes) == 1) != routeOn {
 			t.Fatalf("want Ingress %v and HTTPRoute %v, rendered %d and %d", ingressOn, routeOn, len(ingresses), len(routes))
@@ -165,8 +167,8 @@ func checkRoutes(t *testing.T, s *set) {
 				continue
 			}
 			for _, p := range rule.HTTP.Paths {
-				if p.PathType == nil || (*p.PathType != networkingv1.PathTypePrefix && *p.PathType != networkingv1.PathTypeExact) {
-					t.Errorf("Ingress %s: path %s: pathType must be Prefix or Exact (ImplementationSpecific differs between controllers)", ing.Name, p.Path)
+				if err := strictIngressPath(p); err != nil {
+					t.Errorf("Ingress %s: %v", ing.Name, err)
 					continue
 				}
 				b := p.Backend.Service
@@ -174,7 +176,12 @@ func checkRoutes(t *testing.T, s *set) {
 					t.Errorf("Ingress %s: path %s: backend must be a Service port number", ing.Name, p.Path)
 					continue
 				}
-				got = append(got, route{p.Path, *p.PathType == networkingv1.PathTypePrefix, serviceOf("Ingress", b.Name, b.Port.Number), b.Port.Number})
+				prefix := *p.PathType == networkingv1.PathTypePrefix
+				if *p.PathType == networkingv1.PathTypeImplementationSpecific {
+					// A prefix match on ingress-nginx and Traefik; it stands for the gateway's route of that path.
+					prefix = slices.ContainsFunc(want, func(r route) bool { return r.Path == p.Path && r.Prefix })
+				}
+				got = append(got, route{p.Path, prefix, serviceOf("Ingress", b.Name, b.Port.Number), b.Port.Number})
 			}
 		}
 		if g := sortRoutes(got); !slices.Equal(g, want) {
@@ -209,6 +216,69 @@ func checkRoutes(t *testing.T, s *set) {
 		if g := sortRoutes(got); !slices.Equal(g, want) {
 			t.Errorf("HTTPRoute %s routes\n  %v\nthe local gateway routes\n  %v", hr.Name, g, want)
 		}
+	}
+}
+
+// ingressNginxStrictPath is the path ingress-nginx accepts in an Exact or Prefix rule when it validates
+// paths strictly (the default from controller v1.12): letters, digits, "_", "-" and "/" only.
+var ingressNginxStrictPath = regexp.MustCompile(`^/[[:alnum:]_\-/]*$`)
+
+// strictIngressPath: a path every Ingress controller admits. Exact and Prefix paths pass ingress-nginx's
+// strict validation (a dot, as in /.well-known/jwks.json, is refused at admission there); any other path
+// is ImplementationSpecific, the type that validation leaves alone.
+func strictIngressPath(p networkingv1.HTTPIngressPath) error {
+	switch {
+	case p.PathType == nil:
+		return fmt.Errorf("path %s: no pathType", p.Path)
+	case *p.PathType == networkingv1.PathTypeExact || *p.PathType == networkingv1.PathTypePrefix:
+		if !ingressNginxStrictPath.MatchString(p.Path) {
+			return fmt.Errorf("path %s: pathType %s with characters ingress-nginx's strict path validation refuses (use ImplementationSpecific)", p.Path, *p.PathType)
+		}
+	case *p.PathType == networkingv1.PathTypeImplementationSpecific:
+		if ingressNginxStrictPath.MatchString(p.Path) {
+			return fmt.Errorf("path %s: ImplementationSpecific differs between controllers; a plain path is Prefix or Exact", p.Path)
+		}
+	default:
+		return fmt.Errorf("path %s: pathType %s", p.Path, *p.PathType)
+	}
+	return nil
+}
+
+// TestIngressJWKSPath: the Ingress's JWKS path, the one with a dot, is neither Exact nor Prefix, and the
+// check refuses the shape ingress-nginx turned away.
+func TestIngressJWKSPath(t *testing.T) {
+	for _, class := range []string{"traefik", "nginx"} {
+		t.Run(class, func(t *testing.T) {
+			found := false
+			for _, o := range render(t, renderCase{Chart: "moviebag"}, "--set", "ingress.enabled=true", "--set", "ingress.className="+class) {
+				ing, ok := o.Obj.(*networkingv1.Ingress)
+				if !ok {
+					continue
+				}
+				for _, p := range ing.Spec.Rules[0].HTTP.Paths {
+					if p.Path != "/.well-known/jwks.json" {
+						continue
+					}
+					found = true
+					if p.PathType == nil || *p.PathType == networkingv1.PathTypeExact || *p.PathType == networkingv1.PathTypePrefix {
+						t.Errorf("JWKS path has pathType %v: ingress-nginx's strict validation refuses a dot in an Exact or Prefix path", p.PathType)
+					}
+					if err := strictIngressPath(p); err != nil {
+						t.Error(err)
+					}
+				}
+				if got := ing.Annotations["nginx.ingress.kubernetes.io/proxy-body-size"]; (class == "nginx") != (got == "8m") {
+					t.Errorf("class %s: proxy-body-size annotation %q (ingress.maxBodySize is 8m; only ingress-nginx reads it)", class, got)
+				}
+			}
+			if !found {
+				t.Fatal("no Ingress path /.well-known/jwks.json rendered")
+			}
+		})
+	}
+	exact := networkingv1.PathTypeExact
+	if strictIngressPath(networkingv1.HTTPIngressPath{Path: "/.well-known/jwks.json", PathType: &exact}) == nil {
+		t.Error("strictIngressPath accepts an Exact path with a dot")
 	}
 }
 
