@@ -314,7 +314,7 @@ func TestChecksumRollsPods(t *testing.T) {
 	base := pod()
 	logChange := pod("--set", "auth.config.logLevel=debug")
 	uriChange := pod("--set", "global.moviebag.storage.redisUrl=redis://elsewhere:6379/0")
-	ingressChange := pod("--set", "ingress.host=example.com")
+	ingressChange := pod("--set", "ingress.enabled=true", "--set", "ingress.host=example.com", "--set", "httpRoute.hostnames[0]=example.com")
 	if base["mb-auth checksum/config"] == logChange["mb-auth checksum/config"] {
 		t.Errorf("auth LOG_LEVEL changed but checksum/config did not")
 	}
@@ -326,8 +326,8 @@ func TestChecksumRollsPods(t *testing.T) {
 			t.Errorf("%s: REDIS_URL changed but checksum/storage did not", d)
 		}
 		for k, v := range base {
-			if strings.HasPrefix(k, d) && !strings.Contains(k, "signing-keys") && ingressChange[k] != v {
-				t.Errorf("%s: an ingress change rolled the pods (%s)", d, k)
+			if strings.HasPrefix(k, d) && ingressChange[k] != v {
+				t.Errorf("%s: a routing change rolled the pods (%s)", d, k)
 			}
 		}
 	}
