@@ -338,7 +338,6 @@ addons() {
       "$REPO/deploy/cluster/manifests/$m.yaml" | kubectl apply -f - >/dev/null
   done
   kubectl -n kube-system rollout status deployment/coredns --timeout 180s >&2
-  kubectl -n traefik rollout status deployment/traefik --timeout 180s >&2
 }
 
 install_chart() {
@@ -378,6 +377,7 @@ up() {
   node
   addons
   install_chart
+  kubectl -n traefik rollout status deployment/traefik --timeout 180s >&2
   trap - ERR
   log "ready"
   echo "KUBECONFIG=$KUBECONFIG"
