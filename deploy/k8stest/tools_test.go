@@ -74,9 +74,9 @@ func runErr(dir string, name string, args ...string) ([]byte, error) {
 }
 
 // runEnv is runErr with the given environment (nil: this process's). Builds for another architecture
-// are slow on a loaded machine: the limit is ten minutes.
+// are slow on a loaded machine: the limit is 25 minutes.
 func runEnv(dir string, env []string, name string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir

@@ -27,7 +27,7 @@ K8S_CRD_MODULES := sigs.k8s.io/gateway-api@v1.6.3 github.com/prometheus-operator
 
 .PHONY: test-k8s
 test-k8s: $(BIN)/mkimage ## charts, workflows, skaffold, the image definition: helm lint/template, strict decoding, policies, actionlint, kube-apiserver dry run
-	cd deploy/k8stest && GOWORK=off $(GO) test -count=1 -timeout 14m ./...
+	cd deploy/k8stest && GOWORK=off $(GO) test -count=1 -timeout 45m ./...
 
 IMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
