@@ -8,6 +8,8 @@
 #                                    # GATEWAY_URL= and INGRESS_URL=
 #   deploy/cluster/cluster.sh down   # removes all of it and restores what it changed; idempotent
 #
+# CLUSTER_ONLY=1 ... up stops before the chart (and before waiting for Traefik): a bare cluster.
+#
 # Called by `make cluster-up` / `make cluster-down`, which first build every binary and image it runs
 # (deploy/make/cluster.mk). Needs root, cgroup v1 or v2, iptables and Debian's containerd, runc, CNI
 # plugins and etcd. One cluster per machine: the bridge, iptables chains and runtime directory have
@@ -354,7 +356,9 @@ install_chart() {
 
 up() {
   [[ $EUID -eq 0 ]] || die "needs root (network namespaces, iptables, mounts)"
-  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kube-router coredns helm provisioner; do
+  local b
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kube-router provisioner ${CLUSTER_ONLY:+-} helm; do
+    [[ "$b" == - ]] && break
     command -v "$b" >/dev/null || die "$b is missing from $BIN: run 'make cluster-up' (it builds everything first)"
   done
   [[ -d "$IMAGES" ]] || die "no images in $IMAGES: run 'make cluster-up'"
@@ -376,6 +380,12 @@ up() {
   runtime
   node
   addons
+  if [[ -n "${CLUSTER_ONLY:-}" ]]; then
+    trap - ERR
+    log "CLUSTER_ONLY: the cluster without the chart"
+    echo "KUBECONFIG=$KUBECONFIG"
+    return
+  fi
   install_chart
   kubectl -n traefik rollout status deployment/traefik --timeout 180s >&2
   trap - ERR
