@@ -51,7 +51,7 @@ KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION
 $(KUBE): deploy/cluster/kube/main.go deploy/cluster/kube/go.mod deploy/cluster/kube/go.sum
 	@echo "building Kubernetes $(KUBE_VERSION) (apiserver, controller-manager, scheduler, kubelet, kube-proxy, kubectl): about 10 min on 2 cores"
 	@mkdir -p $(BIN)
-	cd deploy/cluster/kube && GOWORK=off CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $@ .
+	cd deploy/cluster/kube && GOWORK=off $(GO) build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $@ .
 
 $(KUBE_LINKS): $(KUBE)
 	ln -sf kube $@
