@@ -76,7 +76,6 @@ start() { # start NAME COMMAND...: runs a host process in the background, its lo
   echo "$!" >"$STATE/pids/$name"
 }
 
-alive() { [[ -f "$STATE/pids/$1" ]] && kill -0 "$(cat "$STATE/pids/$1")" 2>/dev/null; }
 
 sysctl_path() { echo "/proc/sys/$1"; }
 
@@ -106,10 +105,10 @@ snapshot() {
   local s f
   for s in "${SYSCTLS[@]}"; do
     f="$(sysctl_path "$s")"
-    [[ -e "$f" ]] && echo "$s=$(cat "$f")"
+    if [[ -e "$f" ]]; then echo "$s=$(cat "$f")"; fi
   done >"$dir/sysctls"
   for f in "${OUTSIDE[@]}" /sys/fs/cgroup/*/kubepods* /sys/fs/cgroup/kubepods*; do
-    [[ -e "$f" ]] && echo "$f"
+    if [[ -e "$f" ]]; then echo "$f"; fi
   done | sort >"$dir/files"
   pgrep -a -f "$STATE|$RUN|containerd-shim" | awk '{$1=""; print}' | sort >"$dir/processes" || true
 }
@@ -181,7 +180,7 @@ network() {
   log "network: bridge $BRIDGE ($NODE_IP), pods $POD_CIDR, services $SERVICE_CIDR, no route out"
   modprobe br_netfilter 2>/dev/null || true
   echo 1 >/proc/sys/net/ipv4/ip_forward
-  [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] && echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables
+  if [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables; fi
   ip link add "$BRIDGE" type bridge
   ip addr add "$NODE_IP/24" dev "$BRIDGE"
   ip link set "$BRIDGE" up
@@ -423,10 +422,10 @@ stop_processes() {
 
 unmount_all() { # every mount under the cluster's directories and the pods' network namespaces, deepest first
   local m
-  awk '{print $5}' /proc/self/mountinfo | grep -E "^($STATE|$RUN)/|^/run/netns/cni-|^/var/run/netns/cni-" | sort -r |
+  awk '{print $5}' /proc/self/mountinfo | { grep -E "^($STATE|$RUN)/|^/run/netns/cni-|^/var/run/netns/cni-" || true; } | sort -r |
     while IFS= read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
   local ns
-  for ns in /run/netns/cni-*; do [[ -e "$ns" ]] && rm -f "$ns"; done
+  for ns in /run/netns/cni-*; do if [[ -e "$ns" ]]; then rm -f "$ns"; fi; done
 }
 
 restore_network() {
