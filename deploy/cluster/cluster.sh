@@ -224,7 +224,8 @@ control_plane() {
     --service-account-key-file "$c/sa.pub" --service-account-signing-key-file "$c/sa.key" \
     --service-account-issuer https://kubernetes.default.svc --token-auth-file "$c/tokens.csv" \
     --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction --anonymous-auth=false \
-    --service-cluster-ip-range "$SERVICE_CIDR" --allow-privileged=false --profiling=false
+    --service-cluster-ip-range "$SERVICE_CIDR" --allow-privileged=false --profiling=false \
+    --kubelet-preferred-address-types InternalIP
   wait_for 60 "kube-apiserver ready" kubectl get --raw /readyz
 
   start kube-controller-manager kube-controller-manager --kubeconfig "$STATE/controller-manager.kubeconfig" \
@@ -324,7 +325,7 @@ EOF
   # NetworkPolicy only: kube-proxy does the Services and the CNI bridge the routing.
   start kube-router kube-router --kubeconfig "$STATE/kube-router.kubeconfig" --hostname-override "$NODE" \
     --run-firewall=true --run-router=false --run-service-proxy=false --metrics-port 0 \
-    --health-port "$(free_port)" --cluster-cidr "$POD_CIDR"
+    --health-port "$(free_port)"
   start provisioner provisioner -kubeconfig "$STATE/admin.kubeconfig" -dir "$STATE/volumes"
 }
 

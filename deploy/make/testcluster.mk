@@ -139,9 +139,15 @@ $(IMAGES_DIR)/ferretdb.tar: $(MKIMAGE) $(wildcard deploy/local/cmd/ferretdb/*.go
 	$(MKIMAGE) -tag moviebag.local/ferretdb:1 -o $@ -base -add $(BIN)/linux_$(GOARCH_IMAGE)/ferretdb:/usr/bin/ferretdb \
 	  -link ferretdb:/usr/bin/mongod -dir /data/db:0777 -user 999:999 -entrypoint /usr/bin/ferretdb -port 27017
 
-# The dev Redis of the cluster: Debian's redis-server and redis-cli with the libraries they load.
+# The dev Redis of the cluster: Debian's redis-server and redis-cli with the libraries they load. Like the
+# official image it runs with protected mode off (Debian's binary, with no config file, would refuse every
+# client that is not on loopback): /usr/local/bin/redis-server, first on PATH, adds the flag.
 $(IMAGES_DIR)/redis.tar: $(MKIMAGE) | deps-cluster-apt
+	@mkdir -p $(BIN)/linux_$(GOARCH_IMAGE)
+	printf '#!/bin/sh\nexec /usr/bin/redis-server "$$@" --protected-mode no\n' >$(BIN)/linux_$(GOARCH_IMAGE)/redis-server.sh
+	chmod 755 $(BIN)/linux_$(GOARCH_IMAGE)/redis-server.sh
 	$(MKIMAGE) -tag moviebag.local/redis:1 -o $@ -base -add-bin /usr/bin/redis-server:/usr/bin/redis-server \
+	  -add /bin/busybox:/bin/busybox -link busybox:/bin/sh -add $(BIN)/linux_$(GOARCH_IMAGE)/redis-server.sh:/usr/local/bin/redis-server \
 	  -add-bin /usr/bin/redis-cli:/usr/bin/redis-cli -dir /data:0777 -workdir /data -user 999:999 -cmd redis-server -port 6379
 
 # The helm test pod and the NetworkPolicy probes: busybox (sh, sed, nc, ...) and curl.
