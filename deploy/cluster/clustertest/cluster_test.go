@@ -237,7 +237,10 @@ func probeFromPod(t *testing.T, ns, name string, labels map[string]string, probe
 	t.Helper()
 	var script strings.Builder
 	for _, p := range probes {
-		fmt.Fprintf(&script, "if nc -z -w 3 %[1]s %[2]d; then echo %[1]s:%[2]d open; else echo %[1]s:%[2]d closed; fi\n", p.host, p.port)
+		// busybox's nc has no -z: curl's time_connect tells whether a TCP connection was made, whatever
+		// the server then answers (or not) to an HTTP request.
+		fmt.Fprintf(&script, "t=$(curl -s -o /dev/null --connect-timeout 3 -m 4 -w '%%{time_connect}' http://%[1]s:%[2]d/); "+
+			"if [ \"${t:-0.000000}\" != 0.000000 ]; then echo %[1]s:%[2]d open; else echo %[1]s:%[2]d closed; fi\n", p.host, p.port)
 	}
 	var lbl strings.Builder
 	for k, v := range labels {
