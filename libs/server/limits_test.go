@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -32,6 +33,24 @@ func listen(t *testing.T, app *fiber.App) string {
 	return ln.Addr().String()
 }
 
+// getOK asks url and returns an error unless it answers 200; it does not
+// touch a testing.T, so any goroutine may call it.
+func getOK(url string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("read the body: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%d %s", resp.StatusCode, body)
+	}
+	return nil
+}
+
 // Past MAX_CONCURRENT_REQUESTS, requests are shed at once with a 503
 // envelope instead of queueing.
 func TestConcurrencyLimitSheds(t *testing.T) {
@@ -49,24 +68,32 @@ func TestConcurrencyLimitSheds(t *testing.T) {
 	})
 	addr := listen(t, app)
 
-	var wg sync.WaitGroup
+	// The two in-flight requests report to the test's goroutine, which
+	// checks them (t.Fatal from any other goroutine does not stop the test).
+	inFlight := make(chan error, 2)
 	for range 2 {
-		wg.Go(func() {
-			r := testkit.DoUnchecked(t, "GET", "http://"+addr+"/slow", "")
-			if r.Status != 200 {
-				t.Errorf("in-flight request: %d %s", r.Status, r.Body)
-			}
-		})
+		go func() { inFlight <- getOK("http://" + addr + "/slow") }()
 	}
-	<-entered
-	<-entered
+	release := sync.OnceFunc(func() { close(unblock) })
+	defer release()
+	for range 2 {
+		select {
+		case <-entered:
+		case err := <-inFlight:
+			t.Fatalf("in-flight request ended before its handler ran: %v", err)
+		}
+	}
 	r := testkit.DoUnchecked(t, "GET", "http://"+addr+"/slow", "")
+	release()
+	for range 2 {
+		if err := <-inFlight; err != nil {
+			t.Errorf("in-flight request: %v", err)
+		}
+	}
 	testkit.Envelope(t, r, apierr.ServiceUnavailableError)
 	if r.Header.Get("Retry-After") == "" {
 		t.Error("shed request without Retry-After")
 	}
-	close(unblock)
-	wg.Wait()
 	if got := testutil.ToFloat64(m.Requests.WithLabelValues("GET", metrics.RejectedRoute, "503")); got != 1 {
 		t.Errorf("shed requests counted %v, want 1", got)
 	}

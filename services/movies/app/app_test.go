@@ -142,31 +142,29 @@ func TestUniqueNames(t *testing.T) {
 func TestConcurrentCreateRace(t *testing.T) {
 	f := startMovies(t)
 	const n = 20
+	// The goroutines only send and collect; every check runs here, in the
+	// test's goroutine (t.Fatal anywhere else does not stop the test).
 	var wg sync.WaitGroup
-	statuses := make([]int, n)
-	codes := make([]apierr.Code, n)
+	answers := make([]testkit.Response, n)
+	errs := make([]error, n)
 	for i := range n {
 		tok := f.iss.Token(t, fmt.Sprintf("6b06f1ebcf512d8be09e%04d", i))
 		wg.Go(func() {
-			r, err := testkit.Try("POST", f.URL+"/api/movies", `{"name":"Race","casts":["a"],"genres":["b"]}`, testkit.Bearer(tok)...)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			statuses[i] = r.Status
-			if r.Status != 200 {
-				codes[i] = testkit.JSON[apierr.Envelope](t, r).Code
-			}
+			answers[i], errs[i] = testkit.Try("POST", f.URL+"/api/movies", `{"name":"Race","casts":["a"],"genres":["b"]}`, testkit.Bearer(tok)...)
 		})
 	}
 	wg.Wait()
 	ok := 0
-	for i := range n {
+	for i, r := range answers {
 		switch {
-		case statuses[i] == 200:
+		case errs[i] != nil:
+			t.Errorf("request %d: %v", i, errs[i])
+		case r.Status == 200:
 			ok++
-		case codes[i] != apierr.MovieAlreadyExistsError:
-			t.Errorf("request %d: %d %s", i, statuses[i], codes[i])
+		default:
+			if code := testkit.JSON[apierr.Envelope](t, r).Code; code != apierr.MovieAlreadyExistsError {
+				t.Errorf("request %d: %d %s", i, r.Status, code)
+			}
 		}
 	}
 	if ok != 1 {
@@ -409,8 +407,8 @@ func TestConcurrentRenames(t *testing.T) {
 		ids[i] = f.create(t, alice, fmt.Sprintf(`{"name":"Start %d","casts":["a"],"genres":["b"]}`, i))
 	}
 	for round := range rounds {
-		statuses := make([]int, n)
-		codes := make([]apierr.Code, n)
+		answers := make([]testkit.Response, n)
+		errs := make([]error, n)
 		start := make(chan struct{})
 		var wg sync.WaitGroup
 		for i := range n {
@@ -421,21 +419,24 @@ func TestConcurrentRenames(t *testing.T) {
 			}
 			wg.Go(func() {
 				<-start
-				r, err := testkit.Try("PUT", f.URL+"/api/movies/"+ids[i], `{"name":" `+name+` "}`, testkit.Bearer(tok)...)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				statuses[i] = r.Status
-				if r.Status != 200 {
-					var env apierr.Envelope
-					_ = json.Unmarshal(r.Body, &env)
-					codes[i] = env.Code
-				}
+				answers[i], errs[i] = testkit.Try("PUT", f.URL+"/api/movies/"+ids[i], `{"name":" `+name+` "}`, testkit.Bearer(tok)...)
 			})
 		}
 		close(start)
 		wg.Wait()
+		statuses := make([]int, n)
+		codes := make([]apierr.Code, n)
+		for i, r := range answers {
+			if errs[i] != nil {
+				t.Fatalf("round %d: rename %d: %v", round, i, errs[i])
+			}
+			statuses[i] = r.Status
+			if r.Status != 200 {
+				var env apierr.Envelope
+				_ = json.Unmarshal(r.Body, &env)
+				codes[i] = env.Code
+			}
+		}
 		won := -1
 		for i := range n {
 			switch {
