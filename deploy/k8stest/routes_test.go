@@ -1,14 +1,13 @@
 package k8stest
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -36,76 +35,34 @@ func (r route) String() string {
 	return fmt.Sprintf("%s %s -> %s:%d", m, r.Path, r.Service, r.Port)
 }
 
-// gatewayRoutes reads the local gateway's table (deploy/local/gateway: var Routes)
-// from its source, so the charts are compared with the code and not a copy.
-// Upstream auth is port 8081, movies 8082 (the fixed service ports).
+// gatewayRoutes reads the local gateway's routing table, the file it embeds
+// (deploy/local/gateway/routes.json), so the charts are compared with what
+// the gateway serves and not with a copy. Upstream auth is port 8081, movies
+// 8082 (the fixed service ports).
 func gatewayRoutes(t testing.TB) []route {
 	t.Helper()
-	path := filepath.Join(repoRoot, "deploy", "local", "gateway", "gateway.go")
-	f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+	path := filepath.Join(repoRoot, "deploy", "local", "gateway", "routes.json")
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("read the local gateway's routing table: %v", err)
 	}
-	upstreams := map[string]string{} // const ident -> value
-	var lit *ast.CompositeLit
-	ast.Inspect(f, func(n ast.Node) bool {
-		vs, ok := n.(*ast.ValueSpec)
-		if !ok {
-			return true
-		}
-		for i, name := range vs.Names {
-			if i >= len(vs.Values) {
-				continue
-			}
-			switch v := vs.Values[i].(type) {
-			case *ast.BasicLit:
-				if s, err := strconv.Unquote(v.Value); err == nil {
-					upstreams[name.Name] = s
-				}
-			case *ast.CompositeLit:
-				if name.Name == "Routes" {
-					lit = v
-				}
-			}
-		}
-		return true
-	})
-	if lit == nil {
-		t.Fatalf("%s: no `var Routes = []Route{...}`; update this test with the gateway", path)
+	var table []struct {
+		Path     string `json:"path"`
+		Prefix   bool   `json:"prefix"`
+		Upstream string `json:"upstream"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&table); err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
 	ports := map[string]int32{"auth": 8081, "movies": 8082}
-	var out []route
-	for _, e := range lit.Elts {
-		cl, ok := e.(*ast.CompositeLit)
-		if !ok {
-			t.Fatalf("%s: Routes element is not a literal", path)
-		}
-		var r route
-		for _, kv := range cl.Elts {
-			kv, ok := kv.(*ast.KeyValueExpr)
-			if !ok {
-				t.Fatalf("%s: Routes element without field names", path)
-			}
-			key := kv.Key.(*ast.Ident).Name
-			switch v := kv.Value.(type) {
-			case *ast.BasicLit:
-				if key == "Path" {
-					r.Path, _ = strconv.Unquote(v.Value)
-				}
-			case *ast.Ident:
-				switch key {
-				case "Prefix":
-					r.Prefix = v.Name == "true"
-				case "Upstream":
-					r.Service = upstreams[v.Name]
-				}
-			}
-		}
-		r.Port = ports[r.Service]
-		if r.Path == "" || r.Port == 0 {
+	out := make([]route, 0, len(table))
+	for _, r := range table {
+		if r.Path == "" || ports[r.Upstream] == 0 {
 			t.Fatalf("%s: cannot read route %+v", path, r)
 		}
-		out = append(out, r)
+		out = append(out, route{r.Path, r.Prefix, r.Upstream, ports[r.Upstream]})
 	}
 	return out
 }
@@ -282,7 +239,7 @@ func TestIngressJWKSPath(t *testing.T) {
 	}
 }
 
-// TestGatewayTable guards the parser above: the table holds the three contract routes.
+// TestGatewayTable guards the reading above: the table holds the three contract routes.
 func TestGatewayTable(t *testing.T) {
 	got := sortRoutes(gatewayRoutes(t))
 	want := sortRoutes([]route{

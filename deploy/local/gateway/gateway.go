@@ -4,8 +4,12 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	_ "embed"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -122,24 +126,57 @@ const (
 	Movies Upstream = "movies"
 )
 
-// Route is one line of the routing table: requests whose path is Path, or
+// route is one line of the routing table: requests whose path is Path, or
 // starts with Path + "/" when Prefix is set, go to Upstream.
-type Route struct {
-	Path     string
-	Prefix   bool
-	Upstream Upstream
+type route struct {
+	Path     string   `json:"path"`
+	Prefix   bool     `json:"prefix"`
+	Upstream Upstream `json:"upstream"`
 }
 
-// Routes is the routing table, the same as the Helm chart's ingress.
-var Routes = []Route{
-	{Path: "/api/auth", Prefix: true, Upstream: Auth},
-	{Path: "/.well-known/jwks.json", Upstream: Auth},
-	{Path: "/api/movies", Prefix: true, Upstream: Movies},
+// routesJSON is the routing table as data. deploy/k8stest reads the same
+// file to check that the Helm chart's Ingress and HTTPRoute route exactly as
+// this gateway does.
+//
+//go:embed routes.json
+var routesJSON []byte
+
+// routes is the routing table. The file is part of the binary, so a bad one
+// is a build mistake (TestMatch fails on it), not a runtime condition:
+// like regexp.MustCompile, it stops the program at start.
+var routes = mustParseRoutes(routesJSON)
+
+func mustParseRoutes(data []byte) []route {
+	rs, err := parseRoutes(data)
+	if err != nil {
+		panic(fmt.Sprintf("gateway: routes.json: %v", err))
+	}
+	return rs
+}
+
+// parseRoutes reads a routing table: a JSON array of routes, each with a
+// path from the root and a known upstream.
+func parseRoutes(data []byte) ([]route, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var rs []route
+	if err := dec.Decode(&rs); err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 {
+		return nil, errors.New("no routes")
+	}
+	for _, r := range rs {
+		if !strings.HasPrefix(r.Path, "/") || (r.Upstream != Auth && r.Upstream != Movies) {
+			return nil, fmt.Errorf("route %+v: want a path starting with / and upstream %q or %q", r, Auth, Movies)
+		}
+	}
+	return rs, nil
 }
 
 // Match returns the upstream for path, if any.
 func Match(path string) (Upstream, bool) {
-	for _, r := range Routes {
+	for _, r := range routes {
 		if path == r.Path || (r.Prefix && strings.HasPrefix(path, r.Path+"/")) {
 			return r.Upstream, true
 		}
