@@ -11,9 +11,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +30,12 @@ import (
 // `make test`, in a database and Redis key space of its own.
 func startAuth(t *testing.T, extra map[string]string) *testkit.Service {
 	t.Helper()
+	return startAuthWith(t, app.Run, extra)
+}
+
+// startAuthWith is startAuth through a Run of the test's choice.
+func startAuthWith(t *testing.T, run testkit.RunFunc, extra map[string]string) *testkit.Service {
+	t.Helper()
 	db := testkit.Database(t)
 	env := map[string]string{
 		"MONGO_URI": testkit.MongoURI(t), "MONGO_DATABASE": db,
@@ -37,7 +45,7 @@ func startAuth(t *testing.T, extra map[string]string) *testkit.Service {
 	for k, v := range extra {
 		env[k] = v
 	}
-	return testkit.Start(t, app.Run, env)
+	return testkit.Start(t, run, env)
 }
 
 const creds = `{"email":"Ada@Example.com","password":"secret123"}`
@@ -112,16 +120,29 @@ func TestSignupLoginMeLogout(t *testing.T) {
 	login(t, s, creds)
 }
 
+// A wrong password and an unknown email get the same answer after the same
+// work: one bcrypt comparison each, so neither the body nor the time tells
+// which emails have accounts.
 func TestLoginFailuresLookAlike(t *testing.T) {
-	s := startAuth(t, nil)
+	var compares atomic.Int64
+	s := startAuthWith(t, app.RunCountingCompares(&compares), nil)
 	signup(t, s, creds)
-	wrong := testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/login", `{"email":"ada@example.com","password":"wrong-one"}`),
-		apierr.UnauthorizedError)
-	unknown := testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/login", `{"email":"nobody@example.com","password":"wrong-one"}`),
-		apierr.UnauthorizedError)
+	attempt := func(body string) (apierr.Envelope, int64) {
+		t.Helper()
+		before := compares.Load()
+		env := testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/login", body), apierr.UnauthorizedError)
+		return env, compares.Load() - before
+	}
+	wrong, wrongCompares := attempt(`{"email":"ada@example.com","password":"wrong-one"}`)
+	unknown, unknownCompares := attempt(`{"email":"nobody@example.com","password":"wrong-one"}`)
 	wrong.RequestID, unknown.RequestID = "", ""
-	if wrong.Message != unknown.Message || wrong.Code != unknown.Code {
+	if !reflect.DeepEqual(wrong, unknown) {
 		t.Errorf("wrong password %+v and unknown email %+v differ", wrong, unknown)
+	}
+	// An unknown email is compared against a dummy hash.
+	if wrongCompares != 1 || unknownCompares != 1 {
+		t.Errorf("bcrypt comparisons: %d for a wrong password, %d for an unknown email; want 1 and 1",
+			wrongCompares, unknownCompares)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/moviebag/moviebag/libs/server"
 	"github.com/moviebag/moviebag/libs/service"
@@ -19,13 +20,24 @@ import (
 
 // Run runs the auth service until ctx is done or a signal comes; see service.Run.
 func Run(ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(server.Addrs)) error {
-	return service.Run(ctx, getenv, stdout, ready, service.Spec[Config]{Name: Service, Defaults: defaults, Build: build})
+	return run(ctx, getenv, stdout, ready, bcrypt.CompareHashAndPassword)
+}
+
+// run is Run with the password hasher's bcrypt comparison given, so tests
+// can count the comparisons a login makes.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(server.Addrs), compare func(hash, password []byte) error) error {
+	return service.Run(ctx, getenv, stdout, ready, service.Spec[Config]{
+		Name: Service, Defaults: defaults,
+		Build: func(ctx context.Context, cfg Config, p service.Parts) (*fiber.App, error) {
+			return build(ctx, cfg, p, compare)
+		},
+	})
 }
 
 // build makes what is auth's own: its metrics, the users collection, the
 // signing keys, the password hasher and the login limits.
-func build(ctx context.Context, cfg Config, p service.Parts) (*fiber.App, error) {
-	h, err := NewHasher(cfg.BcryptCost)
+func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, password []byte) error) (*fiber.App, error) {
+	h, err := newHasher(cfg.BcryptCost, compare)
 	if err != nil {
 		return nil, err
 	}
