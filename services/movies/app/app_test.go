@@ -35,14 +35,23 @@ type fixture struct {
 // `make test`, verifying tokens from a test issuer's JWKS.
 func startMovies(t *testing.T) fixture {
 	t.Helper()
+	return startMoviesWith(t, nil)
+}
+
+// startMoviesWith is startMovies with extra variables in the environment.
+func startMoviesWith(t *testing.T, extra map[string]string) fixture {
+	t.Helper()
 	iss := testkit.NewIssuer(t)
 	db := testkit.Database(t)
-	s := testkit.Start(t, app.Run, map[string]string{
+	env := map[string]string{
 		"MONGO_URI": testkit.MongoURI(t), "MONGO_DATABASE": db,
 		"REDIS_URL": testkit.RedisURL(t), "REDIS_KEY_PREFIX": db + ":",
 		"JWKS_URL": iss.JWKSURL,
-	})
-	return fixture{Service: s, iss: iss, prefix: db + ":"}
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return fixture{Service: testkit.Start(t, app.Run, env), iss: iss, prefix: db + ":"}
 }
 
 const (
@@ -329,11 +338,21 @@ func TestTokens(t *testing.T) {
 	}
 }
 
-// The movies service keeps verifying from its cached JWKS while auth is down.
+// The movies service keeps verifying from its cached JWKS while auth is
+// down: background refreshes (every second here) fail, the keys stay.
 func TestJWKSCacheOutlivesAuth(t *testing.T) {
-	f := startMovies(t)
+	f := startMoviesWith(t, map[string]string{"JWKS_REFRESH_INTERVAL": "1s"})
 	f.create(t, alice, `{"name":"Before","casts":["a"],"genres":["b"]}`)
 	f.iss.StopJWKS()
+	// Background refreshes fail while the JWKS is down: wait for two.
+	failed := testkit.Series(metrics.JWKSRefreshesName, "result", "failure", "service", app.Service)
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if n := testkit.Scrape(t, f.AdminURL+"/metrics")[failed]; n < 2 {
+			return fmt.Errorf("%s = %v, want at least 2 failed JWKS refreshes", failed, n)
+		}
+		return nil
+	})
+	// A token never seen before still verifies with the cached key.
 	f.create(t, alice, `{"name":"After","casts":["a"],"genres":["b"]}`)
 }
 
