@@ -15,6 +15,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 
 	"github.com/moviebag/moviebag/deploy/observability"
+	"github.com/moviebag/moviebag/libs/metrics"
 )
 
 func mustReadFile(t *testing.T, path string) []byte {
@@ -199,19 +200,19 @@ func TestDashboardPanels(t *testing.T) {
 	}
 	// What issue 5 asks the dashboard to show, each found by the metric its queries read.
 	wantMetrics := map[string]string{
-		"request rate":                "http_requests_total",
-		"errors by envelope code":     "moviebag_errors_total",
-		"latency quantiles":           "http_request_duration_seconds_bucket",
-		"in-flight":                   "http_requests_in_flight",
+		"request rate":                metrics.RequestsName,
+		"errors by envelope code":     metrics.ErrorsName,
+		"latency quantiles":           metrics.DurationName + "_bucket",
+		"in-flight":                   metrics.InFlightName,
 		"memory":                      "process_resident_memory_bytes",
 		"goroutines":                  "go_goroutines",
 		"availability budget left":    "namespace_service:slo_availability_error_budget_remaining:ratio30d",
 		"latency budget left":         "namespace_service:slo_latency_error_budget_remaining:ratio30d",
 		"availability burn rate (1h)": "namespace_service:slo_availability_error_ratio:rate1h",
 		"latency burn rate (1h)":      "namespace_service:slo_latency_error_ratio:rate1h",
-		"login results":               "moviebag_login_attempts_total",
-		"JWKS refreshes":              "moviebag_jwks_refresh_total",
-		"dependency errors":           "moviebag_dependency_errors_total",
+		"login results":               metrics.LoginAttemptsName,
+		"JWKS refreshes":              metrics.JWKSRefreshesName,
+		"dependency errors":           metrics.DependencyErrorsName,
 	}
 	used := map[string]bool{}
 	p := observability.NewParser()

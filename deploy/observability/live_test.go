@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/moviebag/moviebag/deploy/observability"
+	"github.com/moviebag/moviebag/libs/metrics"
 )
 
 // Environment of TestLivePrometheus, set by `make test-observability` once the stack is up.
@@ -115,11 +116,11 @@ func TestLivePrometheus(t *testing.T) {
 
 	// Metrics only one service exports, and ones that may rightly have no series (no dependency failed).
 	onlyIn := map[string]string{
-		"moviebag_login_attempts_total": "auth",
-		"moviebag_tokens_revoked_total": "auth",
-		"moviebag_jwks_refresh_total":   "movies",
+		metrics.LoginAttemptsName: "auth",
+		metrics.TokensRevokedName: "auth",
+		metrics.JWKSRefreshesName: "movies",
 	}
-	mayBeEmpty := map[string]string{"moviebag_dependency_errors_total": "no MongoDB or Redis call failed"}
+	mayBeEmpty := map[string]string{metrics.DependencyErrorsName: "no MongoDB or Redis call failed"}
 	d := mustDashboard(t)
 	p := observability.NewParser()
 
@@ -130,11 +131,11 @@ func TestLivePrometheus(t *testing.T) {
 				t.Errorf("%s: %v", q, err)
 				continue
 			}
-			metrics := observability.MetricNames(expr)
+			names := observability.MetricNames(expr)
 			for _, svc := range services {
 				src := observability.Interpolate(q.Expr, map[string]string{"namespace": ".*", "service": svc, "route": ".*"}, "1m", "5m")
 				need, why := true, ""
-				for _, m := range metrics {
+				for _, m := range names {
 					if other, ok := onlyIn[m]; ok && other != svc {
 						need, why = false, m+" is exported by "+other+" only"
 					}

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/moviebag/moviebag/libs/metrics"
 )
 
 // Paths of the checked files, relative to this package's directory.
@@ -22,29 +24,17 @@ const (
 	RunbookPath   = "../../docs/runbook.md"
 )
 
-// ExportedMetrics are the metric names the services export (DESIGN.md §6 and issue 5), each with its type.
-// Histograms also expose _bucket, _count and _sum; the Go and process collectors' go_* and process_* are
-// accepted by prefix.
-var ExportedMetrics = map[string]string{
-	"http_requests_total":              "counter",
-	"http_request_duration_seconds":    "histogram",
-	"http_requests_in_flight":          "gauge",
-	"moviebag_errors_total":            "counter",
-	"moviebag_login_attempts_total":    "counter",
-	"moviebag_tokens_revoked_total":    "counter",
-	"moviebag_jwks_refresh_total":      "counter",
-	"moviebag_dependency_errors_total": "counter",
-	"moviebag_build_info":              "gauge",
-}
-
-// KnownMetric reports whether name is exported by the services, is a Go/process collector metric, or is one of
-// the names Prometheus itself adds to every target (up, scrape_*). Recording rule names are checked separately.
+// KnownMetric reports whether name is exported by the services (libs/metrics lists their names, the one list
+// the services register from; a histogram also exposes _bucket, _count and _sum), is a Go/process collector
+// metric, or is one of the names Prometheus itself adds to every target (up, scrape_*). Recording rule names
+// are checked separately.
 func KnownMetric(name string) bool {
-	if _, ok := ExportedMetrics[name]; ok {
+	exported := metrics.Exported()
+	if _, ok := exported[name]; ok {
 		return true
 	}
-	for base, typ := range ExportedMetrics {
-		if typ != "histogram" {
+	for base, typ := range exported {
+		if typ != metrics.Histogram {
 			continue
 		}
 		for _, suffix := range []string{"_bucket", "_count", "_sum"} {
