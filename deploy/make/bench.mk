@@ -1,4 +1,4 @@
-# Benchmarks (issue 6): `make bench` (the services under load against their ceilings, about 8 minutes) and
+# Benchmarks: `make bench` (the services under load against their ceilings, about 8 minutes) and
 # `make bench-go` (Go benchmarks of the hot paths). Neither is part of `make test`.
 # bench/ is its own Go module, outside go.work (GOWORK=off): vegeta and FerretDB's PostgreSQL
 # backend stay out of the services' build. See docs/benchmarks.md.

@@ -1,4 +1,4 @@
-# Observability (issue 5): the Grafana dashboard and the Prometheus rules, checked statically and on real data.
+# Observability: the Grafana dashboard and the Prometheus rules, checked statically and on real data.
 # Canonical files: helm/moviebag/files/{grafana,prometheus}/ (linked from deploy/grafana and deploy/prometheus).
 # deploy/observability is its own Go module, outside go.work (GOWORK=off): the Prometheus and Grafana SDK
 # dependencies stay out of the services' build.

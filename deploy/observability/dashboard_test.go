@@ -198,7 +198,8 @@ func TestDashboardPanels(t *testing.T) {
 			}
 		}
 	}
-	// What issue 5 asks the dashboard to show, each found by the metric its queries read.
+	// What an operator needs on one screen (traffic, errors, latency, saturation, the SLO budgets and burn
+	// rates, logins, key refreshes, dependency failures), each found by the metric its queries read.
 	wantMetrics := map[string]string{
 		"request rate":                metrics.RequestsName,
 		"errors by envelope code":     metrics.ErrorsName,

@@ -8,8 +8,9 @@ import "net/http"
 // Code is a stable, machine-readable error code. Clients match on it.
 type Code string
 
-// The seed article's catalog (a public contract: codes, statuses and messages
-// are exactly the article's).
+// The catalog of the seed article, the tutorial this API rebuilds ("Flask
+// Rest API Part 4: Exception Handling"): a public contract, so codes,
+// statuses and messages are exactly the article's.
 const (
 	InternalServerError     Code = "InternalServerError"
 	SchemaValidationError   Code = "SchemaValidationError"

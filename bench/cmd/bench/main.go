@@ -2,8 +2,9 @@
 // services, starts them as separate processes on self-started storage
 // (FerretDB on PostgreSQL or SQLite, redis-server) behind the local
 // gateway, seeds users and movies, drives closed-loop load with vegeta at
-// several concurrencies against every path of issue 6 (through the gateway
-// and straight to each service), measures the two ceilings (bare Fiber
+// several concurrencies against every path (get-movie, list, jwks,
+// not-found, create-invalid, login, create; through the gateway and straight
+// to each service), measures the two ceilings (bare Fiber
 // answering a fixed JSON; bare Fiber doing the same FindOne by _id) and the
 // bcrypt bound of login in the same run, and prints a table, which it also
 // writes to bench/results/, then list and get-by-id at growing collection
