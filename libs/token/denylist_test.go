@@ -2,6 +2,7 @@ package token_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -26,7 +27,9 @@ type replica struct {
 	rdb      *redis.Client
 	name     string
 	commands atomic.Int64
-	gate     sync.RWMutex // held by the test: new connections wait
+	// dialFailures counts connections that could not be made.
+	dialFailures atomic.Int64
+	gate         sync.RWMutex // held by the test: new connections wait
 }
 
 func (r *replica) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -66,7 +69,11 @@ func newReplica(t *testing.T, url, prefix, name string, follow bool) *replica {
 	opts.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		r.gate.RLock()
 		defer r.gate.RUnlock()
-		return dial(ctx, network, addr)
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			r.dialFailures.Add(1)
+		}
+		return conn, err
 	}
 	r.rdb = redis.NewClient(opts)
 	r.rdb.AddHook(r)
@@ -81,16 +88,16 @@ func newReplica(t *testing.T, url, prefix, name string, follow bool) *replica {
 	return r
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor is testkit.Eventually for a condition that holds or not; what
+// names it in the failure.
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
+	testkit.Eventually(t, within, func() error {
+		if !cond() {
+			return errors.New(what)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func revoked(t *testing.T, d *token.Denylist, jti string) bool {
@@ -241,7 +248,7 @@ func TestDenylistSubscriberThatMissesAMessageResyncs(t *testing.T) {
 func TestDenylistNotInSyncFailsClosed(t *testing.T) {
 	prefix := prefixFor(t)
 	dead := newReplica(t, "redis://"+testkit.FreeAddr(t)+"/0", prefix, "movies", true)
-	time.Sleep(50 * time.Millisecond) // let Follow try and fail at least once
+	waitFor(t, 10*time.Second, "Follow tried to connect and failed", func() bool { return dead.dialFailures.Load() > 0 })
 	if dead.deny.Synced() {
 		t.Fatal("in sync without a Redis")
 	}

@@ -2,6 +2,7 @@ package token_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -54,11 +55,12 @@ func BenchmarkVerify(b *testing.B) {
 	// in-process mirror of the denylist, no Redis round trip.
 	mirrored := token.NewDenylist(benchRedis(b), "bench:"+b.Name()+":", errs)
 	b.Cleanup(mirrored.Start(ctx, token.FollowOptions{}))
-	for deadline := time.Now().Add(10 * time.Second); !mirrored.Synced(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			b.Fatal("denylist mirror not in sync after 10s")
+	testkit.Eventually(b, 10*time.Second, func() error {
+		if !mirrored.Synced() {
+			return errors.New("denylist mirror not in sync")
 		}
-	}
+		return nil
+	})
 	b.Run("cached token and mirrored denylist", func(b *testing.B) {
 		benchVerify(b, token.NewVerifier(keys, policy, mirrored), raw)
 	})

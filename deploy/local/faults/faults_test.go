@@ -124,16 +124,16 @@ func (p *proc) term() {
 	p.cmd = nil
 }
 
-// waitFor polls cond until it holds or timeout passes.
+// waitFor is testkit.Eventually for a condition that holds or not; what
+// names it in the failure.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	testkit.Eventually(t, timeout, func() error {
+		if !cond() {
+			return fmt.Errorf("waiting for %s", what)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // keyDir writes one signing key and returns its directory.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/moviebag/moviebag/deploy/local/devstore"
 	"github.com/moviebag/moviebag/deploy/local/gateway"
 	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/metrics"
 	"github.com/moviebag/moviebag/libs/testkit"
 )
 
@@ -176,6 +178,27 @@ func startLoad(workers int, request func(worker, i int) (testkit.Response, error
 	return l
 }
 
+// served waits until n more requests of the load have succeeded: the load
+// is flowing, whatever the machine's speed.
+func (l *load) served(t *testing.T, n int64, what string) {
+	t.Helper()
+	target := l.ok.Load() + n
+	waitFor(t, 30*time.Second, fmt.Sprintf("%d more successful requests (%s)", n, what), func() bool { return l.ok.Load() >= target })
+}
+
+// moviesRequests is how many requests to /api/movies pr has answered, from
+// its own metrics: it is non-zero once a balancer sends pr traffic.
+func moviesRequests(t *testing.T, pr *proc) float64 {
+	t.Helper()
+	var n float64
+	for series, v := range testkit.Scrape(t, pr.AdminURL+"/metrics") {
+		if strings.HasPrefix(series, metrics.RequestsName+"{") && strings.Contains(series, `route="/api/movies"`) {
+			n += v
+		}
+	}
+	return n
+}
+
 func (l *load) finish(t *testing.T, minOK int64) {
 	t.Helper()
 	close(l.stop)
@@ -212,7 +235,7 @@ func TestKeyRotationUnderTraffic(t *testing.T) {
 		return testkit.Try("POST", p.movies.URL+"/api/movies",
 			`{"name":"rot-`+strconv.Itoa(w)+`-`+strconv.Itoa(i)+`","casts":["a"],"genres":["b"]}`, testkit.Bearer(tok)...)
 	})
-	time.Sleep(time.Second)
+	l.served(t, 20, "logins and creates under the first key")
 	writeKey(t, keys, "2026-02")
 	waitFor(t, 10*time.Second, "tokens signed by the new key", func() bool { return newKID.Load() >= 20 })
 	l.finish(t, 40)
@@ -243,14 +266,18 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		}
 	}()
 
-	waitFor(t, 5*time.Second, "both replicas ready behind the gateway", func() bool {
-		for range 4 {
-			if r, err := testkit.Try("GET", gw+"/api/movies?limit=1", ""); err != nil || r.Status != 200 {
+	// A replica is in the gateway's rotation once it has answered traffic.
+	inRotation := func(replica *proc) {
+		t.Helper()
+		waitFor(t, 30*time.Second, replica.AdminURL+" in the gateway's rotation", func() bool {
+			if _, err := testkit.Try("GET", gw+"/api/movies?limit=1", ""); err != nil {
 				return false
 			}
-		}
-		return true
-	})
+			return moviesRequests(t, replica) > 0
+		})
+	}
+	inRotation(p.movies)
+	inRotation(second)
 	l := startLoad(4, func(w, i int) (testkit.Response, error) {
 		if i%2 == 0 {
 			return testkit.Try("GET", gw+"/api/movies?limit=5", "")
@@ -258,11 +285,12 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		return testkit.Try("POST", gw+"/api/movies", `{"name":"sig-`+strconv.Itoa(w)+`-`+strconv.Itoa(i)+`","casts":["a"],"genres":["b"]}`, tok...)
 	})
 	for _, replica := range []*proc{p.movies, second} {
-		time.Sleep(500 * time.Millisecond)
+		l.served(t, 20, "traffic on both replicas")
 		replica.term()
-		time.Sleep(300 * time.Millisecond) // traffic only on the other replica
+		l.served(t, 10, "traffic on the other replica alone")
 		replica.start()
+		inRotation(replica)
 	}
-	time.Sleep(500 * time.Millisecond)
+	l.served(t, 20, "traffic after the restarts")
 	l.finish(t, 50)
 }
