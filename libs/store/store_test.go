@@ -1,0 +1,160 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/metrics"
+	"github.com/moviebag/moviebag/libs/store"
+	"github.com/moviebag/moviebag/libs/testkit"
+)
+
+// mapped checks that a storage failure became the catalog error want, kept
+// its cause for the logs, and was counted once under dependency and op.
+func mapped(t *testing.T, m *metrics.Metrics, dep metrics.Dependency, op metrics.Operation, cause, got error, want apierr.Code) {
+	t.Helper()
+	if !apierr.Is(got, want) {
+		t.Errorf("%s %s failure %v mapped to %v, want %s", dep, op, cause, got, want)
+	}
+	// The driver's error types are not all comparable: compare the text.
+	var e *apierr.Error
+	if !errors.As(got, &e) || e.Cause == nil || !strings.Contains(e.Cause.Error(), cause.Error()) {
+		t.Errorf("%v does not keep its cause %v for the logs", got, cause)
+	}
+	if n := testutil.ToFloat64(m.DependencyErrors.WithLabelValues(string(dep), string(op))); n != 1 {
+		t.Errorf("%s %s failures counted %v, want 1", dep, op, n)
+	}
+}
+
+// The storage error mapping against a real FerretDB: a server that cannot be
+// reached, a deadline and a closed client are ServiceUnavailableError (the
+// client may retry); an error the server answers is InternalServerError.
+// Every failure is counted by operation.
+func TestMongoErrors(t *testing.T) {
+	live := store.Config{MongoURI: testkit.MongoURI(t), MongoDatabase: testkit.Database(t), DialTimeout: 2 * time.Second}
+	tests := []struct {
+		name string
+		cfg  store.Config
+		call func(ctx context.Context, db *mongo.Database) error
+		want apierr.Code
+	}{
+		{"no server", store.Config{MongoURI: "mongodb://" + testkit.FreeAddr(t), MongoDatabase: "x", DialTimeout: 200 * time.Millisecond},
+			func(ctx context.Context, db *mongo.Database) error {
+				_, err := db.Collection("c").InsertOne(ctx, bson.D{{Key: "a", Value: 1}})
+				return err
+			}, apierr.ServiceUnavailableError},
+		{"deadline passed", live,
+			func(ctx context.Context, db *mongo.Database) error {
+				ctx, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
+				defer cancel()
+				return db.Collection("c").FindOne(ctx, bson.D{}).Err()
+			}, apierr.ServiceUnavailableError},
+		{"client disconnected", live,
+			func(ctx context.Context, db *mongo.Database) error {
+				if err := db.Client().Disconnect(ctx); err != nil {
+					return err
+				}
+				return db.Collection("c").FindOne(ctx, bson.D{}).Err()
+			}, apierr.ServiceUnavailableError},
+		{"server refuses the command", live,
+			func(ctx context.Context, db *mongo.Database) error {
+				_, err := db.Collection("c").UpdateOne(ctx, bson.D{}, bson.D{{Key: "$noSuchOperator", Value: bson.D{}}})
+				return err
+			}, apierr.InternalServerError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client, db, err := store.OpenMongo(tt.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = client.Disconnect(context.Background()) }()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cause := tt.call(ctx, db)
+			if cause == nil {
+				t.Fatal("the call did not fail")
+			}
+			m := metrics.New(prometheus.NewRegistry(), "test")
+			mapped(t, m, metrics.MongoDB, metrics.Find, cause, store.NewErrors(m).Mongo(metrics.Find, cause), tt.want)
+		})
+	}
+}
+
+// The same mapping for a real redis-server.
+func TestRedisErrors(t *testing.T) {
+	live := store.Config{RedisURL: testkit.RedisURL(t), DialTimeout: 2 * time.Second}
+	key := testkit.Database(t) + ":list"
+	tests := []struct {
+		name string
+		cfg  store.Config
+		call func(ctx context.Context, rdb redis.UniversalClient) error
+		want apierr.Code
+	}{
+		{"no server", store.Config{RedisURL: "redis://" + testkit.FreeAddr(t) + "/0", DialTimeout: 200 * time.Millisecond},
+			func(ctx context.Context, rdb redis.UniversalClient) error { return rdb.Get(ctx, "k").Err() },
+			apierr.ServiceUnavailableError},
+		{"deadline passed", live,
+			func(ctx context.Context, rdb redis.UniversalClient) error {
+				ctx, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
+				defer cancel()
+				return rdb.Get(ctx, "k").Err()
+			}, apierr.ServiceUnavailableError},
+		{"client closed", live,
+			func(ctx context.Context, rdb redis.UniversalClient) error {
+				if err := rdb.Close(); err != nil {
+					return err
+				}
+				return rdb.Get(ctx, "k").Err()
+			}, apierr.ServiceUnavailableError},
+		{"server refuses the command", live,
+			func(ctx context.Context, rdb redis.UniversalClient) error {
+				if err := rdb.RPush(ctx, key, "x").Err(); err != nil {
+					return err
+				}
+				defer rdb.Del(context.WithoutCancel(ctx), key)
+				return rdb.Incr(ctx, key).Err() // WRONGTYPE
+			}, apierr.InternalServerError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rdb, err := store.OpenRedis(tt.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = rdb.Close() }()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cause := tt.call(ctx, rdb)
+			if cause == nil {
+				t.Fatal("the call did not fail")
+			}
+			if errors.Is(cause, redis.Nil) {
+				t.Fatalf("the call found nothing instead of failing: %v", cause)
+			}
+			m := metrics.New(prometheus.NewRegistry(), "test")
+			mapped(t, m, metrics.Redis, metrics.Get, cause, store.NewErrors(m).Redis(metrics.Get, cause), tt.want)
+		})
+	}
+}
+
+// A malformed REDIS_URL is refused without echoing its password.
+func TestOpenRedisRedactsPassword(t *testing.T) {
+	_, err := store.OpenRedis(store.Config{RedisURL: "redis://user:s3cret@%zz:6379/0"})
+	if err == nil {
+		t.Fatal("malformed URL accepted")
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error %q shows the password", err)
+	}
+}
