@@ -73,21 +73,16 @@ func errorRoute(err error, route string) string {
 // point into buffers it reuses, and a label value outlives the request) and
 // one value for anything else, so labels stay bounded.
 func methodLabel(m string) string {
-	switch m {
-	case fiber.MethodGet:
-		return fiber.MethodGet
-	case fiber.MethodHead:
-		return fiber.MethodHead
-	case fiber.MethodPost:
-		return fiber.MethodPost
-	case fiber.MethodPut:
-		return fiber.MethodPut
-	case fiber.MethodPatch:
-		return fiber.MethodPatch
-	case fiber.MethodDelete:
-		return fiber.MethodDelete
-	case fiber.MethodOptions:
-		return fiber.MethodOptions
+	for _, std := range standardMethods {
+		if m == std {
+			return std
+		}
 	}
 	return metrics.OtherMethod
+}
+
+// standardMethods are the methods methodLabel names.
+var standardMethods = [...]string{
+	fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodPut,
+	fiber.MethodPatch, fiber.MethodDelete, fiber.MethodOptions,
 }

@@ -73,11 +73,7 @@ func OpenRedis(cfg Config) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("REDIS_URL (Sentinel): %w", err)
 		}
-		setDefault(&opts.DialTimeout, cfg.DialTimeout)
-		setDefault(&opts.ReadTimeout, time.Second)
-		setDefault(&opts.WriteTimeout, time.Second)
-		setDefault(&opts.PoolTimeout, cfg.DialTimeout)
-		setDefaultInt(&opts.MaxRetries, 1)
+		setDefaults(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries, cfg.DialTimeout)
 		return redis.NewFailoverClient(opts), nil
 	case q.Has("addr") || strings.HasSuffix(u.Scheme, "+cluster"):
 		raw := cfg.RedisURL
@@ -88,37 +84,32 @@ func OpenRedis(cfg Config) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("REDIS_URL (cluster): %w", err)
 		}
-		setDefault(&opts.DialTimeout, cfg.DialTimeout)
-		setDefault(&opts.ReadTimeout, time.Second)
-		setDefault(&opts.WriteTimeout, time.Second)
-		setDefault(&opts.PoolTimeout, cfg.DialTimeout)
-		setDefaultInt(&opts.MaxRetries, 1)
+		setDefaults(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries, cfg.DialTimeout)
 		return redis.NewClusterClient(opts), nil
 	default:
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
-		setDefault(&opts.DialTimeout, cfg.DialTimeout)
-		setDefault(&opts.ReadTimeout, time.Second)
-		setDefault(&opts.WriteTimeout, time.Second)
-		setDefault(&opts.PoolTimeout, cfg.DialTimeout)
-		setDefaultInt(&opts.MaxRetries, 1)
+		setDefaults(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries, cfg.DialTimeout)
 		return redis.NewClient(opts), nil
 	}
 }
 
-// setDefault sets *d to def unless the URL set it.
-func setDefault(d *time.Duration, def time.Duration) {
-	if *d == 0 {
-		*d = def
+// setDefaults fills in the options of any of the three client kinds that
+// the URL left unset: dialling and waiting for a pooled connection within
+// DEPENDENCY_DIAL_TIMEOUT, reads and writes within a second, one retry.
+func setDefaults(dial, read, write, pool *time.Duration, retries *int, dialTimeout time.Duration) {
+	for _, d := range []struct {
+		opt *time.Duration
+		def time.Duration
+	}{{dial, dialTimeout}, {read, time.Second}, {write, time.Second}, {pool, dialTimeout}} {
+		if *d.opt == 0 {
+			*d.opt = d.def
+		}
 	}
-}
-
-// setDefaultInt sets *n to def unless the URL set it.
-func setDefaultInt(n *int, def int) {
-	if *n == 0 {
-		*n = def
+	if *retries == 0 {
+		*retries = 1
 	}
 }
 
