@@ -730,3 +730,59 @@ func field(body []byte, name string) string {
 	s, _ := m[name].(string)
 	return s
 }
+
+// CheckRevoked asks both services with each token (auth: GET /api/auth/me; movies: POST /api/movies) and
+// returns an error naming every answer that is not 401: after a Redis restart, the denylist must still
+// refuse the tokens a run logged out (Report.Revoked).
+func CheckRevoked(ctx context.Context, baseURL string, tokens []string) error {
+	var errs []error
+	for i, tok := range tokens {
+		for _, r := range []struct{ method, path string }{{http.MethodGet, "/api/auth/me"}, {http.MethodPost, "/api/movies"}} {
+			status, err := send(ctx, r.method, baseURL+r.path, tok, []byte(`{"name":"revoked","casts":[],"genres":[]}`))
+			if err == nil && status != http.StatusUnauthorized {
+				err = fmt.Errorf("%d, want 401", status)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("revoked token %d: %s %s: %w", i, r.method, r.path, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CheckMovies reads each movie back (GET /api/movies/{id}) and returns an error naming every one that is
+// not there: after a MongoDB restart, every movie a run left (Report.Movies) must still be there.
+func CheckMovies(ctx context.Context, baseURL string, ids []string) error {
+	var errs []error
+	for _, id := range ids {
+		status, err := send(ctx, http.MethodGet, baseURL+"/api/movies/"+id, "", nil)
+		if err == nil && status != http.StatusOK {
+			err = fmt.Errorf("%d, want 200", status)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("movie %s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func send(ctx context.Context, method, u, token string, body []byte) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, resp.Body.Close()
+}
