@@ -144,12 +144,12 @@ func run(args []string, stdout io.Writer) error {
 		if err := os.Rename(tmp, o.out); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "mkimage: %s (%s) written to %s\n", ref, digest, o.out)
+		_, _ = fmt.Fprintf(stdout, "mkimage: %s (%s) written to %s\n", ref, digest, o.out)
 	case o.push:
 		if err := remote.Write(ref, img, remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
 			return fmt.Errorf("push %s: %w", ref, err)
 		}
-		fmt.Fprintf(stdout, "mkimage: pushed %s@%s\n", ref.Context(), digest)
+		_, _ = fmt.Fprintf(stdout, "mkimage: pushed %s@%s\n", ref.Context(), digest)
 	case o.docker:
 		tag, ok := ref.(name.Tag)
 		if !ok {
@@ -158,7 +158,7 @@ func run(args []string, stdout io.Writer) error {
 		if _, err := daemon.Write(tag, img); err != nil {
 			return fmt.Errorf("load %s into Docker: %w", ref, err)
 		}
-		fmt.Fprintf(stdout, "mkimage: %s (%s) loaded into Docker\n", ref, digest)
+		_, _ = fmt.Fprintf(stdout, "mkimage: %s (%s) loaded into Docker\n", ref, digest)
 	}
 	return nil
 }
@@ -170,7 +170,7 @@ func pushIndex(o options, ref name.Reference, stdout io.Writer) error {
 		return errors.New("-index needs -push and at least one -manifest")
 	}
 	auth := remote.WithAuthFromKeychain(authn.DefaultKeychain)
-	var idx v1.ImageIndex = mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	seen := map[string]string{}
 	for _, m := range o.manifests {
 		mref, err := name.ParseReference(m)
@@ -221,7 +221,7 @@ func pushIndex(o options, ref name.Reference, stdout io.Writer) error {
 	if err := writeDigest(o.digestFile, digest); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "mkimage: pushed index %s@%s (%d platforms)\n", ref.Context(), digest, len(o.manifests))
+	_, _ = fmt.Fprintf(stdout, "mkimage: pushed index %s@%s (%d platforms)\n", ref.Context(), digest, len(o.manifests))
 	return nil
 }
 

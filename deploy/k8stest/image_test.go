@@ -144,7 +144,7 @@ func imageFiles(t *testing.T, img v1.Image) map[string][]byte {
 			}
 			files[strings.TrimPrefix(h.Name, "/")] = b
 		}
-		rc.Close()
+		_ = rc.Close()
 	}
 	return files
 }

@@ -31,9 +31,9 @@ func TestMain(m *testing.M) {
 	repoRoot = root
 	binDir = filepath.Join(root, "bin")
 	// helm, skaffold and actionlint call each other (and shellcheck) through PATH.
-	os.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	os.Setenv("SKAFFOLD_COLLECT_METRICS", "false")
-	os.Setenv("SKAFFOLD_UPDATE_CHECK", "false")
+	_ = os.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	_ = os.Setenv("SKAFFOLD_COLLECT_METRICS", "false")
+	_ = os.Setenv("SKAFFOLD_UPDATE_CHECK", "false")
 	code := m.Run()
 	stopCluster()
 	os.Exit(code)

@@ -60,7 +60,8 @@ func TestDeployFilesAreLinksToTheChart(t *testing.T) {
 // fields, panel options and field config per panel plugin, Prometheus targets) and validates it.
 func TestDashboardStrict(t *testing.T) {
 	plugins.RegisterDefaultPlugins()
-	var d dashboard.Dashboard
+	// The dashboard file is Grafana's classic (v1) JSON model; dashboardv2 is a different schema.
+	var d dashboard.Dashboard //nolint:staticcheck // SA1019: see above
 	if err := d.UnmarshalJSONStrict(mustReadFile(t, observability.DashboardPath)); err != nil {
 		// A successful decode returns an empty, non-nil cog.BuildErrors.
 		var errs cog.BuildErrors

@@ -279,7 +279,7 @@ func (c *apiClient) do(t *testing.T, method, path, token string, body any) (int,
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, _ := io.ReadAll(resp.Body)
 	var obj map[string]any
 	_ = json.Unmarshal(raw, &obj)
@@ -356,7 +356,7 @@ func freePort(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
 }
 
@@ -403,8 +403,9 @@ func startPrometheus(t *testing.T, targets map[string]string) *promServer {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start prometheus: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	var waitErr error // read once exited is closed
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -413,7 +414,7 @@ func startPrometheus(t *testing.T, targets map[string]string) *promServer {
 			_ = cmd.Process.Kill()
 			<-exited
 		}
-		logFile.Close()
+		_ = logFile.Close()
 		if t.Failed() {
 			if b, err := os.ReadFile(logPath); err == nil && len(b) > 0 {
 				t.Logf("prometheus log:\n%s\nconfig:\n%s", b, cfg.String())
@@ -424,14 +425,14 @@ func startPrometheus(t *testing.T, targets map[string]string) *promServer {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
-		case err := <-exited:
+		case <-exited:
 			b, _ := os.ReadFile(logPath)
-			t.Fatalf("prometheus exited: %v\n%s", err, b)
+			t.Fatalf("prometheus exited: %v\n%s", waitErr, b)
 		default:
 		}
 		resp, err := s.http.Get(s.base + "/-/ready")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return s
 			}
@@ -467,7 +468,7 @@ func (s *promServer) get(t *testing.T, path string, params url.Values) json.RawM
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var r apiResponse
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
 		t.Fatalf("GET %s %v: decode: %v", path, params, err)

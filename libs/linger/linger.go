@@ -58,7 +58,7 @@ func (c *conn) Close() error {
 	c.once.Do(func() {
 		// An error here (already shut down, as net/http does before
 		// closing; or a broken connection) ends the drain at its first read.
-		_ = c.TCPConn.CloseWrite()
+		_ = c.CloseWrite()
 		go c.drain()
 	})
 	return nil
@@ -73,10 +73,10 @@ func (c *conn) drain() {
 		if deadline.After(end) {
 			deadline = end
 		}
-		if err := c.TCPConn.SetReadDeadline(deadline); err != nil {
+		if err := c.SetReadDeadline(deadline); err != nil {
 			return
 		}
-		if _, err := c.TCPConn.Read(buf); err != nil {
+		if _, err := c.Read(buf); err != nil {
 			return // io.EOF: the client closed its side; or a timeout
 		}
 	}

@@ -142,7 +142,7 @@ type stepper struct {
 
 func (s *stepper) step(format string, args ...any) {
 	s.n++
-	fmt.Fprintf(s.w, "bench [%3.0fs] %s\n", time.Since(s.start).Seconds(), fmt.Sprintf(format, args...))
+	_, _ = fmt.Fprintf(s.w, "bench [%3.0fs] %s\n", time.Since(s.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -162,7 +162,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if o.keep {
 		st.step("work directory (logs, binaries): %s", work)
 	} else {
-		defer os.RemoveAll(work)
+		defer func() { _ = os.RemoveAll(work) }()
 	}
 
 	st.step("building release binaries (-trimpath -ldflags \"-s -w\"): auth, movies, gateway, storage, ceilings")
@@ -191,7 +191,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	rep.Storage = env.storage
 	table := rep.markdown()
-	fmt.Fprint(stdout, "\n"+table)
+	_, _ = fmt.Fprint(stdout, "\n"+table)
 	if o.out != "" {
 		dir := o.out
 		if !filepath.IsAbs(dir) {
@@ -204,20 +204,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err := os.WriteFile(path, []byte(table), 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "\nwritten to %s\n", path)
+		_, _ = fmt.Fprintf(stdout, "\nwritten to %s\n", path)
 		if len(rep.Scaling) > 0 {
 			svg := strings.TrimSuffix(path, ".md") + "-scaling.svg"
 			if err := os.WriteFile(svg, []byte(scalingSVG(rep.Scaling)), 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "scaling plot written to %s\n", svg)
+			_, _ = fmt.Fprintf(stdout, "scaling plot written to %s\n", svg)
 		}
 	}
 	env.close(st)
 	env = nil
-	fmt.Fprintf(stdout, "ceiling ratio get-movie direct: %.2f\n", rep.GetMovieDirectRatio)
-	fmt.Fprintf(stdout, "ceiling ratio create-invalid direct: %.2f\n", rep.CreateInvalidDirectRatio)
-	fmt.Fprintf(stdout, "ceiling ratio list direct: %.2f\n", rep.ListDirectRatio)
+	_, _ = fmt.Fprintf(stdout, "ceiling ratio get-movie direct: %.2f\n", rep.GetMovieDirectRatio)
+	_, _ = fmt.Fprintf(stdout, "ceiling ratio create-invalid direct: %.2f\n", rep.CreateInvalidDirectRatio)
+	_, _ = fmt.Fprintf(stdout, "ceiling ratio list direct: %.2f\n", rep.ListDirectRatio)
 	return nil
 }
 

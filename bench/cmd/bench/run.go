@@ -197,7 +197,7 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 	done := 0
 	measure := func(path, via string, c int) {
 		// The list ceiling goes with the list.
-		if !(want(path) || path == "list-ceiling" && want("list")) || ctx.Err() != nil {
+		if !want(path) && (path != "list-ceiling" || !want("list")) || ctx.Err() != nil {
 			return
 		}
 		done++
@@ -330,7 +330,7 @@ func wrkCrossCheck(ctx context.Context, st *stepper, o options, s *stack) []wrkR
 		st.step("wrk script: %v", err)
 		return nil
 	}
-	defer os.Remove(script)
+	defer func() { _ = os.Remove(script) }()
 	c := o.concurrency[len(o.concurrency)/2]
 	mid := s.movieIDs[len(s.movieIDs)/2]
 	var rows []wrkRow

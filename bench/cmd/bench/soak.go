@@ -104,7 +104,7 @@ func soak(ctx context.Context, st *stepper, o options, s *stack, dir string, std
 		fmt.Fprintf(&b, "\n%s\n\n", growth(samples[i]))
 		series = append(series, svgSeries{Name: p.p.name + " VmRSS", Points: rssPts}, svgSeries{Name: p.p.name + " heap in use", Points: heapPts})
 	}
-	fmt.Fprint(stdout, "\n"+b.String())
+	_, _ = fmt.Fprint(stdout, "\n"+b.String())
 	if dir == "" {
 		return nil
 	}
@@ -119,7 +119,7 @@ func soak(ctx context.Context, st *stepper, o options, s *stack, dir string, std
 	if err := os.WriteFile(svg, []byte(svgChart("memory over the soak", "seconds", "MiB", false, false, series)), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "written to %s and %s\n", md, svg)
+	_, _ = fmt.Fprintf(stdout, "written to %s and %s\n", md, svg)
 	return nil
 }
 
@@ -162,7 +162,7 @@ func scrape(admin string) (heap, goroutines float64) {
 	if err != nil {
 		return 0, 0
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {

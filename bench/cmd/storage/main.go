@@ -133,7 +133,7 @@ func createDatabase(ctx context.Context, server, name string) (string, func(), e
 		if err != nil {
 			return err
 		}
-		defer conn.Close(context.Background())
+		defer func() { _ = conn.Close(context.Background()) }()
 		_, err = conn.Exec(cctx, sql)
 		return err
 	}

@@ -109,7 +109,9 @@ func TestGatewayTimesOutSlowClients(t *testing.T) {
 		if err := conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(conn, "POST /api/auth/signup HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n", u.Host)
+		if _, err := fmt.Fprintf(conn, "POST /api/auth/signup HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n", u.Host); err != nil {
+			t.Fatal(err)
+		}
 		answered := make(chan struct{})
 		go func() { // one byte at a time until the gateway answers or the connection breaks
 			for {
@@ -144,7 +146,9 @@ func TestGatewayTimesOutSlowClients(t *testing.T) {
 		if err := conn.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(conn, "GET /api/movies HTTP/1.1\r\nHost: %s\r\n\r\n", u.Host)
+		if _, err := fmt.Fprintf(conn, "GET /api/movies HTTP/1.1\r\nHost: %s\r\n\r\n", u.Host); err != nil {
+			t.Fatal(err)
+		}
 		br := bufio.NewReader(conn)
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
