@@ -32,14 +32,20 @@ type JWKSOptions struct {
 // the background and on an unknown kid, and kept while the JWKS is
 // unreachable. It stops refreshing when ctx is done.
 func NewJWKS(ctx context.Context, o JWKSOptions) (func(ctx context.Context) jwt.Keyfunc, error) {
-	client := &http.Client{Timeout: 5 * time.Second, Transport: countingTransport{next: http.DefaultTransport, onFetch: o.OnFetch}}
+	const fetchTimeout = 5 * time.Second
+	client := &http.Client{Timeout: fetchTimeout, Transport: countingTransport{next: http.DefaultTransport, onFetch: o.OnFetch}}
 	kf, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{o.URL}, keyfunc.Override{
 		Client:          client,
-		HTTPTimeout:     5 * time.Second,
+		HTTPTimeout:     fetchTimeout,
 		RefreshInterval: o.RefreshInterval,
-		// A request never waits for the rate limit: past it, an unknown kid is
-		// simply unknown.
-		RateLimitWaitMax:  time.Millisecond,
+		// jwkset bounds the wait for the rate limit AND the fetch that follows
+		// with this one deadline (under the request's own): it must leave the
+		// fetch time to cross a network. A limit of 1 ms, meant as "never
+		// wait", failed every on-demand fetch that took longer than loopback,
+		// so a verifier that started before auth refused every token until its
+		// background refresh. Past the limit (a wait longer than this), an
+		// unknown kid is simply unknown.
+		RateLimitWaitMax:  fetchTimeout,
 		RefreshUnknownKID: rate.NewLimiter(rate.Every(o.UnknownKIDInterval), 1),
 		RefreshErrorHandlerFunc: func(u string) func(ctx context.Context, err error) {
 			return func(ctx context.Context, err error) {
