@@ -231,17 +231,24 @@ func probeFrom(t *testing.T, ns string, probes []probe) map[string]bool {
 	return probeFromPod(t, ns, "np-probe", nil, probes)
 }
 
-// probeFromPod runs the tools image as a pod that tries each address with a 3 s connect timeout and
-// prints "host:port open|closed"; it returns which were open.
+// probeFromPod runs the tools image as a pod that tries each address, all at once, once a second for
+// up to 20 s (a 2 s connect timeout each), and prints "host:port open|closed"; it returns which were
+// open. The retries are not leniency: a NetworkPolicy agent admits a new pod's address only once it has
+// seen the pod, a moment after its containers start (kube-router, Calico and Cilium alike), so a first
+// attempt can be refused that a second one is not; and an address that must stay closed gets twenty
+// chances to leak instead of one.
 func probeFromPod(t *testing.T, ns, name string, labels map[string]string, probes []probe) map[string]bool {
 	t.Helper()
 	var script strings.Builder
 	for _, p := range probes {
 		// busybox's nc has no -z: curl's time_connect tells whether a TCP connection was made, whatever
 		// the server then answers (or not) to an HTTP request.
-		fmt.Fprintf(&script, "t=$(curl -s -o /dev/null --connect-timeout 3 -m 4 -w '%%{time_connect}' http://%[1]s:%[2]d/); "+
-			"if [ \"${t:-0.000000}\" != 0.000000 ]; then echo %[1]s:%[2]d open; else echo %[1]s:%[2]d closed; fi\n", p.host, p.port)
+		fmt.Fprintf(&script, "(r=closed; i=0; while [ $i -lt 20 ]; do "+
+			"t=$(curl -s -o /dev/null --connect-timeout 2 -m 3 -w '%%{time_connect}' http://%[1]s:%[2]d/); "+
+			"if [ \"${t:-0.000000}\" != 0.000000 ]; then r=open; break; fi; i=$((i+1)); sleep 1; done; "+
+			"echo %[1]s:%[2]d $r) &\n", p.host, p.port)
 	}
+	script.WriteString("wait\n")
 	var lbl strings.Builder
 	for k, v := range labels {
 		fmt.Fprintf(&lbl, "    %s: %q\n", k, v)
