@@ -140,7 +140,7 @@ func freeAddr() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().String(), nil
 }
 
@@ -200,7 +200,7 @@ func login(t *testing.T, base, email, password string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	tok := field(b, "token")
 	if resp.StatusCode != http.StatusOK || tok == "" {
@@ -236,10 +236,10 @@ func (s *sabotage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case seq >= outageFrom && seq < outageTo:
 		s.window.Open()
-		switch {
-		case kind == List:
+		switch kind {
+		case List:
 			// public reads pass
-		case kind == Get: // a 503 on a public read is a failure even during a Redis outage
+		case Get: // a 503 on a public read is a failure even during a Redis outage
 			s.fail(kind)
 			unavailable(w)
 			return
