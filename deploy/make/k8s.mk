@@ -29,8 +29,15 @@ K8S_CRD_MODULES := sigs.k8s.io/gateway-api@v1.6.3 github.com/prometheus-operator
 test-k8s: $(BIN)/mkimage ## charts, workflows, skaffold, the image definition: helm lint/template, strict decoding, policies, actionlint, kube-apiserver dry run
 	cd deploy/k8stest && GOWORK=off $(GO) test -count=1 -timeout 45m ./...
 
-IMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# Read from git once per run and passed on to sub-makes: the images' tag and the tag the chart is installed
+# with must not differ because a file changed in between (a recursive `?=` asked git at every use).
+ifndef IMAGE_VERSION
+IMAGE_VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+endif
+ifndef IMAGE_REVISION
+IMAGE_REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+endif
+export IMAGE_VERSION IMAGE_REVISION
 # The service images: `make image-auth` / `make image-movies` (deploy/make/testcluster.mk), the one
 # image definition that skaffold, the release workflow and the test cluster use.
 
