@@ -170,7 +170,7 @@ cluster-down: ## remove the test cluster: processes, mounts, network, iptables, 
 
 .PHONY: test-cluster
 test-cluster: deps-cluster images ## cluster-up, the checks on the real cluster, cluster-down
-	@$(CLUSTER_ENV) $(CLUSTER_SH) up | tee $(BIN)/cluster-up.out
-	@set -a; . <(tail -n 3 $(BIN)/cluster-up.out); set +a; \
-	  cd deploy/cluster && GOWORK=off $(GO) test -count=1 -timeout 30m -v ./clustertest/... ; rc=$$?; \
-	  cd $(CURDIR) && $(CLUSTER_SH) down || rc=1; exit $$rc
+	@rc=0; { $(CLUSTER_ENV) $(CLUSTER_SH) up | tee $(BIN)/cluster-up.out && \
+	  set -a && . <(tail -n 3 $(BIN)/cluster-up.out) && set +a && \
+	  (cd deploy/cluster && GOWORK=off $(GO) test -count=1 -timeout 30m -v ./clustertest/...); } || rc=$$?; \
+	  $(CLUSTER_SH) down || rc=1; exit $$rc
