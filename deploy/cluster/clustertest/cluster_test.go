@@ -322,7 +322,9 @@ func anyCluster(t *testing.T, gateway string) {
 	for old, repl := range map[string]string{
 		"oci://ghcr.io/<owner>/charts/moviebag --version <version>": chartDir(t) + " --values " + filepath.Join(root, "deploy/cluster/values.yaml") +
 			" --set-string auth.image.tag=" + tag + ",movies.image.tag=" + tag,
-		"mongo.example": "mongo.external-storage.svc.cluster.local",
+		// The stand-in for an external MongoDB is FerretDB v1, which has no SCRAM authentication (the
+		// driver's default for a URI with credentials): the same Secret, without the credentials.
+		"mongodb://user:pass@mongo.example:27017/?authSource=admin": "mongodb://mongo.external-storage.svc.cluster.local:27017/",
 		"redis.example": "redis.external-storage.svc.cluster.local",
 	} {
 		if !strings.Contains(script, old) {
