@@ -169,9 +169,16 @@ cluster-up: deps-cluster images ## a real single-node Kubernetes here with the c
 cluster-down: ## remove the test cluster: processes, mounts, network, iptables, files; restore sysctls
 	@$(CLUSTER_SH) down
 
+# cluster_run runs the clustertest tests matching $(1) on a fresh cluster, and always takes it down.
+cluster_run = rc=0; { $(CLUSTER_ENV) $(CLUSTER_SH) up | tee $(BIN)/cluster-up.out && \
+	  set -a && . <(tail -n 3 $(BIN)/cluster-up.out) && set +a && \
+	  (cd deploy/cluster && GOWORK=off $(GO) test -count=1 -timeout 30m -v -run '$(1)' ./clustertest/...); } || rc=$$?; \
+	  $(CLUSTER_SH) down || rc=1; exit $$rc
+
 .PHONY: test-cluster
 test-cluster: deps-cluster images ## cluster-up, the checks on the real cluster, cluster-down
-	@rc=0; { $(CLUSTER_ENV) $(CLUSTER_SH) up | tee $(BIN)/cluster-up.out && \
-	  set -a && . <(tail -n 3 $(BIN)/cluster-up.out) && set +a && \
-	  (cd deploy/cluster && GOWORK=off $(GO) test -count=1 -timeout 30m -v ./clustertest/...); } || rc=$$?; \
-	  $(CLUSTER_SH) down || rc=1; exit $$rc
+	@$(call cluster_run,^TestCluster$$)
+
+.PHONY: test-cluster-disruption
+test-cluster-disruption: deps-cluster images ## cluster-up, pods rolled and killed under load (0 failed requests), cluster-down
+	@$(call cluster_run,^TestDisruptions$$)
