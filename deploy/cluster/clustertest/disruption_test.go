@@ -54,40 +54,34 @@ func TestDisruptions(t *testing.T) {
 func underLoad(t *testing.T, gateway string, disrupt func(t *testing.T)) {
 	t.Helper()
 	const settle = 15 * time.Second
+	// The load's length is only known once the disruption is over: it runs until cancelled.
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	type result struct {
-		rep *load.Report
-		err error
-	}
-	done := make(chan result, 1)
-	stop := make(chan time.Duration, 1)
+	var (
+		rep      *load.Report
+		err      error
+		finished = make(chan struct{})
+	)
 	go func() {
-		// The load's length is only known once the disruption is over: run long, then stop on a deadline.
-		lctx, lcancel := context.WithCancel(ctx)
-		defer lcancel()
-		go func() {
-			if d, ok := <-stop; ok {
-				time.AfterFunc(d, lcancel)
-			}
-		}()
-		rep, err := load.Run(lctx, load.Config{BaseURL: gateway, Duration: 30 * time.Minute, Logf: t.Logf})
-		done <- result{rep, err}
+		defer close(finished)
+		rep, err = load.Run(ctx, load.Config{BaseURL: gateway, Duration: 30 * time.Minute, Logf: t.Logf})
 	}()
+	// Also when disrupt stops the test: the load (which logs through t) ends before the test does.
+	defer func() { cancel(); <-finished }()
 	time.Sleep(settle) // the load is steady before anything is disrupted
 	start := time.Now()
 	disrupt(t)
 	t.Logf("disruption took %s", time.Since(start).Round(time.Second))
-	stop <- settle
-	r := <-done
-	if r.rep == nil {
-		t.Fatalf("load: %v", r.err)
+	time.Sleep(settle)
+	cancel()
+	<-finished
+	if rep == nil {
+		t.Fatalf("load: %v", err)
 	}
-	t.Logf("load: %s", r.rep)
-	if n := r.rep.Failed(); n != 0 {
-		for _, o := range r.rep.Failures {
+	t.Logf("load: %s", rep)
+	if n := rep.Failed(); n != 0 {
+		for _, o := range rep.Failures {
 			t.Logf("failed: %s", o)
 		}
-		t.Errorf("%d of %d requests failed during the disruption, want 0", n, r.rep.Sent())
+		t.Errorf("%d of %d requests failed during the disruption, want 0", n, rep.Sent())
 	}
 }
