@@ -208,12 +208,13 @@ func (l *load) finish(t *testing.T, minOK int64) {
 	}
 }
 
-// A new key added to JWT_KEYS_DIR becomes the signer while traffic runs,
-// and not one request fails: movies fetches the new key on its unknown kid.
+// A new key added to JWT_KEYS_DIR is published, becomes the signer after the
+// sign delay while traffic runs, and not one request fails: movies fetches the
+// new key on its unknown kid.
 func TestKeyRotationUnderTraffic(t *testing.T) {
 	keys := keyDir(t, "2026-01")
 	p := startPair(t, testkit.MongoURI(t), testkit.RedisURL(t),
-		map[string]string{"JWT_KEYS_DIR": keys, "JWT_KEYS_RELOAD_INTERVAL": "100ms"},
+		map[string]string{"JWT_KEYS_DIR": keys, "JWT_KEYS_RELOAD_INTERVAL": "100ms", "JWT_KEYS_SIGN_DELAY": "500ms"},
 		map[string]string{"JWKS_UNKNOWN_KID_INTERVAL": "1s"})
 	p.user(t, "ada@example.com")
 	creds := `{"email":"ada@example.com","password":"secret123"}`

@@ -341,7 +341,8 @@ func TestJWKS(t *testing.T) {
 	}
 }
 
-// Every PEM of JWT_KEYS_DIR is published; the lexically last one signs.
+// Every PEM of JWT_KEYS_DIR is published; the lexically last one signs (at
+// once with no sign delay; keys.TestRotatingSignsAfterDelay covers the delay).
 func TestKeysDir(t *testing.T) {
 	dir := t.TempDir()
 	writeKey(t, filepath.Join(dir, "2026-01.pem"), false)
@@ -349,7 +350,7 @@ func TestKeysDir(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "README.txt"), []byte("not a key"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := startAuth(t, map[string]string{"JWT_KEYS_DIR": dir})
+	s := startAuth(t, map[string]string{"JWT_KEYS_DIR": dir, "JWT_KEYS_SIGN_DELAY": "0s"})
 	set := testkit.JSON[struct{ Keys []struct{ KID string } }](t, testkit.Do(t, "GET", s.URL+"/.well-known/jwks.json", ""))
 	if len(set.Keys) != 2 {
 		t.Fatalf("published %+v, want both keys", set.Keys)

@@ -16,6 +16,11 @@ type Config struct {
 	KeysDir string `env:"JWT_KEYS_DIR"`
 	// KeysReloadInterval is how often JWT_KEYS_DIR is read again (0: never).
 	KeysReloadInterval time.Duration `env:"JWT_KEYS_RELOAD_INTERVAL" envDefault:"30s"`
+	// KeysSignDelay is how long a key added to JWT_KEYS_DIR is published
+	// before it signs: longer than the time between two replicas seeing the
+	// same Secret update, so that no token names a key a replica does not
+	// publish yet.
+	KeysSignDelay time.Duration `env:"JWT_KEYS_SIGN_DELAY" envDefault:"2m"`
 	TokenTTL           time.Duration `env:"JWT_TTL" envDefault:"1h"`
 	BcryptCost         int           `env:"BCRYPT_COST" envDefault:"10"`
 
@@ -32,6 +37,9 @@ var defaults = map[string]string{"HTTP_ADDR": ":8081", "ADMIN_ADDR": ":9091"}
 func (c Config) Validate() error {
 	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
 		return fmt.Errorf("BCRYPT_COST %d: want %d to %d", c.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	if c.KeysSignDelay < 0 {
+		return fmt.Errorf("JWT_KEYS_SIGN_DELAY %s: want 0 or more", c.KeysSignDelay)
 	}
 	return nil
 }

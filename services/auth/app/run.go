@@ -81,11 +81,12 @@ func loadKeys(ctx context.Context, cfg Config, logger *slog.Logger) (keySource, 
 		logger.Warn("JWT_KEYS_DIR is not set: signing with a key generated at start; tokens die with this process", "kid", set.SignerID())
 		return set, nil
 	}
-	rot, err := keys.LoadRotating(cfg.KeysDir)
+	rot, err := keys.LoadRotating(cfg.KeysDir, cfg.KeysSignDelay)
 	if err != nil {
 		return nil, err
 	}
-	logger.Info("signing keys loaded", "dir", cfg.KeysDir, "signer", rot.SignerID(), "reload_interval", cfg.KeysReloadInterval.String())
+	logger.Info("signing keys loaded", "dir", cfg.KeysDir, "signer", rot.SignerID(),
+		"reload_interval", cfg.KeysReloadInterval.String(), "sign_delay", cfg.KeysSignDelay.String())
 	if cfg.KeysReloadInterval > 0 {
 		go rot.Watch(ctx, cfg.KeysReloadInterval, logger)
 	}

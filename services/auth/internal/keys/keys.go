@@ -1,8 +1,8 @@
 // Package keys holds the auth service's signing keys: every PEM file of a
 // directory is a key (its file name without .pem is its kid), the
-// lexically greatest signs, and all are published as the JWKS so that a new
-// key can be added before it signs and an old one kept until its tokens
-// expire.
+// lexically greatest signs (once it has been published long enough: see
+// Rotating), and all are published as the JWKS so that a new key is published
+// before it signs and an old one kept until its tokens expire.
 package keys
 
 import (
@@ -39,8 +39,18 @@ type Set struct {
 	jwks   []byte
 }
 
-// Load reads every *.pem file of dir (RSA private keys, PKCS#1 or PKCS#8).
+// Load reads every *.pem file of dir (RSA private keys, PKCS#1 or PKCS#8);
+// the greatest signs.
 func Load(dir string) (*Set, error) {
+	keys, err := readDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return newSet(keys, len(keys)-1)
+}
+
+// readDir reads every *.pem file of dir, sorted by name (at least one).
+func readDir(dir string) ([]Key, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.pem"))
 	if err != nil {
 		return nil, fmt.Errorf("JWT_KEYS_DIR %s: %w", dir, err)
@@ -48,7 +58,6 @@ func Load(dir string) (*Set, error) {
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("JWT_KEYS_DIR %s: no *.pem key files", dir)
 	}
-	slices.Sort(paths)
 	keys := make([]Key, 0, len(paths))
 	for _, p := range paths {
 		k, err := readKey(p)
@@ -57,7 +66,9 @@ func Load(dir string) (*Set, error) {
 		}
 		keys = append(keys, k)
 	}
-	return newSet(keys)
+	// By kid, not by file name: "k1.next.pem" sorts before "k1.pem", but the kid k1.next is the greater.
+	slices.SortFunc(keys, func(a, b Key) int { return strings.Compare(a.ID, b.ID) })
+	return keys, nil
 }
 
 // Generate makes a single fresh key, for local runs without a key directory.
@@ -66,7 +77,7 @@ func Generate() (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generate signing key: %w", err)
 	}
-	return newSet([]Key{{ID: "generated-" + time.Now().UTC().Format("20060102T150405Z"), Private: pk}})
+	return newSet([]Key{{ID: "generated-" + time.Now().UTC().Format("20060102T150405Z"), Private: pk}}, 0)
 }
 
 func readKey(path string) (Key, error) {
@@ -103,13 +114,13 @@ func readKey(path string) (Key, error) {
 	return Key{ID: strings.TrimSuffix(filepath.Base(path), ".pem"), Private: pk}, nil
 }
 
-// newSet builds a set from keys sorted by id; the last signs.
-func newSet(keys []Key) (*Set, error) {
+// newSet builds a set from keys sorted by id, keys[signer] signing.
+func newSet(keys []Key, signer int) (*Set, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("no signing keys")
 	}
 	st := jwkset.NewMemoryStorage()
-	s := &Set{signer: keys[len(keys)-1], public: make(map[string]*rsa.PublicKey, len(keys))}
+	s := &Set{signer: keys[signer], public: make(map[string]*rsa.PublicKey, len(keys))}
 	for _, k := range keys {
 		jwk, err := jwkset.NewJWKFromKey(&k.Private.PublicKey, jwkset.JWKOptions{
 			Metadata: jwkset.JWKMetadataOptions{ALG: jwkset.AlgRS256, KID: k.ID, USE: jwkset.UseSig},

@@ -111,6 +111,16 @@ func TestLoad(t *testing.T) {
 	if kids := published(t, s); !slices.Equal(kids, []string{"2026-01", "2026-02"}) {
 		t.Errorf("published kids %v, want 2026-01 and 2026-02", kids)
 	}
+	// The greatest kid, not the greatest file name: "2026-02.next.pem" < "2026-02.pem".
+	write(t, dir, "2026-02.next.pem", pkcs1(rsaKey(t, 2048)))
+	if s2, err := keys.Load(dir); err != nil {
+		t.Error(err)
+	} else if s2.SignerID() != "2026-02.next" {
+		t.Errorf("signer of 2026-01, 2026-02 and 2026-02.next: %s, want 2026-02.next", s2.SignerID())
+	}
+	if err := os.Remove(filepath.Join(dir, "2026-02.next.pem")); err != nil {
+		t.Fatal(err)
+	}
 	tok, err := s.Sign(claims())
 	if err != nil {
 		t.Fatal(err)
@@ -195,13 +205,13 @@ func TestGenerate(t *testing.T) {
 	}
 }
 
-// A key added to the directory is published and takes over signing on the
-// next Reload, while tokens of the old key keep verifying; a directory
+// Without a sign delay, a key added to the directory is published and takes
+// over signing on the next Reload, while tokens of the old key keep verifying; a directory
 // that stops loading leaves the keys in use.
 func TestRotatingReload(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "2026-01.pem", pkcs1(rsaKey(t, 2048)))
-	r, err := keys.LoadRotating(dir)
+	r, err := keys.LoadRotating(dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,5 +250,68 @@ func TestRotatingReload(t *testing.T) {
 	}
 	if err := verify(r, tok); err != nil {
 		t.Errorf("signing after a failed reload: %v", err)
+	}
+}
+
+// A key added to the directory is published at once but signs only after the
+// sign delay, so that every replica publishes it before any token names it;
+// at start, with several keys and none published long enough, the least (the
+// oldest) signs; a lone key signs at once.
+func TestRotatingSignsAfterDelay(t *testing.T) {
+	const delay = 2 * time.Minute
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	reload := func(r *keys.Rotating) {
+		t.Helper()
+		if _, err := r.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	dir := t.TempDir()
+	write(t, dir, "2026-01.pem", pkcs1(rsaKey(t, 2048)))
+	r, err := keys.LoadRotatingClock(dir, delay, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SignerID() != "2026-01" {
+		t.Fatalf("signer %q of a lone key, want 2026-01 at once", r.SignerID())
+	}
+
+	write(t, dir, "2026-02.pem", pkcs1(rsaKey(t, 2048)))
+	reload(r)
+	if kids := published(t, r); !slices.Equal(kids, []string{"2026-01", "2026-02"}) {
+		t.Errorf("published %v right after the key was added, want both", kids)
+	}
+	if r.SignerID() != "2026-01" {
+		t.Errorf("signer %q right after a key was added, want 2026-01 until the delay has passed", r.SignerID())
+	}
+	now = now.Add(delay - time.Second)
+	reload(r)
+	if r.SignerID() != "2026-01" {
+		t.Errorf("signer %q a second before the delay, want 2026-01", r.SignerID())
+	}
+	now = now.Add(time.Second)
+	reload(r)
+	if r.SignerID() != "2026-02" {
+		t.Errorf("signer %q once the key was published for the delay, want 2026-02", r.SignerID())
+	}
+
+	// A replica starting mid-rotation publishes both and signs with the old one.
+	fresh, err := keys.LoadRotatingClock(dir, delay, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh.SignerID() != "2026-01" {
+		t.Errorf("signer %q of a replica started with two keys, want 2026-01 until the delay has passed", fresh.SignerID())
+	}
+
+	// The old key removed before the new one is ready: the new one is all there is.
+	if err := os.Remove(filepath.Join(dir, "2026-01.pem")); err != nil {
+		t.Fatal(err)
+	}
+	reload(fresh)
+	if fresh.SignerID() != "2026-02" {
+		t.Errorf("signer %q once the old key was removed, want 2026-02", fresh.SignerID())
 	}
 }

@@ -1,0 +1,4 @@
+package keys
+
+// LoadRotatingClock is LoadRotating with a clock the test moves.
+var LoadRotatingClock = loadRotating
