@@ -2,6 +2,16 @@ package clustertest
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,15 +21,15 @@ import (
 
 // TestDisruptions puts steady, mixed load through the Gateway (load.Run: 50 requests a second of public
 // reads, authenticated creates and deletes, a login a second, a logout now and then) while the cluster
-// rolls and kills the services' pods, and requires that no request fails. It runs from
-// `make test-cluster-disruption` on a cluster that `cluster-up` has just installed (2 replicas of each
-// service, the chart's defaults).
+// rolls and kills pods, restarts Redis and MongoDB and rotates the signing key, and counts every request
+// that was not answered as promised. It runs from `make test-cluster-disruption` on a cluster that
+// `cluster-up` has just installed (2 replicas of each service, the chart's defaults).
 func TestDisruptions(t *testing.T) {
 	env(t, "KUBECONFIG")
 	gateway := env(t, "GATEWAY_URL")
 
 	t.Run("helm upgrade that changes a config value of both services: 0 failed", func(t *testing.T) {
-		underLoad(t, gateway, func(t *testing.T) {
+		underLoad(t, load.Config{BaseURL: gateway}, func(t *testing.T) {
 			before := podUIDs(t)
 			upgrade(t, "--set", "auth.config.logLevel=warn", "--set", "movies.config.logLevel=warn")
 			after := podUIDs(t)
@@ -32,10 +42,9 @@ func TestDisruptions(t *testing.T) {
 	})
 
 	t.Run("kubectl delete pod of each replica of each service in turn: 0 failed", func(t *testing.T) {
-		underLoad(t, gateway, func(t *testing.T) {
+		underLoad(t, load.Config{BaseURL: gateway}, func(t *testing.T) {
 			for _, svc := range []string{"auth", "movies"} {
-				pods := strings.Fields(kubectl(t, "-n", namespace, "get", "pods", "-l",
-					"app.kubernetes.io/instance="+release+",app.kubernetes.io/name="+svc, "-o", "jsonpath={.items[*].metadata.name}"))
+				pods := podNames(t, svc)
 				if len(pods) < 2 {
 					t.Fatalf("%s has %d pods, want at least 2 (the chart's default)", svc, len(pods))
 				}
@@ -47,14 +56,175 @@ func TestDisruptions(t *testing.T) {
 			}
 		})
 	})
+
+	// The dev Redis and MongoDB are deleted under load. While each is away, clients may get 503 with
+	// Retry-After (for Redis: only authenticated writes, logins and logouts; public reads go on); from 30 s
+	// after the new pod is Ready, everything must work again, unaided. Nothing else may fail, no request may
+	// take longer than REQUEST_TIMEOUT plus a margin, and what was stored before must still be there.
+	t.Run("dev Redis pod deleted: 503 with Retry-After on writes only while it is away, the denylist survives", func(t *testing.T) {
+		outage := &load.Window{}
+		rep := underLoad(t, load.Config{BaseURL: gateway, Expected: []load.Degradation{load.RedisOutage(outage)}, SlowAfter: slowAfter},
+			func(t *testing.T) { restartDatabase(t, "redis", outage) })
+		if len(rep.Revoked) == 0 {
+			t.Fatal("the load logged nothing out: the denylist's survival is not shown")
+		}
+		if err := load.CheckRevoked(context.Background(), gateway, rep.Revoked); err != nil {
+			t.Errorf("tokens logged out before or around the restart are accepted again: %v", err)
+		}
+		t.Logf("%d logged-out tokens still refused after the restart", len(rep.Revoked))
+	})
+
+	t.Run("dev MongoDB pod deleted: 503 envelopes only while it is away, no hung request, no movie lost", func(t *testing.T) {
+		outage := &load.Window{}
+		rep := underLoad(t, load.Config{BaseURL: gateway, Expected: []load.Degradation{load.MongoOutage(outage)}, SlowAfter: slowAfter},
+			func(t *testing.T) { restartDatabase(t, "mongodb", outage) })
+		if err := load.CheckMovies(context.Background(), gateway, rep.Movies); err != nil {
+			t.Errorf("movies created before the restart are gone: %v", err)
+		}
+		t.Logf("all %d movies the load left are still there", len(rep.Movies))
+	})
+
+	t.Run("signing key rotated through the Secret: 0 failed", func(t *testing.T) { rotateKey(t, gateway) })
 }
 
-// underLoad runs disrupt while load.Run sends traffic through gateway: 15 s of load before it, 15 s
-// after it, and then fails the test for every request that was not answered as expected.
-func underLoad(t *testing.T, gateway string, disrupt func(t *testing.T)) {
+// slowAfter is the services' REQUEST_TIMEOUT (the chart's 5 s) plus a margin for the Gateway and the
+// client: an answer later than this hung.
+const slowAfter = 5*time.Second + 3*time.Second
+
+// recovery is how long after a restarted database is Ready its outage may still show.
+const recovery = 30 * time.Second
+
+// restartDatabase deletes the dev database's pod (app.kubernetes.io/name=name) and waits for its
+// replacement to be Ready; outage covers the deletion to 30 s after Ready, and the load goes on 15 s
+// past that, when every request must succeed again.
+func restartDatabase(t *testing.T, name string, outage *load.Window) {
+	pods := podNames(t, name)
+	if len(pods) != 1 {
+		t.Fatalf("%d %s pods, want the one of the chart's StatefulSet", len(pods), name)
+	}
+	pod := pods[0]
+	state := func() string { // "<uid> <Ready status>"; empty while the pod does not exist
+		out, _ := try(30*time.Second, "kubectl", "-n", namespace, "get", "pod", pod, "--ignore-not-found",
+			"-o", `jsonpath={.metadata.uid} {.status.conditions[?(@.type=="Ready")].status}`)
+		return strings.TrimSpace(out)
+	}
+	old, _, _ := strings.Cut(state(), " ")
+	outage.Open()
+	start := time.Now()
+	t.Logf("deleting pod %s", pod)
+	kubectl(t, "-n", namespace, "delete", "pod", pod, "--wait")
+	// The StatefulSet makes a pod of the same name: Ready means a new uid with Ready True.
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		uid, ready, _ := strings.Cut(state(), " ")
+		if uid != "" && uid != old && ready == "True" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pod %s not back and Ready within 3 minutes of its deletion", pod)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	ready := time.Now()
+	outage.CloseAt(ready.Add(recovery))
+	t.Logf("%s: deleted and Ready again in %s; failures tolerated until %s after that", name, ready.Sub(start).Round(time.Second), recovery)
+	time.Sleep(recovery)
+}
+
+// rotateKey rotates the signing key the way the README says, under load: a key with a greater name is
+// added to the Secret; every auth replica publishes it, then signs with it JWT_KEYS_SIGN_DELAY later;
+// a token of the old key still works after the switch; once the token lifetime has passed, the old key is
+// removed. No request may fail at any point. The token lifetime is made short (1 m) and the keys are read
+// every 5 s, so that the rotation takes minutes; kubelet's Secret sync and the sign delay keep the
+// chart's defaults (1 m, 2 m).
+func rotateKey(t *testing.T, gateway string) {
+	const (
+		ttl    = time.Minute
+		leeway = 30 * time.Second // the clock skew verifiers allow past exp (libs/token)
+	)
+	// Every request of the test comes from this one host: the per-address login limit is raised so that the
+	// test's own logins, next to the load's one a second, are never refused.
+	upgrade(t, "--set", "auth.config.jwtTTL="+ttl.String(), "--set", "auth.signingKeys.reloadInterval=5s",
+		"--set", "auth.config.loginLimitPerIP=100000")
+	secret := release + "-auth-signing-keys"
+	kids := secretKIDs(t, secret)
+	if len(kids) != 1 {
+		t.Fatalf("Secret %s holds keys %v, want the one the chart generated", secret, kids)
+	}
+	oldKID, newKID := kids[0], kids[0]+"-next" // a greater name, as the README asks
+	email := fmt.Sprintf("rotation-%d@example.com", time.Now().UnixNano())
+	login := func() (string, string) {
+		tok, err := load.Token(context.Background(), gateway, email, "rotation-secret-1")
+		if err != nil {
+			t.Fatalf("login: %v", err)
+		}
+		return tok, kidOf(t, tok)
+	}
+	if _, kid := login(); kid != oldKID {
+		t.Fatalf("a token before the rotation names %q, want %q", kid, oldKID)
+	}
+
+	underLoad(t, load.Config{BaseURL: gateway}, func(t *testing.T) {
+		start := time.Now()
+		patchSecret(t, secret, map[string]any{newKID + ".pem": base64.StdEncoding.EncodeToString(newKeyPEM(t))})
+		t.Logf("added key %s to Secret %s", newKID, secret)
+		// kubelet brings the Secret to each pod on its own sync (up to about a minute), and auth reads it every 5 s.
+		waitFor(t, 3*time.Minute, "the JWKS through the Gateway lists "+newKID+" in 10 fetches in a row", inARow(10, func() bool {
+			return slices.Contains(publishedKIDs(t, gateway), newKID)
+		}))
+		t.Logf("%s published by every auth replica %s after it was added", newKID, time.Since(start).Round(time.Second))
+
+		// Until the sign delay has passed, tokens still name the old key; keep the last one.
+		var lastOld string
+		waitFor(t, 5*time.Minute, "a token signed with "+newKID, func() bool {
+			tok, kid := login()
+			if kid == oldKID {
+				lastOld = tok
+			}
+			return kid == newKID
+		})
+		t.Logf("%s signs %s after it was added", newKID, time.Since(start).Round(time.Second))
+		if lastOld == "" {
+			t.Fatal("no token of the old key seen before the switch: the new key signed without the sign delay")
+		}
+		for _, r := range []struct{ method, path, body string }{
+			{http.MethodGet, "/api/auth/me", ""},
+			{http.MethodPost, "/api/movies", fmt.Sprintf(`{"name":"rotation %d","casts":["a"],"genres":["b"]}`, time.Now().UnixNano())},
+		} {
+			if status := request(t, r.method, gateway+r.path, lastOld, r.body); status != http.StatusOK {
+				t.Errorf("a token of the old key after the switch: %s %s: %d, want 200", r.method, r.path, status)
+			}
+		}
+		// Every replica signs with the new key before the old one's last tokens can run out.
+		waitFor(t, 3*time.Minute, "10 tokens in a row signed with "+newKID, inARow(10, func() bool { _, kid := login(); return kid == newKID }))
+		switched := time.Now()
+		t.Logf("every auth replica signs with %s %s after it was added; waiting out the token lifetime (%s and %s leeway)",
+			newKID, switched.Sub(start).Round(time.Second), ttl, leeway)
+		time.Sleep(ttl + leeway + 10*time.Second)
+		if status := request(t, http.MethodGet, gateway+"/api/auth/me", lastOld, ""); status != http.StatusUnauthorized {
+			t.Errorf("the old key's last token after its lifetime: %d, want 401", status)
+		}
+
+		patchSecret(t, secret, map[string]any{oldKID + ".pem": nil})
+		removed := time.Now()
+		t.Logf("removed key %s from Secret %s", oldKID, secret)
+		waitFor(t, 3*time.Minute, "the JWKS through the Gateway no longer lists "+oldKID+" in 10 fetches in a row", inARow(10, func() bool {
+			kids := publishedKIDs(t, gateway)
+			return !slices.Contains(kids, oldKID) && slices.Contains(kids, newKID)
+		}))
+		t.Logf("%s gone from every auth replica's JWKS %s after it was removed; whole rotation %s",
+			oldKID, time.Since(removed).Round(time.Second), time.Since(start).Round(time.Second))
+	})
+}
+
+// underLoad runs disrupt while load.Run sends traffic through cfg.BaseURL: 15 s of load before it, 15 s
+// after it. It then fails the test for every request that was not answered as expected (or as one of
+// cfg.Expected allows), and returns the report for the checks that follow.
+func underLoad(t *testing.T, cfg load.Config, disrupt func(t *testing.T)) *load.Report {
 	t.Helper()
 	const settle = 15 * time.Second
 	// The load's length is only known once the disruption is over: it runs until cancelled.
+	cfg.Duration, cfg.Logf = 30*time.Minute, t.Logf
 	ctx, cancel := context.WithCancel(context.Background())
 	var (
 		rep      *load.Report
@@ -63,7 +233,7 @@ func underLoad(t *testing.T, gateway string, disrupt func(t *testing.T)) {
 	)
 	go func() {
 		defer close(finished)
-		rep, err = load.Run(ctx, load.Config{BaseURL: gateway, Duration: 30 * time.Minute, Logf: t.Logf})
+		rep, err = load.Run(ctx, cfg)
 	}()
 	// Also when disrupt stops the test: the load (which logs through t) ends before the test does.
 	defer func() { cancel(); <-finished }()
@@ -84,4 +254,130 @@ func underLoad(t *testing.T, gateway string, disrupt func(t *testing.T)) {
 		}
 		t.Errorf("%d of %d requests failed during the disruption, want 0", n, rep.Sent())
 	}
+	return rep
+}
+
+// podNames lists the release's pods of one app.kubernetes.io/name.
+func podNames(t *testing.T, name string) []string {
+	t.Helper()
+	return strings.Fields(kubectl(t, "-n", namespace, "get", "pods", "-l",
+		"app.kubernetes.io/instance="+release+",app.kubernetes.io/name="+name, "-o", "jsonpath={.items[*].metadata.name}"))
+}
+
+// waitFor polls cond every 3 s (a login each time stays well under the per-address login limit, next to
+// the load's one a second) until it holds, or fails the test after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", timeout, what)
+		}
+		time.Sleep(3 * time.Second)
+	}
+}
+
+// inARow holds once cond held n times in a row (calls with no wait between them: the Service spreads them
+// over the replicas).
+func inARow(n int, cond func() bool) func() bool {
+	return func() bool {
+		for range n {
+			if !cond() {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// secretKIDs lists the kids (file names without .pem) of the signing keys' Secret.
+func secretKIDs(t *testing.T, secret string) []string {
+	t.Helper()
+	var data map[string]string
+	if err := json.Unmarshal([]byte(kubectl(t, "-n", namespace, "get", "secret", secret, "-o", "jsonpath={.data}")), &data); err != nil {
+		t.Fatalf("Secret %s: %v", secret, err)
+	}
+	var kids []string
+	for k := range data {
+		if kid, ok := strings.CutSuffix(k, ".pem"); ok {
+			kids = append(kids, kid)
+		}
+	}
+	slices.Sort(kids)
+	return kids
+}
+
+// patchSecret merges data into the Secret's data (a nil value removes that key).
+func patchSecret(t *testing.T, secret string, data map[string]any) {
+	t.Helper()
+	patch, err := json.Marshal(map[string]any{"data": data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl(t, "-n", namespace, "patch", "secret", secret, "--type", "merge", "-p", string(patch))
+}
+
+func newKeyPEM(t *testing.T) []byte {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
+}
+
+// kidOf reads the kid from a JWT's header (the signature is the services' business).
+func kidOf(t *testing.T, token string) string {
+	t.Helper()
+	head, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	var h struct{ Kid string }
+	if err == nil {
+		err = json.Unmarshal(raw, &h)
+	}
+	if err != nil {
+		t.Fatalf("token header %q: %v", head, err)
+	}
+	return h.Kid
+}
+
+// publishedKIDs fetches the JWKS through the Gateway (one auth replica answers).
+func publishedKIDs(t *testing.T, gateway string) []string {
+	t.Helper()
+	resp, err := http.Get(gateway + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatalf("JWKS: %v", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var set struct{ Keys []struct{ Kid string } }
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("JWKS: %d, %v", resp.StatusCode, err)
+	}
+	kids := make([]string, len(set.Keys))
+	for i, k := range set.Keys {
+		kids[i] = k.Kid
+	}
+	return kids
+}
+
+// request sends one request with a bearer token and returns the status.
+func request(t *testing.T, method, url, token, body string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode
 }

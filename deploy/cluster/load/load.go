@@ -767,11 +767,17 @@ func CheckMovies(ctx context.Context, baseURL string, ids []string) error {
 }
 
 func send(ctx context.Context, method, u, token string, body []byte) (int, error) {
+	status, _, err := call(ctx, method, u, token, body)
+	return status, err
+}
+
+// call sends one request (10 s at most) and returns the status and up to 1 MiB of the body.
+func call(ctx context.Context, method, u, token string, body []byte) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -781,8 +787,30 @@ func send(ctx context.Context, method, u, token string, body []byte) (int, error
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, b, err
+}
+
+// Token signs the user up (an existing one is fine) and logs in: a token of its own for a test to keep,
+// apart from the run's.
+func Token(ctx context.Context, baseURL, email, password string) (string, error) {
+	creds, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	status, body, err := call(ctx, http.MethodPost, baseURL+"/api/auth/signup", "", creds)
+	if err != nil {
+		return "", fmt.Errorf("signup: %w", err)
+	}
+	if status != http.StatusOK && envelopeCode(body) != "EmailAlreadyExistsError" {
+		return "", fmt.Errorf("signup: %d %s", status, body)
+	}
+	status, body, err = call(ctx, http.MethodPost, baseURL+"/api/auth/login", "", creds)
+	if err != nil {
+		return "", fmt.Errorf("login: %w", err)
+	}
+	if tok := field(body, "token"); status == http.StatusOK && tok != "" {
+		return tok, nil
+	}
+	return "", fmt.Errorf("login: %d %s", status, body)
 }
