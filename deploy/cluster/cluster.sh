@@ -4,8 +4,10 @@
 #
 #   deploy/cluster/cluster.sh up     # etcd, control plane, containerd + kubelet, kube-proxy, kube-router
 #                                    # (NetworkPolicy), CoreDNS, a StorageClass, Traefik (Gateway API and
-#                                    # Ingress), then the chart; the last three lines are KUBECONFIG=,
-#                                    # GATEWAY_URL= and INGRESS_URL=
+#                                    # Ingress), then the chart and a Prometheus scraping it; its only
+#                                    # standard output is its last lines: KUBECONFIG=, GATEWAY_URL=,
+#                                    # INGRESS_URL= and PROMETHEUS_URL= (missing if Prometheus did not come
+#                                    # up: the warning above it says why)
 #   deploy/cluster/cluster.sh down   # removes all of it and restores what it changed; idempotent
 #
 # CLUSTER_ONLY=1 ... up stops before the chart (and before waiting for Traefik): a bare cluster.
@@ -319,8 +321,9 @@ EOF
     --root-dir "$STATE/kubelet" --hostname-override "$NODE" --node-ip "$NODE_IP" --cert-dir "$STATE/pki/kubelet"
   wait_for 120 "node $NODE Ready" bash -c "kubectl get node $NODE -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
 
+  # NodePorts (Prometheus') on the node's bridge address only, never on this host's other interfaces.
   start kube-proxy kube-proxy --kubeconfig "$STATE/kube-proxy.kubeconfig" --hostname-override "$NODE" \
-    --proxy-mode iptables --cluster-cidr "$POD_CIDR" --conntrack-max-per-core 0 \
+    --proxy-mode iptables --cluster-cidr "$POD_CIDR" --conntrack-max-per-core 0 --nodeport-addresses "$NODE_IP/32" \
     --metrics-bind-address "127.0.0.1:$(free_port)" --healthz-bind-address "127.0.0.1:$(free_port)"
   # NetworkPolicy only: kube-proxy does the Services and the CNI bridge the routing.
   start kube-router kube-router --kubeconfig "$STATE/kube-router.kubeconfig" --hostname-override "$NODE" \
@@ -352,6 +355,34 @@ install_chart() {
   helm upgrade --install "$RELEASE" "$STATE/charts/moviebag" --namespace "$NAMESPACE" \
     --values "$REPO/deploy/cluster/values.yaml" --set-string "auth.image.tag=$IMAGE_TAG,movies.image.tag=$IMAGE_TAG" \
     --wait --timeout 5m >&2
+}
+
+# monitoring: the Prometheus of deploy/cluster/manifests/prometheus.yaml with the rules file as its ConfigMap
+# prometheus-rules, reachable from this host on the node's address and its Service's NodePort; sets
+# PROMETHEUS_URL. It returns non-zero after saying why when a step fails: the chart's checks do not need it,
+# so up goes on without it (and without the PROMETHEUS_URL line).
+monitoring() {
+  log "Prometheus in namespace monitoring, scraping the release every 5 s with deploy/prometheus/moviebag-rules.yaml"
+  kubectl apply -f "$REPO/deploy/cluster/manifests/prometheus.yaml" >/dev/null || return 1
+  kubectl -n monitoring create configmap prometheus-rules \
+    --from-file=moviebag-rules.yaml="$REPO/deploy/prometheus/moviebag-rules.yaml" --dry-run=client -o yaml |
+    kubectl apply -f - >/dev/null || return 1
+  if ! kubectl -n monitoring rollout status deployment/prometheus --timeout 180s >&2; then
+    kubectl -n monitoring describe pods >&2 || true
+    kubectl -n monitoring logs deployment/prometheus --tail 50 >&2 || true
+    return 1
+  fi
+  local port url deadline=$((SECONDS + 60))
+  port="$(kubectl -n monitoring get service prometheus -o jsonpath='{.spec.ports[0].nodePort}')" || return 1
+  url="http://$NODE_IP:$port"
+  until curl -fsS -o /dev/null -m 5 "$url/-/ready" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      log "Prometheus is Ready in the cluster but does not answer on $url/-/ready from this host"
+      return 1
+    fi
+    sleep 1
+  done
+  PROMETHEUS_URL="$url"
 }
 
 up() {
@@ -388,11 +419,16 @@ up() {
   fi
   install_chart
   kubectl -n traefik rollout status deployment/traefik --timeout 180s >&2
+  PROMETHEUS_URL=""
+  if ! monitoring; then
+    log "WARNING: the in-cluster Prometheus is not up (above: why); the cluster is up without it and no PROMETHEUS_URL"
+  fi
   trap - ERR
   log "ready"
   echo "KUBECONFIG=$KUBECONFIG"
   echo "GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT"
   echo "INGRESS_URL=http://127.0.0.1:$INGRESS_PORT"
+  if [[ -n "$PROMETHEUS_URL" ]]; then echo "PROMETHEUS_URL=$PROMETHEUS_URL"; fi
 }
 
 # ---------------------------------------------------------------------------------------------------

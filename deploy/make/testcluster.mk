@@ -2,15 +2,19 @@
 # (deploy/cluster). Every component is built from a pinned Go module or installed from Debian, into the
 # git-ignored bin/; a second run finds it all there and builds nothing.
 #
-#   make cluster-up      the cluster, the chart installed; last lines KUBECONFIG=, GATEWAY_URL=, INGRESS_URL=
+#   make cluster-up      the cluster, the chart installed, Prometheus scraping it; last lines KUBECONFIG=,
+#                        GATEWAY_URL=, INGRESS_URL=, PROMETHEUS_URL=
 #   make cluster-down    removes all of it, restores what it changed, checks nothing is left
-#   make test-cluster    up, the checks of deploy/cluster/clustertest, down
+#   make test-cluster    up, the checks of deploy/cluster/clustertest (TestCluster, TestClusterMonitoring), down
 #   make images          the images the cluster runs, as tarballs in bin/images/
 
 COREDNS_VERSION     ?= v1.15.0
 KUBE_ROUTER_VERSION ?= v2.1.0
 TRAEFIK_VERSION     ?= v3.6.12
 GATEWAY_API_VERSION ?= v1.6.3
+# The in-cluster Prometheus (deploy/cluster/manifests/prometheus.yaml): the module deploy/observability pins,
+# v0.316.0 = Prometheus 3.16.0. Debian's prometheus is built without Kubernetes discovery.
+PROMETHEUS_K8S_VERSION ?= v0.316.0
 CLUSTER_APT_PACKAGES := containerd runc containernetworking-plugins iptables conntrack ipset etcd-server \
 	busybox-static curl ca-certificates tzdata redis-server openssl iproute2 procps
 
@@ -19,14 +23,15 @@ KUBE_LINKS  := $(addprefix $(BIN)/,kube-apiserver kube-controller-manager kube-s
 COREDNS     := $(BIN)/coredns
 KUBE_ROUTER := $(BIN)/kube-router
 TRAEFIK     := $(BIN)/traefik
+PROMETHEUS_K8S := $(BIN)/prometheus-k8s
 MKIMAGE     := $(BIN)/mkimage
 PROVISIONER := $(BIN)/provisioner
 IMAGES_DIR  := $(BIN)/images
-CLUSTER_TOOLS := $(KUBE_LINKS) $(COREDNS) $(KUBE_ROUTER) $(TRAEFIK) $(MKIMAGE) $(PROVISIONER) $(HELM)
+CLUSTER_TOOLS := $(KUBE_LINKS) $(COREDNS) $(KUBE_ROUTER) $(TRAEFIK) $(PROMETHEUS_K8S) $(MKIMAGE) $(PROVISIONER) $(HELM)
 
 # The service images' tag: the commit, so that an upgrade with the same code changes no pod.
 IMAGE_TAG ?= $(IMAGE_VERSION)
-CLUSTER_IMAGES := pause coredns traefik auth movies ferretdb redis tools
+CLUSTER_IMAGES := pause coredns traefik prometheus auth movies ferretdb redis tools
 CLUSTER_SH := deploy/cluster/cluster.sh
 
 # Part of `make deps` and `make test` (it needs root, as the cluster does): about 13 minutes once built.
@@ -34,7 +39,7 @@ DEPS_TARGETS += deps-cluster
 TEST_TARGETS += test-cluster
 
 .PHONY: deps-cluster
-deps-cluster: deps-cluster-apt $(CLUSTER_TOOLS) ## the test cluster's parts: Debian packages, Kubernetes, CoreDNS, kube-router, Traefik
+deps-cluster: deps-cluster-apt $(CLUSTER_TOOLS) ## the test cluster's parts: Debian packages, Kubernetes, CoreDNS, kube-router, Traefik, Prometheus
 
 .PHONY: deps-cluster-apt
 deps-cluster-apt:
@@ -75,6 +80,17 @@ $(TRAEFIK): | deps-k8s-apt
 	cd $(K8S_BUILD)/traefik && GOWORK=off CGO_ENABLED=0 GOFLAGS='-mod=mod -buildvcs=false' $(GO) build -trimpath \
 	  -ldflags '-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$(TRAEFIK_VERSION)' -o $@ ./cmd/traefik
 	rm -rf $(K8S_BUILD)/traefik
+
+# Prometheus with Kubernetes service discovery only (remove_all_sd drops every other but file and http),
+# static. `go install` names the binary prometheus: it is built in a directory of its own and renamed, so
+# that it never shadows Debian's prometheus, which deploy/observability runs from PATH.
+$(PROMETHEUS_K8S):
+	@echo "building Prometheus $(PROMETHEUS_K8S_VERSION) with Kubernetes discovery (first run: ~12 min)"
+	@mkdir -p $(BIN) $(K8S_BUILD)/prometheus-k8s
+	GOBIN=$(K8S_BUILD)/prometheus-k8s GOWORK=off CGO_ENABLED=0 $(GO) install -trimpath -ldflags '-s -w' \
+	  -tags remove_all_sd,enable_kubernetes_sd github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_K8S_VERSION)
+	mv $(K8S_BUILD)/prometheus-k8s/prometheus $@
+	rm -rf $(K8S_BUILD)/prometheus-k8s
 
 $(MKIMAGE): $(wildcard deploy/image/*.go) deploy/image/go.mod deploy/image/go.sum
 	cd deploy/image && GOWORK=off $(GO) build -o $@ .
@@ -134,6 +150,11 @@ $(IMAGES_DIR)/coredns.tar: $(MKIMAGE) $(COREDNS)
 $(IMAGES_DIR)/traefik.tar: $(MKIMAGE) $(TRAEFIK)
 	$(MKIMAGE) -tag moviebag.local/traefik:1 -o $@ -base -add $(TRAEFIK):/traefik -user 65532:65532 -entrypoint /traefik
 
+# The in-cluster Prometheus (deploy/cluster/manifests/prometheus.yaml); its TSDB is an emptyDir at /prometheus.
+$(IMAGES_DIR)/prometheus.tar: $(MKIMAGE) $(PROMETHEUS_K8S)
+	$(MKIMAGE) -tag moviebag.local/prometheus:1 -o $@ -base -add $(PROMETHEUS_K8S):/bin/prometheus -dir /prometheus:0777 \
+	  -workdir /prometheus -user 65532:65532 -entrypoint /bin/prometheus -port 9090
+
 # The dev MongoDB of the cluster: FerretDB (SQLite), a drop-in for the official image's `mongod` command.
 $(IMAGES_DIR)/ferretdb.tar: $(MKIMAGE) $(wildcard deploy/local/cmd/ferretdb/*.go deploy/local/devstore/*.go)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/linux_$(GOARCH_IMAGE)/ferretdb ./deploy/local/cmd/ferretdb
@@ -169,15 +190,16 @@ cluster-up: deps-cluster images ## a real single-node Kubernetes here with the c
 cluster-down: ## remove the test cluster: processes, mounts, network, iptables, files; restore sysctls
 	@$(CLUSTER_SH) down
 
-# cluster_run runs the clustertest tests matching $(1) on a fresh cluster, and always takes it down.
+# cluster_run runs the clustertest tests matching $(1) on a fresh cluster, and always takes it down. The
+# tests get the VAR=value lines cluster-up ends with (its only standard output) in their environment.
 cluster_run = rc=0; { $(CLUSTER_ENV) $(CLUSTER_SH) up | tee $(BIN)/cluster-up.out && \
-	  set -a && . <(tail -n 3 $(BIN)/cluster-up.out) && set +a && \
-	  (cd deploy/cluster && GOWORK=off $(GO) test -count=1 -timeout 30m -v -run '$(1)' ./clustertest/...); } || rc=$$?; \
+	  set -a && . <(grep -E '^(KUBECONFIG|GATEWAY_URL|INGRESS_URL|PROMETHEUS_URL)=' $(BIN)/cluster-up.out) && set +a && \
+	  (cd deploy/cluster && GOWORK=off $(GO) test -count=1 -timeout 45m -v -run '$(1)' ./clustertest/...); } || rc=$$?; \
 	  $(CLUSTER_SH) down || rc=1; exit $$rc
 
 .PHONY: test-cluster
-test-cluster: deps-cluster images ## cluster-up, the checks on the real cluster, cluster-down
-	@$(call cluster_run,^TestCluster$$)
+test-cluster: deps-cluster images ## cluster-up, the checks on the real cluster (chart, monitoring), cluster-down
+	@$(call cluster_run,^(TestCluster|TestClusterMonitoring)$$)
 
 .PHONY: test-cluster-disruption
 test-cluster-disruption: deps-cluster images ## cluster-up, pods rolled and killed under load (0 failed requests), cluster-down
