@@ -1,10 +1,11 @@
 // Package clustertest proves the charts on the real cluster that `make cluster-up` builds: the umbrella
 // chart installed with its defaults into a Pod Security "restricted" namespace, helm test, the end-to-end
 // walk through the Gateway and through the Ingress, NetworkPolicy enforcement, upgrades that restart
-// nothing or roll the pods, and the README's command for any cluster with storage outside the chart.
+// nothing or roll the pods, and the README's command for any cluster with storage outside the chart;
+// and (TestClusterMonitoring) the in-cluster Prometheus scraping, recording and alerting on it.
 //
-// It runs from `make test-cluster`, which brings the cluster up, exports the three lines cluster-up
-// ends with (KUBECONFIG, GATEWAY_URL, INGRESS_URL) and takes the cluster down afterwards.
+// It runs from `make test-cluster`, which brings the cluster up, exports the lines cluster-up ends
+// with (KUBECONFIG, GATEWAY_URL, INGRESS_URL, PROMETHEUS_URL) and takes the cluster down afterwards.
 package clustertest
 
 import (
