@@ -321,9 +321,11 @@ EOF
     --root-dir "$STATE/kubelet" --hostname-override "$NODE" --node-ip "$NODE_IP" --cert-dir "$STATE/pki/kubelet"
   wait_for 120 "node $NODE Ready" bash -c "kubectl get node $NODE -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
 
-  # NodePorts (Prometheus') on the node's bridge address only, never on this host's other interfaces.
+  # NodePorts (Prometheus') on the node's bridge address and loopback only, never on this host's other
+  # interfaces. With loopback among them kube-proxy still sets route_localnet, as it did with the default.
   start kube-proxy kube-proxy --kubeconfig "$STATE/kube-proxy.kubeconfig" --hostname-override "$NODE" \
-    --proxy-mode iptables --cluster-cidr "$POD_CIDR" --conntrack-max-per-core 0 --nodeport-addresses "$NODE_IP/32" \
+    --proxy-mode iptables --cluster-cidr "$POD_CIDR" --conntrack-max-per-core 0 \
+    --nodeport-addresses "$NODE_IP/32,127.0.0.0/8" \
     --metrics-bind-address "127.0.0.1:$(free_port)" --healthz-bind-address "127.0.0.1:$(free_port)"
   # NetworkPolicy only: kube-proxy does the Services and the CNI bridge the routing.
   start kube-router kube-router --kubeconfig "$STATE/kube-router.kubeconfig" --hostname-override "$NODE" \
