@@ -63,8 +63,10 @@ func TestDisruptions(t *testing.T) {
 	// take longer than REQUEST_TIMEOUT plus a margin, and what was stored before must still be there.
 	t.Run("dev Redis pod deleted: 503 with Retry-After on writes only while it is away, the denylist survives", func(t *testing.T) {
 		outage := &load.Window{}
+		var deleted, ready time.Time
 		rep := underLoad(t, load.Config{BaseURL: gateway, Expected: []load.Degradation{load.RedisOutage(outage)}, SlowAfter: slowAfter},
-			func(t *testing.T) { restartDatabase(t, "redis", outage) })
+			func(t *testing.T) { deleted, ready = restartDatabase(t, "redis", outage) })
+		logOutage(t, rep, deleted, ready)
 		if len(rep.Revoked) == 0 {
 			t.Fatal("the load logged nothing out: the denylist's survival is not shown")
 		}
@@ -76,8 +78,10 @@ func TestDisruptions(t *testing.T) {
 
 	t.Run("dev MongoDB pod deleted: 503 envelopes only while it is away, no hung request, no movie lost", func(t *testing.T) {
 		outage := &load.Window{}
+		var deleted, ready time.Time
 		rep := underLoad(t, load.Config{BaseURL: gateway, Expected: []load.Degradation{load.MongoOutage(outage)}, SlowAfter: slowAfter},
-			func(t *testing.T) { restartDatabase(t, "mongodb", outage) })
+			func(t *testing.T) { deleted, ready = restartDatabase(t, "mongodb", outage) })
+		logOutage(t, rep, deleted, ready)
 		if err := load.CheckMovies(context.Background(), gateway, rep.Movies); err != nil {
 			t.Errorf("movies created before the restart are gone: %v", err)
 		}
@@ -96,8 +100,9 @@ const recovery = 30 * time.Second
 
 // restartDatabase deletes the dev database's pod (app.kubernetes.io/name=name) and waits for its
 // replacement to be Ready; outage covers the deletion to 30 s after Ready, and the load goes on 15 s
-// past that, when every request must succeed again.
-func restartDatabase(t *testing.T, name string, outage *load.Window) {
+// past that, when every request must succeed again. It returns when the deletion began and when the new
+// pod was Ready.
+func restartDatabase(t *testing.T, name string, outage *load.Window) (deleted, ready time.Time) {
 	pods := podNames(t, name)
 	if len(pods) != 1 {
 		t.Fatalf("%d %s pods, want the one of the chart's StatefulSet", len(pods), name)
@@ -125,10 +130,22 @@ func restartDatabase(t *testing.T, name string, outage *load.Window) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	ready := time.Now()
+	ready = time.Now()
 	outage.CloseAt(ready.Add(recovery))
 	t.Logf("%s: deleted and Ready again in %s; failures tolerated until %s after that", name, ready.Sub(start).Round(time.Second), recovery)
 	time.Sleep(recovery)
+	return start, ready
+}
+
+// logOutage says how long clients saw the outage, against the pod's deletion and its replacement's Ready.
+func logOutage(t *testing.T, rep *load.Report, deleted, ready time.Time) {
+	t.Helper()
+	if rep.Tolerated() == 0 {
+		t.Logf("outage: no request saw it")
+		return
+	}
+	t.Logf("outage: %d requests answered 503 with Retry-After, sent from %s after the deletion; the last answered %s after the new pod was Ready",
+		rep.Tolerated(), rep.FirstTolerated.Sub(deleted).Round(100*time.Millisecond), rep.LastTolerated.Sub(ready).Round(100*time.Millisecond))
 }
 
 // rotateKey rotates the signing key the way the README says, under load: a key with a greater name is

@@ -257,6 +257,9 @@ type Report struct {
 	Causes map[string]int
 	// ToleratedCauses counts the tolerated outcomes by their Cause.
 	ToleratedCauses map[string]int
+	// FirstTolerated and LastTolerated are when the first tolerated request was sent and when the last
+	// tolerated answer came (zero: none): how long clients saw the degradation.
+	FirstTolerated, LastTolerated time.Time
 	MaxLatency      time.Duration
 	// Revoked are the tokens logged out during the run (logout answered 204): every later request with
 	// one of them must be refused with 401.
@@ -620,6 +623,12 @@ func (d *driver) attack(ctx context.Context) *Report {
 		case d.tolerated(o):
 			c.Tolerated++
 			rep.ToleratedCauses[o.Cause()]++
+			if rep.FirstTolerated.IsZero() || o.At.Before(rep.FirstTolerated) {
+				rep.FirstTolerated = o.At
+			}
+			if o.End().After(rep.LastTolerated) {
+				rep.LastTolerated = o.End()
+			}
 		default:
 			c.Failed++
 			rep.Causes[o.Cause()]++
