@@ -260,7 +260,7 @@ type Report struct {
 	// FirstTolerated and LastTolerated are when the first tolerated request was sent and when the last
 	// tolerated answer came (zero: none): how long clients saw the degradation.
 	FirstTolerated, LastTolerated time.Time
-	MaxLatency      time.Duration
+	MaxLatency                    time.Duration
 	// Revoked are the tokens logged out during the run (logout answered 204): every later request with
 	// one of them must be refused with 401.
 	Revoked []string

@@ -21,8 +21,8 @@ type Config struct {
 	// same Secret update, so that no token names a key a replica does not
 	// publish yet.
 	KeysSignDelay time.Duration `env:"JWT_KEYS_SIGN_DELAY" envDefault:"2m"`
-	TokenTTL           time.Duration `env:"JWT_TTL" envDefault:"1h"`
-	BcryptCost         int           `env:"BCRYPT_COST" envDefault:"10"`
+	TokenTTL      time.Duration `env:"JWT_TTL" envDefault:"1h"`
+	BcryptCost    int           `env:"BCRYPT_COST" envDefault:"10"`
 
 	LoginLimitPerIP       int           `env:"LOGIN_LIMIT_PER_IP" envDefault:"100"`
 	LoginLimitWindow      time.Duration `env:"LOGIN_LIMIT_WINDOW" envDefault:"1m"`
