@@ -202,5 +202,5 @@ test-cluster: deps-cluster images ## cluster-up, the checks on the real cluster 
 	@$(call cluster_run,^(TestCluster|TestClusterMonitoring)$$)
 
 .PHONY: test-cluster-disruption
-test-cluster-disruption: deps-cluster images ## cluster-up, pods rolled and killed under load (0 failed requests), cluster-down
+test-cluster-disruption: deps-cluster images ## cluster-up; under load: pods rolled and killed, dev Redis and MongoDB restarted, a signing key rotated; cluster-down (~12 min)
 	@$(call cluster_run,^TestDisruptions$$)
