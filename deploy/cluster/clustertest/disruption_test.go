@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -285,13 +286,12 @@ func podNames(t *testing.T, name string) []string {
 // the load's one a second) until it holds, or fails the test after timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", timeout, what)
+	eventually(t, timeout, 3*time.Second, what, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(3 * time.Second)
-	}
+		return errors.New("not yet")
+	})
 }
 
 // inARow holds once cond held n times in a row (calls with no wait between them: the Service spreads them
