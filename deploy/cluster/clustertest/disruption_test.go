@@ -63,11 +63,7 @@ func TestDisruptions(t *testing.T) {
 	// after the new pod is Ready, everything must work again, unaided. Nothing else may fail, no request may
 	// take longer than REQUEST_TIMEOUT plus a margin, and what was stored before must still be there.
 	t.Run("dev Redis pod deleted: 503 with Retry-After on writes only while it is away, the denylist survives", func(t *testing.T) {
-		outage := &load.Window{}
-		var deleted, ready time.Time
-		rep := underLoad(t, load.Config{BaseURL: gateway, Expected: []load.Degradation{load.RedisOutage(outage)}, SlowAfter: slowAfter},
-			func(t *testing.T) { deleted, ready = restartDatabase(t, "redis", outage) })
-		logOutage(t, rep, deleted, ready)
+		rep := restartUnderLoad(t, gateway, "redis", load.RedisOutage)
 		if len(rep.Revoked) == 0 {
 			t.Fatal("the load logged nothing out: the denylist's survival is not shown")
 		}
@@ -78,11 +74,7 @@ func TestDisruptions(t *testing.T) {
 	})
 
 	t.Run("dev MongoDB pod deleted: 503 envelopes only while it is away, no hung request, no movie lost", func(t *testing.T) {
-		outage := &load.Window{}
-		var deleted, ready time.Time
-		rep := underLoad(t, load.Config{BaseURL: gateway, Expected: []load.Degradation{load.MongoOutage(outage)}, SlowAfter: slowAfter},
-			func(t *testing.T) { deleted, ready = restartDatabase(t, "mongodb", outage) })
-		logOutage(t, rep, deleted, ready)
+		rep := restartUnderLoad(t, gateway, "mongodb", load.MongoOutage)
 		if err := load.CheckMovies(context.Background(), gateway, rep.Movies); err != nil {
 			t.Errorf("movies created before the restart are gone: %v", err)
 		}
@@ -136,6 +128,18 @@ func restartDatabase(t *testing.T, name string, outage *load.Window) (deleted, r
 	t.Logf("%s: deleted and Ready again in %s; failures tolerated until %s after that", name, ready.Sub(start).Round(time.Second), recovery)
 	time.Sleep(recovery)
 	return start, ready
+}
+
+// restartUnderLoad restarts the dev database name (restartDatabase) under load, allowing what outage
+// allows inside the outage window, and says when clients saw it.
+func restartUnderLoad(t *testing.T, gateway, name string, outage func(*load.Window) load.Degradation) *load.Report {
+	t.Helper()
+	w := &load.Window{}
+	var deleted, ready time.Time
+	rep := underLoad(t, load.Config{BaseURL: gateway, Expected: []load.Degradation{outage(w)}, SlowAfter: slowAfter},
+		func(t *testing.T) { deleted, ready = restartDatabase(t, name, w) })
+	logOutage(t, rep, deleted, ready)
+	return rep
 }
 
 // logOutage says how long clients saw the outage, against the pod's deletion and its replacement's Ready.
