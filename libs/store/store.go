@@ -203,17 +203,33 @@ func (e Errors) ExpectMongo(ops ...metrics.Operation) { e.m.ExpectDependency(met
 func (e Errors) ExpectRedis(ops ...metrics.Operation) { e.m.ExpectDependency(metrics.Redis, ops...) }
 
 // Mongo turns a MongoDB failure of operation op into a catalog error:
-// ServiceUnavailableError when the server cannot be reached or answered too
-// late, InternalServerError otherwise. Domain outcomes (no document,
-// duplicate key) are the caller's to check first.
+// ServiceUnavailableError when the server cannot be reached, answered too
+// late or ran out of time itself, InternalServerError otherwise. Domain
+// outcomes (no document, duplicate key) are the caller's to check first.
 func (e Errors) Mongo(op metrics.Operation, err error) error {
 	e.m.DependencyError(metrics.MongoDB, op)
 	var sel topology.ServerSelectionError
-	if mongo.IsTimeout(err) || mongo.IsNetworkError(err) || errors.As(err, &sel) ||
+	if mongo.IsTimeout(err) || mongo.IsNetworkError(err) || errors.As(err, &sel) || serverTimedOut(err) ||
 		errors.Is(err, mongo.ErrClientDisconnected) || errors.Is(err, context.DeadlineExceeded) {
 		return apierr.Unavailable(fmt.Errorf("mongodb %s: %w", op, err))
 	}
 	return apierr.Wrap(apierr.InternalServerError, fmt.Errorf("mongodb %s: %w", op, err))
+}
+
+// serverTimedOut reports whether the server gave up on the operation because
+// the time the driver gave it (maxTimeMS, from the request's deadline) ran
+// out. MongoDB then answers MaxTimeMSExpired, which mongo.IsTimeout knows.
+// FerretDB v1 does so only when its context is canceled: when its
+// PostgreSQL or SQLite read hits the deadline first, it answers
+// InternalError (code 1) with the backend's timeout in the message (FerretDB
+// v1.24 handler.handleMaxTimeMSError), e.g. "... timeout: read tcp
+// 127.0.0.1:44772->127.0.0.1:5432: i/o timeout". Both mean the storage was
+// too slow, which the client may retry, not a fault of ours.
+func serverTimedOut(err error) bool {
+	const internalError = 1
+	var ce mongo.CommandError
+	return errors.As(err, &ce) && ce.Code == internalError &&
+		(strings.Contains(ce.Message, "timeout") || strings.Contains(ce.Message, context.DeadlineExceeded.Error()))
 }
 
 // Redis turns a Redis failure of operation op into a catalog error, as Mongo

@@ -91,6 +91,35 @@ func TestMongoErrors(t *testing.T) {
 	}
 }
 
+// A server that ran out of the time the driver gave it (maxTimeMS, from the
+// request's deadline) is ServiceUnavailableError too: MongoDB says so with
+// MaxTimeMSExpired, FerretDB v1 with an InternalError carrying its
+// backend's timeout (the answer seen under load in make bench, as the driver
+// returns it). Any other InternalError stays InternalServerError.
+func TestMongoServerTimeouts(t *testing.T) {
+	tests := []struct {
+		name  string
+		cause mongo.CommandError
+		want  apierr.Code
+	}{
+		{"MongoDB MaxTimeMSExpired", mongo.CommandError{Code: 50, Name: "MaxTimeMSExpired",
+			Message: "Executor error during find command :: caused by :: operation exceeded time limit"}, apierr.ServiceUnavailableError},
+		{"FerretDB backend read timeout", mongo.CommandError{Code: 1, Name: "InternalError",
+			Message: "[msg_find.go:344 handler.handleMaxTimeMSError] [query_iterator.go:92 postgresql.(*queryIterator).Next] " +
+				"timeout: read tcp 127.0.0.1:44772->127.0.0.1:5432: i/o timeout"}, apierr.ServiceUnavailableError},
+		{"FerretDB backend deadline", mongo.CommandError{Code: 1, Name: "InternalError",
+			Message: "[msg_find.go:344 handler.handleMaxTimeMSError] context deadline exceeded"}, apierr.ServiceUnavailableError},
+		{"another internal error", mongo.CommandError{Code: 1, Name: "InternalError",
+			Message: "[msg_find.go:344 handler.handleMaxTimeMSError] invalid document"}, apierr.InternalServerError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := metrics.New(prometheus.NewRegistry(), "test")
+			mapped(t, m, metrics.MongoDB, metrics.Find, tt.cause, store.NewErrors(m).Mongo(metrics.Find, tt.cause), tt.want)
+		})
+	}
+}
+
 // The same mapping for a real redis-server.
 func TestRedisErrors(t *testing.T) {
 	live := store.Config{RedisURL: testkit.RedisURL(t), DialTimeout: 2 * time.Second}
