@@ -60,8 +60,27 @@ type proc struct {
 	done  chan struct{}
 }
 
-// start runs bin with args and env (on top of a minimal environment), its
-// stdout and stderr to dir/name.log. The child's stdin stays open: a
+// runtimeEnv are the Go runtime's settings a run passes on from the
+// driver's own environment to every process it starts, so a setting can be
+// measured without a code change (GOGC=50 make bench).
+var runtimeEnv = []string{"GOGC", "GOMEMLIMIT", "GODEBUG", "GOMAXPROCS"}
+
+// runtimeSettings lists the runtimeEnv a run passes on, for the report.
+func runtimeSettings() string {
+	var set []string
+	for _, k := range runtimeEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			set = append(set, k+"="+v)
+		}
+	}
+	if len(set) == 0 {
+		return "none (the defaults)"
+	}
+	return strings.Join(set, " ")
+}
+
+// start runs bin with args and env (on top of a minimal environment and
+// runtimeEnv), its stdout and stderr to dir/name.log. The child's stdin stays open: a
 // child that watches it (storage) stops when the driver dies.
 func start(dir, name, bin string, args []string, env map[string]string) (*proc, error) {
 	logPath := filepath.Join(dir, name+".log")
@@ -71,6 +90,11 @@ func start(dir, name, bin string, args []string, env map[string]string) (*proc, 
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir()}
+	for _, k := range runtimeEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -203,12 +227,21 @@ type storageInfo struct {
 	Note     string `json:"note"`
 }
 
-// rss returns VmRSS and VmHWM of pid, in bytes.
-func rss(pid int) (current, peak int64, err error) {
+// resident is a process's resident memory, from /proc/PID/status, in bytes.
+type resident struct {
+	RSS  int64 // VmRSS
+	Peak int64 // VmHWM
+	Anon int64 // RssAnon: heap, stacks, everything the process allocated
+	File int64 // RssFile: pages of the executable (and other files) read in
+}
+
+// rss returns the resident memory of pid.
+func rss(pid int) (resident, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return resident{}, err
 	}
+	var r resident
 	for _, line := range strings.Split(string(b), "\n") {
 		k, v, ok := strings.Cut(line, ":")
 		if !ok {
@@ -221,12 +254,16 @@ func rss(pid int) (current, peak int64, err error) {
 		n, _ := strconv.ParseInt(f[0], 10, 64)
 		switch k {
 		case "VmRSS":
-			current = n * 1024
+			r.RSS = n * 1024
 		case "VmHWM":
-			peak = n * 1024
+			r.Peak = n * 1024
+		case "RssAnon":
+			r.Anon = n * 1024
+		case "RssFile":
+			r.File = n * 1024
 		}
 	}
-	return current, peak, nil
+	return r, nil
 }
 
 // freeAddr returns a free loopback address.
@@ -237,4 +274,10 @@ func freeAddr() (string, error) {
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().String(), nil
+}
+
+// rss is p's resident memory now; zero if it cannot be read.
+func (p *proc) rss() resident {
+	r, _ := rss(p.cmd.Process.Pid)
+	return r
 }

@@ -75,8 +75,8 @@ func (r *report) markdown() string {
 	p("- load: vegeta (closed loop: c workers, each sends when its previous answer arrives), %s per run after a %s warm-up, "+
 		"concurrency %s; load generator, services, gateway and storage share the same %d cores\n",
 		r.Opts.duration, r.Opts.warmup, joinInts(r.Opts.concurrency), r.Cores)
-	p("- services: release builds (-trimpath -ldflags \"-s -w\"), separate processes, LOG_LEVEL=warn, BCRYPT_COST=%d, login limits raised\n",
-		r.Opts.bcryptCost)
+	p("- services: release builds (-trimpath -ldflags \"-s -w\"), separate processes, LOG_LEVEL=warn, BCRYPT_COST=%d, login limits raised; "+
+		"Go runtime settings from the environment: %s\n", r.Opts.bcryptCost, runtimeSettings())
 	p("- ratio: req/s over the ceiling's req/s at the same concurrency (framework: bare Fiber, fixed JSON; storage: bare Fiber, "+
 		"one FindOne by _id; list-ceiling: bare Fiber, the list route's Find (same filter, sort, limit, fields); bcrypt: "+
 		"CompareHashAndPassword at cost %d on every core = %.1f/s). create has no ceiling of its own: its ratio to the storage "+
@@ -92,9 +92,19 @@ func (r *report) markdown() string {
 		p("| %s | %s | %d | %.1f | %.2f | %.2f | %d | %s | %s |\n", res.Path, res.Via, res.Concurrency, res.RPS,
 			ms(res.P50), ms(res.P99), res.Errors, ceil, ratioString(res.Ratio))
 	}
-	p("\n| process | VmRSS before the load (seeded) | VmRSS after the load | VmHWM (peak) |\n|---|---:|---:|---:|\n")
+	p("\n| process | VmRSS before the load (seeded) | VmRSS after the load | of which the executable's pages (RssFile) | VmHWM (peak) |\n|---|---:|---:|---:|---:|\n")
 	for _, m := range r.Memory {
-		p("| %s | %s | %s | %s |\n", m.Name, mib(m.Before), mib(m.RSS), mib(m.Peak))
+		p("| %s | %s | %s | %s | %s |\n", m.Name, mib(m.Before), mib(m.RSS), mib(m.File), mib(m.Peak))
+	}
+	p("\nThe Go runtime's view at the same moment (/metrics): what the resident memory is made of.\n\n" +
+		"| process | heap in use | heap free, not yet returned | stacks | all the runtime holds (sys) | goroutines |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, m := range r.Memory {
+		if m.Runtime.Sys == 0 {
+			continue
+		}
+		rt := m.Runtime
+		p("| %s | %s | %s | %s | %s | %.0f |\n", m.Name, mib(int64(rt.HeapInuse)), mib(int64(rt.HeapRetained)),
+			mib(int64(rt.Stacks)), mib(int64(rt.Sys)), rt.Goroutines)
 	}
 	if len(r.Wrk) > 0 {
 		p("\nwrk cross-check (3 s each, same machine, right after get-movie; ratio to the wrk-measured ceiling):\n\n" +

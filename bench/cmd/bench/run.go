@@ -24,6 +24,8 @@ type memRow struct {
 	Name      string
 	Before    int64 // VmRSS after start-up and seeding, before the load
 	RSS, Peak int64
+	File      int64      // RssFile after the load: the executable's pages
+	Runtime   runtimeMem // the Go runtime's view at the same moment (none for the gateway)
 }
 
 // wrkRow is one wrk cross-check.
@@ -113,7 +115,8 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 
 	var before [3]int64
 	for i, p := range []*proc{s.auth, s.movies, s.gateway} {
-		before[i], _, _ = rss(p.cmd.Process.Pid)
+		r, _ := rss(p.cmd.Process.Pid)
+		before[i] = r.RSS
 	}
 
 	st.step("measuring the bcrypt bound: CompareHashAndPassword at cost %d on %d cores for 3s", o.bcryptCost, rep.Cores)
@@ -208,8 +211,8 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 			warmup = max(warmup, time.Duration(1.5*float64(c)/rep.BcryptBound*float64(time.Second)))
 		}
 		r := attack(scenarios(path, via), c, warmup, o.duration)
-		st.step("run %2d/%d  %-15s %-8s c=%-4d %9.1f req/s  p50 %7.2f ms  p99 %8.2f ms  errors %d",
-			done, total, path, via, c, r.RPS, ms(r.P50), ms(r.P99), r.Errors)
+		st.step("run %2d/%d  %-15s %-8s c=%-4d %9.1f req/s  p50 %7.2f ms  p99 %8.2f ms  errors %d  VmRSS auth %s movies %s",
+			done, total, path, via, c, r.RPS, ms(r.P50), ms(r.P99), r.Errors, mib(s.auth.rss().RSS), mib(s.movies.rss().RSS))
 		if r.FirstError != "" {
 			st.step("          first unexpected answer: %s", r.FirstError)
 		}
@@ -252,11 +255,15 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 	// grow the collection.
 	var mem []memRow
 	for i, p := range []*proc{s.auth, s.movies, s.gateway} {
-		cur, peak, err := rss(p.cmd.Process.Pid)
+		r, err := rss(p.cmd.Process.Pid)
 		if err != nil {
 			return nil, fmt.Errorf("resident memory of %s: %w", p.name, err)
 		}
-		mem = append(mem, memRow{Name: p.name, Before: before[i], RSS: cur, Peak: peak})
+		row := memRow{Name: p.name, Before: before[i], RSS: r.RSS, Peak: r.Peak, File: r.File}
+		if admin := [...]string{s.authAdminURL, s.moviesAdminURL, ""}[i]; admin != "" {
+			row.Runtime = scrape(admin)
+		}
+		mem = append(mem, row)
 	}
 	if len(o.scale) > 0 && (want("list") || want("get-movie")) {
 		rows, err := scaling(ctx, st, o, s)

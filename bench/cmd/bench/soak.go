@@ -54,11 +54,11 @@ func soak(ctx context.Context, st *stepper, o options, s *stack, dir string, std
 	start := time.Now()
 	sample := func() {
 		for i, p := range procs {
-			cur, _, _ := rss(p.p.cmd.Process.Pid)
-			heap, gor := scrape(p.admin)
-			samples[i] = append(samples[i], soakSample{At: time.Since(start), RSS: cur, Heap: heap, Goroutines: gor})
+			cur := p.p.rss().RSS
+			m := scrape(p.admin)
+			samples[i] = append(samples[i], soakSample{At: time.Since(start), RSS: cur, Heap: m.HeapInuse, Goroutines: m.Goroutines})
 			st.step("soak %4.0fs  %-6s VmRSS %s  heap in use %s  goroutines %.0f", time.Since(start).Seconds(), p.p.name,
-				mib(cur), mib(int64(heap)), gor)
+				mib(cur), mib(int64(m.HeapInuse)), m.Goroutines)
 		}
 	}
 	st.step("soak: %d req/s for %s (get-movie, list, create-invalid in turn), sampling every %s", o.soakRate, o.soak, o.soakEvery)
@@ -155,14 +155,26 @@ func growth(xs []soakSample) string {
 		avg(mid, gorF), avg(last, gorF))
 }
 
-// scrape reads heap in use and goroutines from a service's /metrics.
-func scrape(admin string) (heap, goroutines float64) {
+// runtimeMem is what a service's Go runtime says of its memory, read from
+// its /metrics (the client_golang Go collector); zero where it could not be read.
+type runtimeMem struct {
+	HeapInuse    float64 // go_memstats_heap_inuse_bytes: spans holding objects
+	HeapRetained float64 // heap_idle − heap_released: free spans not yet given back to the OS
+	Stacks       float64 // go_memstats_stack_inuse_bytes
+	Sys          float64 // go_memstats_sys_bytes: all the runtime took from the OS
+	Goroutines   float64
+}
+
+// scrape reads a service's runtime memory and goroutines from its /metrics.
+func scrape(admin string) runtimeMem {
 	client := &http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get(admin + "/metrics")
 	if err != nil {
-		return 0, 0
+		return runtimeMem{}
 	}
 	defer func() { _ = resp.Body.Close() }()
+	var m runtimeMem
+	var idle, released float64
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -175,12 +187,22 @@ func scrape(admin string) (heap, goroutines float64) {
 		if j := strings.IndexByte(name, '{'); j >= 0 { // the services label their runtime metrics too
 			name = name[:j]
 		}
+		v, _ := strconv.ParseFloat(val, 64)
 		switch name {
 		case "go_memstats_heap_inuse_bytes":
-			heap, _ = strconv.ParseFloat(val, 64)
+			m.HeapInuse = v
+		case "go_memstats_heap_idle_bytes":
+			idle = v
+		case "go_memstats_heap_released_bytes":
+			released = v
+		case "go_memstats_stack_inuse_bytes":
+			m.Stacks = v
+		case "go_memstats_sys_bytes":
+			m.Sys = v
 		case "go_goroutines":
-			goroutines, _ = strconv.ParseFloat(val, 64)
+			m.Goroutines = v
 		}
 	}
-	return heap, goroutines
+	m.HeapRetained = max(idle-released, 0)
+	return m
 }
