@@ -120,7 +120,7 @@ images: $(addprefix $(IMAGES_DIR)/,$(addsuffix .tar,$(CLUSTER_IMAGES))) ## the i
 image-auth image-movies: image-%: $(MKIMAGE) ## one service image: IMAGE=<ref> IMAGE_OUTPUT=tar|push|docker GOARCH_IMAGE=<arch>
 	@case '$(IMAGE_OUTPUT)' in tar|push|docker) ;; *) echo "IMAGE_OUTPUT=$(IMAGE_OUTPUT): want tar, push or docker"; exit 1;; esac
 	@mkdir -p $(IMAGE_BUILD_DIR)
-	cd services/$* && GOWORK=off CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_IMAGE) $(GO) build -trimpath \
+	cd services/$* && GOWORK=off CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_IMAGE) $(GO) build -trimpath -tags $(RELEASE_TAGS) \
 	  -ldflags "-s -w -X github.com/moviebag/moviebag/libs/buildinfo.Version=$(IMAGE_VERSION) -X github.com/moviebag/moviebag/libs/buildinfo.Revision=$(IMAGE_REVISION)" \
 	  -o $(IMAGE_BUILD_DIR)/$* .
 	$(MKIMAGE) -tag $(or $(IMAGE),moviebag.local/moviebag-$*:$(IMAGE_TAG)) $(call image_out,$*) -arch $(GOARCH_IMAGE) \

@@ -165,7 +165,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer func() { _ = os.RemoveAll(work) }()
 	}
 
-	st.step("building release binaries (-trimpath -ldflags \"-s -w\"): auth, movies, gateway, storage, ceilings")
+	st.step("building release binaries (-trimpath -tags %s -ldflags \"-s -w\"): auth, movies, gateway, storage, ceilings", releaseTags)
 	bins, err := build(ctx, repo, work)
 	if err != nil {
 		return err

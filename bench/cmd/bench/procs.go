@@ -21,8 +21,15 @@ import (
 // binaries are the release builds `make bench` runs, each in its own process.
 type binaries struct{ auth, movies, gateway, storage, framework, storageCeiling string }
 
+// releaseTags are the build tags of a release build, as RELEASE_TAGS in the
+// Makefile: validator_novalidatefn leaves out go-playground/validator's
+// validateFn check, whose reflect MethodByName makes the linker keep every
+// exported method of every type (a 29 MB binary instead of 18, and 3 MiB
+// more of it resident).
+const releaseTags = "validator_novalidatefn"
+
 // build compiles the services and the bench programs as releases
-// (-trimpath -ldflags "-s -w", outside go.work) into dir.
+// (-trimpath -tags releaseTags -ldflags "-s -w", outside go.work) into dir.
 func build(ctx context.Context, repo, dir string) (binaries, error) {
 	b := binaries{
 		auth:           filepath.Join(dir, "auth"),
@@ -41,7 +48,7 @@ func build(ctx context.Context, repo, dir string) (binaries, error) {
 		{"bench", "./ceiling/storage", b.storageCeiling},
 	}
 	for _, j := range jobs {
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", j.out, j.pkg)
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", releaseTags, "-ldflags", "-s -w", "-o", j.out, j.pkg)
 		cmd.Dir = filepath.Join(repo, j.moduleDir)
 		cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {

@@ -75,8 +75,8 @@ func (r *report) markdown() string {
 	p("- load: vegeta (closed loop: c workers, each sends when its previous answer arrives), %s per run after a %s warm-up, "+
 		"concurrency %s; load generator, services, gateway and storage share the same %d cores\n",
 		r.Opts.duration, r.Opts.warmup, joinInts(r.Opts.concurrency), r.Cores)
-	p("- services: release builds (-trimpath -ldflags \"-s -w\"), separate processes, LOG_LEVEL=warn, BCRYPT_COST=%d, login limits raised; "+
-		"Go runtime settings from the environment: %s\n", r.Opts.bcryptCost, runtimeSettings())
+	p("- services: release builds (-trimpath -tags %s -ldflags \"-s -w\"), separate processes, LOG_LEVEL=warn, BCRYPT_COST=%d, login limits raised; "+
+		"Go runtime settings from the environment: %s\n", releaseTags, r.Opts.bcryptCost, runtimeSettings())
 	p("- ratio: req/s over the ceiling's req/s at the same concurrency (framework: bare Fiber, fixed JSON; storage: bare Fiber, "+
 		"one FindOne by _id; list-ceiling: bare Fiber, the list route's Find (same filter, sort, limit, fields); bcrypt: "+
 		"CompareHashAndPassword at cost %d on every core = %.1f/s). create has no ceiling of its own: its ratio to the storage "+
