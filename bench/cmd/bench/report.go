@@ -113,6 +113,9 @@ func (r *report) markdown() string {
 			p("| %s | %d | %.1f | %s |\n", w.Name, w.Concurrency, w.RPS, ratioString(w.Ratio))
 		}
 	}
+	if r.ScalingErr != nil {
+		p("\nScaling stopped: %v\n", r.ScalingErr)
+	}
 	if len(r.Scaling) > 0 {
 		p("\nScaling (c=%d, %s per run, the collection emptied and filled straight through the driver; plot in the .svg "+
 			"next to this file):\n\n| movies | storage ceiling (get by id) | get-movie direct | list ceiling | list direct | list / get-movie |\n"+

@@ -60,6 +60,9 @@ type report struct {
 	// Scaling is list and get-by-id (and their ceilings) at growing
 	// collection sizes.
 	Scaling []scaleRow
+	// ScalingErr is why the scaling runs stopped, if they did: the table
+	// above them is kept.
+	ScalingErr error
 }
 
 // bcryptBound measures how many bcrypt comparisons at cost the machine does
@@ -268,7 +271,11 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 	if len(o.scale) > 0 && (want("list") || want("get-movie")) {
 		rows, err := scaling(ctx, st, o, s)
 		if err != nil {
-			return nil, err
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			st.step("%v: the table is written without the rest of the scaling runs", err)
+			rep.ScalingErr = err
 		}
 		rep.Scaling = rows
 	}

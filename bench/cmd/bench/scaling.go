@@ -36,7 +36,7 @@ func scaling(ctx context.Context, st *stepper, o options, s *stack) ([]scaleRow,
 	}
 	defer func() { _ = client.Disconnect(context.Background()) }()
 	coll := client.Database(database).Collection("movies")
-	if _, err := coll.DeleteMany(ctx, bson.D{}); err != nil {
+	if err := emptyCollection(ctx, coll); err != nil {
 		return nil, fmt.Errorf("scaling: empty the collection: %w", err)
 	}
 	c := o.concurrency[len(o.concurrency)/2]
@@ -58,7 +58,7 @@ func scaling(ctx context.Context, st *stepper, o options, s *stack) ([]scaleRow,
 				})
 			}
 			if _, err := coll.InsertMany(ctx, batch); err != nil {
-				return nil, fmt.Errorf("scaling: insert: %w", err)
+				return rows, fmt.Errorf("scaling: insert: %w", err)
 			}
 			for _, d := range batch {
 				ids = append(ids, d.(bson.D)[0].Value.(bson.ObjectID).Hex())
@@ -103,4 +103,34 @@ func scalingSVG(rows []scaleRow) string {
 		series = append(series, svgSeries{Name: p.path + " " + p.via, Points: pts})
 	}
 	return svgChart("req/s by collection size (log scales)", "movies in the collection", "req/s", true, true, series)
+}
+
+// emptyCollection deletes every document of coll, keeping the collection and
+// its indexes, in batches: FerretDB v1 on PostgreSQL deletes the matched ids
+// in one statement, which fails past 65,535 of them ("extended protocol
+// limited to 65535 parameters"), and the create runs alone can leave more.
+func emptyCollection(ctx context.Context, coll *mongo.Collection) error {
+	const batch = 10000
+	for {
+		cur, err := coll.Find(ctx, bson.D{}, mongoopts.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}).SetLimit(batch))
+		if err != nil {
+			return err
+		}
+		var docs []struct {
+			ID any `bson:"_id"`
+		}
+		if err := cur.All(ctx, &docs); err != nil {
+			return err
+		}
+		if len(docs) == 0 {
+			return nil
+		}
+		ids := make(bson.A, len(docs))
+		for i, d := range docs {
+			ids[i] = d.ID
+		}
+		if _, err := coll.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}); err != nil {
+			return err
+		}
+	}
 }
