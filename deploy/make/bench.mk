@@ -36,7 +36,7 @@ bench: ## load-test release builds of both services against the framework and st
 	cd $(BENCH_MODULE) && $(BIN)/moviebag-bench -repo $(CURDIR) $(BENCH_FLAGS)
 
 .PHONY: bench-soak
-bench-soak: ## 10-minute fixed-rate soak (BENCH_SOAK_RATE req/s, default 300): VmRSS, heap, goroutines every 10 s; table + SVG in bench/results/
+bench-soak: ## 10-minute fixed-rate soak (BENCH_SOAK_RATE req/s, default 150): VmRSS, heap, goroutines every 10 s; table + SVG in bench/results/
 	@command -v redis-server >/dev/null || { echo "redis-server is not on PATH: run 'make deps' (Debian package redis-server)"; exit 1; }
 	cd $(BENCH_MODULE) && GOWORK=off $(GO) build -o $(BIN)/moviebag-bench ./cmd/bench
 	cd $(BENCH_MODULE) && $(BIN)/moviebag-bench -repo $(CURDIR) -soak $${BENCH_SOAK:-10m} $(BENCH_FLAGS)

@@ -87,7 +87,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, binaries)")
 	scale := fs.String("scale", env("BENCH_SCALE", "300,3000,30000"), "collection sizes at which list and get-by-id are measured after the table, comma-separated; empty: none (BENCH_SCALE)")
 	fs.DurationVar(&o.soak, "soak", mustDuration(env("BENCH_SOAK", "0s")), "instead of the table: a soak of this length at -soak-rate, sampling memory (BENCH_SOAK; make bench-soak sets 10m)")
-	fs.IntVar(&o.soakRate, "soak-rate", mustInt(env("BENCH_SOAK_RATE", "300")), "requests per second of the soak, spread over get-movie, list and create-invalid (BENCH_SOAK_RATE)")
+	fs.IntVar(&o.soakRate, "soak-rate", mustInt(env("BENCH_SOAK_RATE", "150")), "requests per second of the soak, spread over get-movie, list and create-invalid (BENCH_SOAK_RATE)")
 	fs.DurationVar(&o.soakEvery, "soak-every", mustDuration(env("BENCH_SOAK_EVERY", "10s")), "sampling interval of the soak (BENCH_SOAK_EVERY)")
 	if err := fs.Parse(args); err != nil {
 		return o, err

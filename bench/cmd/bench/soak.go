@@ -88,10 +88,14 @@ func soak(ctx context.Context, st *stepper, o options, s *stack, dir string, std
 	sample()
 
 	stamp := start.Format("2006-01-02-1504")
+	length := o.soak.String()
+	if ctx.Err() != nil {
+		length = fmt.Sprintf("%s of the %s asked (interrupted)", time.Since(start).Round(time.Second), o.soak)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# moviebag soak, %s\n\n- %d req/s for %s straight at movies (get-movie, list, create-invalid in turn); "+
 		"%d requests, %d unexpected answers\n- %d movies, storage: %s\n- samples every %s; plot: %s-soak.svg\n\n",
-		start.Format("2006-01-02 15:04 MST"), o.soakRate, o.soak, total, errors, len(ids), s.storage.Note, o.soakEvery, stamp)
+		start.Format("2006-01-02 15:04 MST"), o.soakRate, length, total, errors, len(ids), s.storage.Note, o.soakEvery, stamp)
 	var series []svgSeries
 	for i, p := range procs {
 		fmt.Fprintf(&b, "## %s\n\n| t (s) | VmRSS MiB | heap in use MiB | goroutines |\n|---:|---:|---:|---:|\n", p.p.name)

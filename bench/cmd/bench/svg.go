@@ -69,18 +69,32 @@ func svgChart(title, xLabel, yLabel string, logX, logY bool, series []svgSeries)
 		fmt.Fprintf(&b, `<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#ddd"/><text x="%.0f" y="%.1f" text-anchor="end">%s</text>`+"\n",
 			left, y, w-right, y, left-6, y+4, short(v))
 	}
-	// x ticks at the data's x values
+	// x ticks at the data's x values when they are few (the scaling's
+	// collection sizes), else six even ones (the soak's samples).
+	var xs []float64
 	seen := map[float64]bool{}
 	for _, s := range series {
 		for _, p := range s.Points {
-			if seen[p[0]] {
-				continue
+			if !seen[p[0]] {
+				seen[p[0]] = true
+				xs = append(xs, p[0])
 			}
-			seen[p[0]] = true
-			x := px(p[0])
-			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#ddd"/><text x="%.1f" y="%.0f" text-anchor="middle">%s</text>`+"\n",
-				x, top, x, h-bottom, x, h-bottom+16, short(p[0]))
 		}
+	}
+	if len(xs) > 12 {
+		xs = xs[:0]
+		for i := 0; i <= 5; i++ {
+			v := minX + (maxX-minX)*float64(i)/5
+			if logX {
+				v = math.Pow(10, v)
+			}
+			xs = append(xs, v)
+		}
+	}
+	for _, v := range xs {
+		x := px(v)
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#ddd"/><text x="%.1f" y="%.0f" text-anchor="middle">%s</text>`+"\n",
+			x, top, x, h-bottom, x, h-bottom+16, short(v))
 	}
 	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" text-anchor="middle">%s</text>`+"\n", left+(w-left-right)/2, h-16, esc(xLabel))
 	fmt.Fprintf(&b, `<text transform="translate(18 %.0f) rotate(-90)" text-anchor="middle">%s</text>`+"\n", top+(h-top-bottom)/2, esc(yLabel))
