@@ -118,8 +118,7 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 
 	var before [3]int64
 	for i, p := range []*proc{s.auth, s.movies, s.gateway} {
-		r, _ := rss(p.cmd.Process.Pid)
-		before[i] = r.RSS
+		before[i] = p.rss().RSS
 	}
 
 	st.step("measuring the bcrypt bound: CompareHashAndPassword at cost %d on %d cores for 3s", o.bcryptCost, rep.Cores)
