@@ -112,7 +112,9 @@ snapshot() {
   for f in "${OUTSIDE[@]}" /sys/fs/cgroup/*/kubepods* /sys/fs/cgroup/kubepods*; do
     if [[ -e "$f" ]]; then echo "$f"; fi
   done | sort >"$dir/files"
-  pgrep -a -f "$STATE|$RUN|containerd-shim" | awk '{$1=""; print}' | sort >"$dir/processes" || true
+  # Zombies are left out: a shim that has exited but that init (its parent once it daemonized) has not
+  # reaped yet shows as "[containerd-shim] <defunct>" for a moment, and holds nothing to clean up.
+  pgrep -a -f "$STATE|$RUN|containerd-shim" | awk '{$1=""; print}' | grep -v '<defunct>$' | sort >"$dir/processes" || true
 }
 
 # ---------------------------------------------------------------------------------------------------
