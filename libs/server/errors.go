@@ -43,11 +43,21 @@ func toAPIError(c *fiber.Ctx, err error) *apierr.Error {
 	if !errors.As(err, &fe) {
 		return apierr.FromError(err)
 	}
-	e := apierr.FromStatus(fe.Code)
+	code := fe.Code
+	var allow []string
+	if code == fiber.StatusMethodNotAllowed {
+		// A method no route of any path has (FOO, PROPFIND) on a path no
+		// route has is an unknown path: 404, as the gateway answers. So a
+		// 405 always names the methods in its Allow header.
+		if allow = allowedMethods(c.App(), c.Path()); len(allow) == 0 {
+			code = fiber.StatusNotFound
+		}
+	}
+	e := apierr.FromStatus(code)
 	e.Cause = err
-	switch fe.Code {
+	switch code {
 	case fiber.StatusMethodNotAllowed:
-		e.Allow = allowedMethods(c.App(), c.Path())
+		e.Allow = allow
 	case fiber.StatusServiceUnavailable, fiber.StatusTooManyRequests:
 		e.RetryAfter = time.Second
 	}

@@ -6,7 +6,8 @@ import (
 )
 
 // answerUnknownMethods makes a request with a method Fiber does not know a
-// 405 envelope, counted like any other answer. Fiber v2 answers such a
+// 405 envelope with Allow (a 404 when no route has its path), counted like
+// any other answer. Fiber v2 answers such a
 // request itself, with a plain-text 400, before any middleware or error
 // handler runs, and offers no hook for it; so the server's handler is
 // wrapped. It must run after fiber.New (which sets that handler) and before

@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +13,9 @@ import (
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/testkit"
 )
+
+// user1 is a user id, the only form of sub a verifier accepts.
+const user1 = "6b06f1ebcf512d8be09e8da8"
 
 type nothingRevoked struct{}
 
@@ -61,13 +65,13 @@ func mustVerify(t *testing.T, v *Verifier, raw string) *Claims {
 func TestCacheSkipsSignatureCheck(t *testing.T) {
 	ks := newKeySource(t)
 	v := ks.verifier()
-	raw := ks.iss.Token(t, "u1")
+	raw := ks.iss.Token(t, user1)
 	first := mustVerify(t, v, raw)
 	second := mustVerify(t, v, raw)
 	if n := ks.checks.Load(); n != 1 {
 		t.Fatalf("%d signature checks for one token verified twice, want 1", n)
 	}
-	if first.Subject != "u1" || second.ID != first.ID {
+	if first.Subject != user1 || second.ID != first.ID {
 		t.Fatalf("cached claims differ: %+v vs %+v", first, second)
 	}
 	// Without the cache every request pays the check.
@@ -87,7 +91,7 @@ func TestCacheEntryEndsAtExp(t *testing.T) {
 	v := ks.verifier()
 	now := time.Now()
 	v.now = func() time.Time { return now }
-	c := ks.iss.Claims("u1")
+	c := ks.iss.Claims(user1)
 	c.ExpiresAt = jwt.NewNumericDate(now.Add(time.Minute))
 	raw := ks.iss.Sign(t, c)
 	mustVerify(t, v, raw)
@@ -108,7 +112,7 @@ func TestCacheEntryEndsAtExp(t *testing.T) {
 func TestCacheDropsEntryWhenKidLeavesKeySet(t *testing.T) {
 	ks := newKeySource(t)
 	v := ks.verifier()
-	raw := ks.iss.Token(t, "u1")
+	raw := ks.iss.Token(t, user1)
 	mustVerify(t, v, raw)
 	ks.published.Store(false)
 	if _, err := v.Verify(context.Background(), raw); !apierr.Is(err, apierr.TokenInvalidError) {
@@ -125,7 +129,7 @@ func TestCacheIsBounded(t *testing.T) {
 	ks := newKeySource(t)
 	v := ks.verifier(WithCacheSize(2))
 	for i := range 5 {
-		mustVerify(t, v, ks.iss.Token(t, "u"+string(rune('0'+i))))
+		mustVerify(t, v, ks.iss.Token(t, fmt.Sprintf("6b06f1ebcf512d8be09e8d%02d", i)))
 	}
 	if n := v.verified.Len(); n != 2 {
 		t.Fatalf("%d entries, want the bound 2", n)
@@ -138,7 +142,7 @@ func TestCacheKeepsOnlyAcceptedTokensAndAlwaysAsksDenylist(t *testing.T) {
 	ks := newKeySource(t)
 	deny := &countingDenylist{}
 	v := NewVerifier(ks.keys, Policy{Issuer: ks.iss.Iss, Audience: "someone-else", Algorithms: []string{"RS256"}}, deny)
-	raw := ks.iss.Token(t, "u1")
+	raw := ks.iss.Token(t, user1)
 	for range 2 {
 		if _, err := v.Verify(context.Background(), raw); !apierr.Is(err, apierr.TokenInvalidError) {
 			t.Fatalf("wrong audience: got %v", err)

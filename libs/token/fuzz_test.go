@@ -35,7 +35,7 @@ func FuzzVerify(f *testing.F) {
 	v := token.NewVerifier(keys, token.Policy{Issuer: "moviebag-auth", Audience: "moviebag", Algorithms: []string{"RS256"}}, neverRevoked{})
 	now := time.Now()
 	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.RegisteredClaims{
-		Issuer: "moviebag-auth", Subject: "u", Audience: jwt.ClaimStrings{"moviebag"}, ID: "j",
+		Issuer: "moviebag-auth", Subject: "6b06f1ebcf512d8be09e8da8", Audience: jwt.ClaimStrings{"moviebag"}, ID: "j",
 		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
 	})
 	tok.Header["kid"] = "k1"
@@ -50,7 +50,7 @@ func FuzzVerify(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		claims, err := v.Verify(context.Background(), raw)
 		if err == nil {
-			if claims == nil || claims.Subject == "" || claims.ID == "" {
+			if claims == nil || !token.IsUserID(claims.Subject) || claims.ID == "" {
 				t.Fatalf("accepted %q with claims %+v", raw, claims)
 			}
 			return

@@ -201,8 +201,11 @@ func (v *Verifier) check(ctx context.Context, raw string) (*Claims, error) {
 		return nil, apierr.Wrap(apierr.TokenInvalidError, err)
 	}
 	claims := &strict.RegisteredClaims
-	if claims.Subject == "" || claims.ID == "" {
-		return nil, apierr.Wrap(apierr.TokenInvalidError, errors.New("token lacks sub or jti"))
+	if claims.ID == "" {
+		return nil, apierr.Wrap(apierr.TokenInvalidError, errors.New("token lacks jti"))
+	}
+	if !IsUserID(claims.Subject) {
+		return nil, apierr.Wrap(apierr.TokenInvalidError, errors.New("sub is not a user id"))
 	}
 	if v.verified != nil && claims.ExpiresAt != nil && v.now().Before(claims.ExpiresAt.Time) {
 		kid, _ := tok.Header["kid"].(string)
@@ -230,10 +233,32 @@ func (v *Verifier) stillPublished(ctx context.Context, e verified) bool {
 
 const claimsKey = "moviebag.claims"
 
+// IsUserID reports whether sub has the form of the user ids auth issues
+// tokens for: an ObjectID in 24 lower-case hex digits. Any other sub
+// ("admin", upper-case hex naming the same id) is one auth never signs, and
+// would make one user two owners.
+func IsUserID(sub string) bool {
+	if len(sub) != 24 {
+		return false
+	}
+	for i := range len(sub) {
+		if c := sub[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // Require is middleware that lets a request through only with a valid
-// `Authorization: Bearer <token>` header; handlers read the claims with From.
+// `Authorization: Bearer <token>` header, sent once: a request with two
+// Authorization headers is TokenInvalidError (neither is guessed to be the
+// one meant, so a client's header never wins over one an intermediary
+// added). Handlers read the claims with From.
 func Require(v *Verifier) fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		if n := len(c.Request().Header.PeekAll(fiber.HeaderAuthorization)); n > 1 {
+			return apierr.Wrap(apierr.TokenInvalidError, fmt.Errorf("%d Authorization headers", n))
+		}
 		raw, err := bearer(c.Get(fiber.HeaderAuthorization))
 		if err != nil {
 			return err

@@ -23,6 +23,9 @@ import (
 	"github.com/moviebag/moviebag/libs/token"
 )
 
+// userID is a user id, the only form of sub a verifier accepts.
+const userID = "6b06f1ebcf512d8be09e8da8"
+
 func newRedis(t *testing.T, url string) *redis.Client {
 	t.Helper()
 	opts, err := redis.ParseURL(url)
@@ -92,11 +95,11 @@ func TestVerify(t *testing.T) {
 		want  apierr.Code // "" = valid
 	}{
 		{"valid", valid, ""},
-		{"alg none", sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, iss.KID, iss.Claims("u")), apierr.TokenInvalidError},
-		{"HS256 signed with the public key", sign(jwt.SigningMethodHS256, pubPEM, iss.KID, iss.Claims("u")), apierr.TokenInvalidError},
-		{"RS512 not configured", sign(jwt.SigningMethodRS512, iss.Key, iss.KID, iss.Claims("u")), apierr.TokenInvalidError},
+		{"alg none", sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, iss.KID, iss.Claims(userID)), apierr.TokenInvalidError},
+		{"HS256 signed with the public key", sign(jwt.SigningMethodHS256, pubPEM, iss.KID, iss.Claims(userID)), apierr.TokenInvalidError},
+		{"RS512 not configured", sign(jwt.SigningMethodRS512, iss.Key, iss.KID, iss.Claims(userID)), apierr.TokenInvalidError},
 		{"tampered payload", parts[0] + "." + strings.TrimRight(parts[1], "=") + "x." + parts[2], apierr.TokenInvalidError},
-		{"signature of another key, same kid", sign(jwt.SigningMethodRS256, weak, iss.KID, iss.Claims("u")), apierr.TokenInvalidError},
+		{"signature of another key, same kid", sign(jwt.SigningMethodRS256, weak, iss.KID, iss.Claims(userID)), apierr.TokenInvalidError},
 		{"expired", iss.Sign(t, with(func(c *jwt.RegisteredClaims) {
 			c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(-time.Hour))
 		})), apierr.TokenExpiredError},
@@ -108,7 +111,9 @@ func TestVerify(t *testing.T) {
 		{"wrong audience", iss.Sign(t, with(func(c *jwt.RegisteredClaims) { c.Audience = jwt.ClaimStrings{"other"} })), apierr.TokenInvalidError},
 		{"no subject", iss.Sign(t, with(func(c *jwt.RegisteredClaims) { c.Subject = "" })), apierr.TokenInvalidError},
 		{"no jti", iss.Sign(t, with(func(c *jwt.RegisteredClaims) { c.ID = "" })), apierr.TokenInvalidError},
-		{"unknown kid", other.Token(t, "u"), apierr.TokenInvalidError},
+		{"sub not a user id", iss.Sign(t, with(func(c *jwt.RegisteredClaims) { c.Subject = "admin" })), apierr.TokenInvalidError},
+		{"sub in upper-case hex", iss.Sign(t, with(func(c *jwt.RegisteredClaims) { c.Subject = "6B06F1EBCF512D8BE09E8DA8" })), apierr.TokenInvalidError},
+		{"unknown kid", other.Token(t, userID), apierr.TokenInvalidError},
 		{"revoked", iss.Sign(t, revoked), apierr.TokenRevokedError},
 		{"garbage", "not.a.token", apierr.TokenInvalidError},
 		{"empty", "", apierr.TokenInvalidError},
@@ -140,7 +145,7 @@ func TestVerify(t *testing.T) {
 func TestVerifyRedisDownFailsClosed(t *testing.T) {
 	iss := testkit.NewIssuer(t)
 	v, _ := newVerifier(t, iss, "redis://"+testkit.FreeAddr(t)+"/0")
-	_, err := v.Verify(context.Background(), iss.Token(t, "u"))
+	_, err := v.Verify(context.Background(), iss.Token(t, userID))
 	if !apierr.Is(err, apierr.ServiceUnavailableError) {
 		t.Fatalf("got %v, want ServiceUnavailableError", err)
 	}

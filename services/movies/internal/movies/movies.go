@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -21,6 +20,7 @@ import (
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/metrics"
 	"github.com/moviebag/moviebag/libs/store"
+	"github.com/moviebag/moviebag/libs/text"
 )
 
 // Movie is a stored movie. AddedBy is the id of the user who added it.
@@ -54,10 +54,20 @@ func New(db *mongo.Database, errs store.Errors) *Store {
 	return &Store{coll: db.Collection("movies"), errs: errs}
 }
 
-// NameKey is what makes two names the same movie: the name trimmed,
-// NFC-normalised and case-folded ("Heat", " HEAT " and "heat" share a key).
+// NameKey is what makes two names the same movie: the name trimmed, each
+// inner run of white space made one space, NFC-normalised and case-folded
+// ("Heat", " HEAT " and "heat" share a key, as do "Heat  2" and "Heat 2").
+//
+// It is not NFKC: compatibility folding would merge titles whose difference
+// is meant ("Alien³" and "Alien3", "Ⅸ" and "IX", "½" and "1/2"), and it
+// would not merge the look-alikes that matter most, letters of other
+// scripts (a Cyrillic "е" in "Heat"), which only a confusables skeleton
+// (Unicode TS #39) maps together, at the price of merging real titles in
+// those scripts. So fullwidth "Ｈｅａｔ" and a Cyrillic "Hеat" are names of
+// their own; invisible characters, which no reader can tell apart, are
+// refused when the name is read.
 func NameKey(name string) string {
-	folded := cases.Fold().String(norm.NFC.String(strings.TrimSpace(name)))
+	folded := cases.Fold().String(norm.NFC.String(text.CollapseSpace(name)))
 	return norm.NFC.String(folded) // folding can undo the composition
 }
 
