@@ -3412,7 +3412,9 @@ type LoginResponse413Headers struct {
 
 // LoginResponse415Headers the declared response headers of an HTTP 415 response for Login
 type LoginResponse415Headers struct {
-	XRequestID string
+	Accept         string
+	AcceptEncoding string
+	XRequestID     string
 }
 
 // LoginResponse429Headers the declared response headers of an HTTP 429 response for Login
@@ -3889,7 +3891,9 @@ type SignupResponse413Headers struct {
 
 // SignupResponse415Headers the declared response headers of an HTTP 415 response for Signup
 type SignupResponse415Headers struct {
-	XRequestID string
+	Accept         string
+	AcceptEncoding string
+	XRequestID     string
 }
 
 // SignupResponse431Headers the declared response headers of an HTTP 431 response for Signup
@@ -4206,7 +4210,9 @@ type CreateMovieResponse413Headers struct {
 
 // CreateMovieResponse415Headers the declared response headers of an HTTP 415 response for CreateMovie
 type CreateMovieResponse415Headers struct {
-	XRequestID string
+	Accept         string
+	AcceptEncoding string
+	XRequestID     string
 }
 
 // CreateMovieResponse431Headers the declared response headers of an HTTP 431 response for CreateMovie
@@ -4706,7 +4712,9 @@ type UpdateMovieResponse413Headers struct {
 
 // UpdateMovieResponse415Headers the declared response headers of an HTTP 415 response for UpdateMovie
 type UpdateMovieResponse415Headers struct {
-	XRequestID string
+	Accept         string
+	AcceptEncoding string
+	XRequestID     string
 }
 
 // UpdateMovieResponse431Headers the declared response headers of an HTTP 431 response for UpdateMovie
@@ -5403,6 +5411,20 @@ func ParseLoginResponse(rsp *http.Response) (*LoginResponse, error) {
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
 		var headers LoginResponse415Headers
+		if values := rsp.Header.Values("Accept"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Accept = value
+		}
+		if values := rsp.Header.Values("Accept-Encoding"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept-Encoding", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AcceptEncoding = value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -5963,6 +5985,20 @@ func ParseSignupResponse(rsp *http.Response) (*SignupResponse, error) {
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
 		var headers SignupResponse415Headers
+		if values := rsp.Header.Values("Accept"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Accept = value
+		}
+		if values := rsp.Header.Values("Accept-Encoding"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept-Encoding", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AcceptEncoding = value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6355,6 +6391,20 @@ func ParseCreateMovieResponse(rsp *http.Response) (*CreateMovieResponse, error) 
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
 		var headers CreateMovieResponse415Headers
+		if values := rsp.Header.Values("Accept"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Accept = value
+		}
+		if values := rsp.Header.Values("Accept-Encoding"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept-Encoding", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AcceptEncoding = value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6966,6 +7016,20 @@ func ParseUpdateMovieResponse(rsp *http.Response) (*UpdateMovieResponse, error) 
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
 		var headers UpdateMovieResponse415Headers
+		if values := rsp.Header.Values("Accept"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Accept = value
+		}
+		if values := rsp.Header.Values("Accept-Encoding"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept-Encoding", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AcceptEncoding = value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

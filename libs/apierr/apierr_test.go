@@ -102,6 +102,8 @@ func TestHeaders(t *testing.T) {
 		{"retry after rounds up", &apierr.Error{Code: apierr.TooManyRequestsError, RetryAfter: 1500 * time.Millisecond}, "Retry-After", "2"},
 		{"retry after at least one second", &apierr.Error{Code: apierr.ServiceUnavailableError}, "Retry-After", "1"},
 		{"allow", &apierr.Error{Code: apierr.MethodNotAllowedError, Allow: []string{"GET", "PUT"}}, "Allow", "GET, PUT"},
+		{"415 names the media type", apierr.New(apierr.UnsupportedMediaTypeError), "Accept", "application/json"},
+		{"415 names the content coding", apierr.New(apierr.UnsupportedMediaTypeError), "Accept-Encoding", "identity"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

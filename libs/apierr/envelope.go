@@ -42,7 +42,7 @@ func (env Envelope) Marshal() []byte {
 
 // Headers returns the response headers that go with the error, beyond
 // Content-Type: WWW-Authenticate for 401s, Retry-After for 429 and 503,
-// Allow for 405.
+// Allow for 405, Accept and Accept-Encoding for 415.
 func (e *Error) Headers() http.Header {
 	h := http.Header{}
 	switch e.Code.Status() {
@@ -58,6 +58,10 @@ func (e *Error) Headers() http.Header {
 		if len(e.Allow) > 0 {
 			h.Set("Allow", strings.Join(e.Allow, ", "))
 		}
+	case http.StatusUnsupportedMediaType:
+		// What a body must be (RFC 9110 §15.5.16, RFC 7694 §3).
+		h.Set("Accept", "application/json")
+		h.Set("Accept-Encoding", "identity")
 	}
 	return h
 }

@@ -31,9 +31,12 @@ type Checker interface {
 	Check() []apierr.FieldError
 }
 
-// DecodeValid decodes the request body into a T; see Decode.
+// DecodeValid decodes the request body into a T; see Decode. It reads the
+// body as it came (c.Request().Body()), never through c.Body(), which would
+// decompress it with no size limit: bodies with a content coding are refused
+// before any handler runs (server.New).
 func DecodeValid[T any](c *fiber.Ctx) (T, error) {
-	return Decode[T](c.Get(fiber.HeaderContentType), c.Body())
+	return Decode[T](c.Get(fiber.HeaderContentType), c.Request().Body())
 }
 
 // Decode checks that contentType is JSON and body one JSON object whose
@@ -97,9 +100,21 @@ func Decode[T any](contentType string, body []byte) (T, error) {
 
 var errNotStrictJSON = errors.New("body is not one JSON value with unique names in valid UTF-8")
 
+// isJSON reports whether contentType is application/json, with no parameter
+// but charset=utf-8 (JSON is UTF-8, RFC 8259 §8.1). Other JSON-based types
+// (application/json-patch+json, application/vnd.api+json, ...) mean other
+// semantics than a plain object, so they are refused like any other type.
 func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && (mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")))
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	for name, value := range params {
+		if name != "charset" || !strings.EqualFold(value, "utf-8") {
+			return false
+		}
+	}
+	return true
 }
 
 // validate is safe for concurrent use and caches struct metadata.

@@ -2,11 +2,14 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -165,5 +168,78 @@ func TestAdminBeforeReady(t *testing.T) {
 	}
 	if r := testkit.Do(t, "GET", base+"/metrics", ""); r.Status != 200 {
 		t.Errorf("metrics %d", r.Status)
+	}
+}
+
+// gzipped compresses b with gzip.
+func gzipped(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// A body with any content coding but identity is refused with the 415
+// envelope before a handler can read it: nothing is ever decompressed, so
+// BODY_LIMIT_BYTES bounds what a handler sees (a gzip body of 1 KiB can
+// inflate to 1 MiB and more).
+func TestEncodedBodiesAreRefused(t *testing.T) {
+	plain := []byte(`{"name":"` + strings.Repeat("x", 256<<10) + `"}`) // gzips to under the test's 1 KiB limit
+	bomb := gzipped(t, plain)
+	stacked := gzipped(t, bomb)
+	tests := []struct {
+		name     string
+		encoding []string // one Content-Encoding line each
+		body     []byte
+		want     int
+	}{
+		{"gzip", []string{"gzip"}, bomb, 415},
+		{"gzip upper case", []string{"GZIP"}, bomb, 415},
+		{"stacked gzip", []string{"gzip, gzip"}, stacked, 415},
+		{"stacked on two lines", []string{"gzip", "gzip"}, stacked, 415},
+		{"identity then gzip", []string{"identity, gzip"}, bomb, 415},
+		{"deflate", []string{"deflate"}, bomb, 415},
+		{"br", []string{"br"}, bomb, 415},
+		{"compress", []string{"compress"}, bomb, 415},
+		{"unknown coding", []string{"bogus"}, []byte(`{}`), 415},
+		{"identity", []string{"identity"}, []byte(`{}`), 204},
+		{"identity listed twice", []string{"identity", "Identity"}, []byte(`{}`), 204},
+		{"empty header", []string{""}, []byte(`{}`), 204},
+		{"no header", nil, []byte(`{}`), 204},
+		{"gzip but no body", []string{"gzip"}, nil, 204},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app, _, _ := newApp(t)
+			var seen int
+			app.Post("/echo", func(c *fiber.Ctx) error {
+				seen = len(c.Body()) // the call that would inflate
+				return c.SendStatus(204)
+			})
+			req := httptest.NewRequest("POST", "/echo", bytes.NewReader(tt.body))
+			req.Header.Set("Content-Type", "application/json")
+			for _, e := range tt.encoding {
+				req.Header.Add("Content-Encoding", e)
+			}
+			r := do(t, app, req)
+			if r.Status != tt.want {
+				t.Fatalf("got %d %s, want %d (handler saw %d bytes)", r.Status, r.Body, tt.want, seen)
+			}
+			if tt.want == 415 {
+				testkit.Envelope(t, r, apierr.UnsupportedMediaTypeError)
+				if got := r.Header.Get("Accept-Encoding"); got != "identity" {
+					t.Errorf("Accept-Encoding = %q, want identity", got)
+				}
+				if seen != 0 {
+					t.Errorf("the handler ran and saw %d bytes", seen)
+				}
+			}
+		})
 	}
 }

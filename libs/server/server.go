@@ -32,11 +32,15 @@ func New(service string, cfg Config, logger *slog.Logger, m *metrics.Metrics) *f
 		IdleTimeout:           cfg.IdleTimeout,
 		DisableStartupMessage: true,
 		CaseSensitive:         true,
+		// fasthttp would parse a multipart body (writing large parts to
+		// disk) before any handler could refuse its type with a 415.
+		DisablePreParseMultipartForm: true,
 	})
 	app.Use(
 		instrument(logger, m, render), // outermost: sees, renders and counts every outcome
 		recoverPanic,
 		limitBody(cfg.BodyLimitBytes),
+		refuseContentEncoding,
 		shed(cfg.MaxConcurrentRequests),
 		deadline(cfg.RequestTimeout),
 	)

@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/testkit"
 )
 
 // rawRequest writes a whole request (headers, then every byte of a body of
@@ -161,4 +163,122 @@ func TestGatewayTimesOutSlowClients(t *testing.T) {
 			t.Fatalf("idle connection not closed by the gateway: %v", err)
 		}
 	})
+}
+
+// gzipLayers compresses b with gzip n times over.
+func gzipLayers(t *testing.T, b []byte, n int) []byte {
+	t.Helper()
+	for range n {
+		var buf bytes.Buffer
+		zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := zw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		b = buf.Bytes()
+	}
+	return b
+}
+
+// bytesAllocated is the stack process's total of heap bytes ever allocated,
+// from a service's metrics endpoint (the whole stack runs in this process).
+func bytesAllocated(t *testing.T, adminURL string) float64 {
+	t.Helper()
+	series := testkit.Series("go_memstats_alloc_bytes_total", "service", "auth")
+	v, ok := testkit.Scrape(t, adminURL+"/metrics")[series]
+	if !ok {
+		t.Fatalf("%s/metrics has no %s", adminURL, series)
+	}
+	return v
+}
+
+// Decompression bombs are refused with the 415 envelope, at each service and
+// through the gateway, without ever being inflated: a gzip body of about 8 KB
+// that inflates to 8 MB of JSON and a stacked `gzip, gzip` body of a few
+// hundred bytes that inflates to 50 MB cost the process no more than a few
+// MiB of allocation in all (inflated, they would cost 58 MB a request).
+func TestCompressedBombsAreRefused(t *testing.T) {
+	e := startStack(t, nil)
+	e.signup(t, "bomber@example.com")
+	token := e.login(t, "bomber@example.com")
+	json8MB := []byte(`{"email":"` + strings.Repeat("x", 8<<20) + `@example.com","password":"secret123"}`)
+	json50MB := []byte(`{"name":"` + strings.Repeat("x", 50<<20) + `","casts":["a"],"genres":["b"]}`)
+	bombs := []struct {
+		name, encoding string
+		body           []byte
+	}{
+		{"gzip 8 MB", "gzip", gzipLayers(t, json8MB, 1)},
+		{"gzip, gzip 50 MB", "gzip, gzip", gzipLayers(t, json50MB, 2)},
+	}
+	json8MB, json50MB = nil, nil
+	t.Logf("bombs on the wire: %d and %d bytes", len(bombs[0].body), len(bombs[1].body))
+	targets := []struct{ name, url string }{
+		{"auth", e.AuthURL + "/api/auth/signup"},
+		{"movies", e.MoviesURL + "/api/movies"},
+		{"gateway auth", e.GatewayURL + "/api/auth/signup"},
+		{"gateway movies", e.GatewayURL + "/api/movies"},
+	}
+	before := bytesAllocated(t, e.AuthAdminURL)
+	for _, tg := range targets {
+		for _, b := range bombs {
+			r := testkit.Do(t, "POST", tg.url, string(b.body), append(testkit.Bearer(token),
+				"Content-Type", "application/json", "Content-Encoding", b.encoding)...)
+			if r.Status != 415 {
+				t.Fatalf("%s, %s: got %d %s, want the 415 envelope", tg.name, b.name, r.Status, r.Body)
+			}
+			testkit.Envelope(t, r, apierr.UnsupportedMediaTypeError)
+			if got := r.Header.Get("Accept-Encoding"); got != "identity" {
+				t.Errorf("%s, %s: Accept-Encoding = %q, want identity", tg.name, b.name, got)
+			}
+		}
+	}
+	const budget = 8 << 20 // for 8 requests, their answers and the scrapes: far below one inflated bomb
+	if grew := bytesAllocated(t, e.AuthAdminURL) - before; grew > budget {
+		t.Fatalf("the bombs cost %.1f MiB of allocation (budget %d MiB): a body was inflated", grew/(1<<20), budget>>20)
+	}
+}
+
+// A body is taken as application/json with no parameter but charset=utf-8,
+// and nothing else: JSON-based types of other meaning and forms get the 415
+// envelope (a multipart body used to be parsed first and answered 400), at
+// each service and through the gateway; a plain JSON body still gets through.
+func TestOnlyPlainJSONBodiesAreAccepted(t *testing.T) {
+	e := startStack(t, nil)
+	const form = "--b\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nx@example.com\r\n--b--\r\n"
+	refused := []struct{ contentType, body string }{
+		{"multipart/form-data; boundary=b", form},
+		{"multipart/form-data; boundary=other", form}, // not parsable as a form at all
+		{"application/x-www-form-urlencoded", "email=x%40example.com&password=secret123"},
+		{"application/json-patch+json", `{"email":"p@example.com","password":"secret123"}`},
+		{"application/vnd.api+json", `{"email":"v@example.com","password":"secret123"}`},
+		{"application/json; charset=latin1", `{"email":"l@example.com","password":"secret123"}`},
+		{"text/plain", `{"email":"t@example.com","password":"secret123"}`},
+	}
+	for _, base := range []string{e.AuthURL, e.GatewayURL} {
+		for _, tt := range refused {
+			r := testkit.Do(t, "POST", base+"/api/auth/signup", tt.body, "Content-Type", tt.contentType)
+			if r.Status != 415 {
+				t.Fatalf("%s with %q: got %d %s, want the 415 envelope", base, tt.contentType, r.Status, r.Body)
+			}
+			testkit.Envelope(t, r, apierr.UnsupportedMediaTypeError)
+		}
+	}
+	r := testkit.Do(t, "POST", e.GatewayURL+"/api/auth/signup", `{"email":"ok@example.com","password":"secret123"}`,
+		"Content-Type", "application/json; charset=UTF-8")
+	if r.Status != 200 {
+		t.Fatalf("plain JSON with charset=UTF-8: got %d %s, want 200", r.Status, r.Body)
+	}
+	token := e.login(t, "ok@example.com")
+	for _, base := range []string{e.MoviesURL, e.GatewayURL} {
+		r := testkit.Do(t, "POST", base+"/api/movies", form, append(testkit.Bearer(token), "Content-Type", "multipart/form-data; boundary=b")...)
+		if r.Status != 415 {
+			t.Fatalf("movies at %s with a form: got %d %s, want the 415 envelope", base, r.Status, r.Body)
+		}
+		testkit.Envelope(t, r, apierr.UnsupportedMediaTypeError)
+	}
 }
