@@ -29,8 +29,8 @@ func storageEgress(t *testing.T, extra ...string) *networkingv1.NetworkPolicy {
 func TestStorageEgress(t *testing.T) {
 	ext := []string{"--set", "global.moviebag.storage.existingSecret=moviebag-storage"}
 	type rule struct {
-		port int32
-		to   string // "" for any address, else the CIDR of the one ipBlock peer
+		ports string // the rule's ports, comma-separated
+		to    string // "" for any address, else the CIDR of the one ipBlock peer
 	}
 	cases := []struct {
 		name string
@@ -38,12 +38,14 @@ func TestStorageEgress(t *testing.T) {
 		want []rule // nil: no policy
 	}{
 		{"in-chart storage", nil, nil},
-		{"MongoDB outside", append(ext, "--set", "mongodb.enabled=false"), []rule{{27017, ""}}},
-		{"Redis outside", append(ext, "--set", "redis.enabled=false"), []rule{{6379, ""}}},
-		{"both outside", append(ext, "--set", "mongodb.enabled=false", "--set", "redis.enabled=false"), []rule{{27017, ""}, {6379, ""}}},
+		{"MongoDB outside", append(ext, "--set", "mongodb.enabled=false"), []rule{{"27017", ""}}},
+		{"Redis outside", append(ext, "--set", "redis.enabled=false"), []rule{{"6379", ""}}},
+		{"both outside", append(ext, "--set", "mongodb.enabled=false", "--set", "redis.enabled=false"), []rule{{"27017", ""}, {"6379", ""}}},
 		{"both outside, given peers and port", append(ext, "--set", "mongodb.enabled=false", "--set", "redis.enabled=false",
-			"--set", "externalStorage.mongodb.port=27018", "--set", "externalStorage.mongodb.to[0].ipBlock.cidr=192.0.2.0/24"),
-			[]rule{{27018, "192.0.2.0/24"}, {6379, ""}}},
+			"--set", "externalStorage.mongodb.ports={27018}", "--set", "externalStorage.mongodb.to[0].ipBlock.cidr=192.0.2.0/24"),
+			[]rule{{"27018", "192.0.2.0/24"}, {"6379", ""}}},
+		{"Redis behind Sentinels: two ports", append(ext, "--set", "redis.enabled=false", "--set", "externalStorage.redis.ports={26379,6379}"),
+			[]rule{{"26379,6379", ""}}},
 		{"NetworkPolicies off", append(ext, "--set", "mongodb.enabled=false", "--set", "redis.enabled=false",
 			"--set", "auth.networkPolicy.enabled=false", "--set", "movies.networkPolicy.enabled=false"), nil},
 	}
@@ -61,10 +63,14 @@ func TestStorageEgress(t *testing.T) {
 			}
 			var got []rule
 			for _, r := range np.Spec.Egress {
-				if len(r.Ports) != 1 || r.Ports[0].Port == nil || r.Ports[0].Port.Type != intstr.Int {
-					t.Fatalf("egress rule %+v: want one numeric port", r)
+				var ports []string
+				for _, p := range r.Ports {
+					if p.Port == nil || p.Port.Type != intstr.Int {
+						t.Fatalf("egress rule %+v: want numeric ports", r)
+					}
+					ports = append(ports, p.Port.String())
 				}
-				g := rule{port: r.Ports[0].Port.IntVal}
+				g := rule{ports: strings.Join(ports, ",")}
 				if len(r.To) == 1 && r.To[0].IPBlock != nil {
 					g.to = r.To[0].IPBlock.CIDR
 				} else if len(r.To) != 0 {

@@ -31,33 +31,57 @@ const (
 	clusterRelease = "moviebag"
 )
 
+// ruleJobMatcher is the matcher every selector of deploy/prometheus/moviebag-rules.yaml carries (checked by
+// deploy/observability TestRulesScoped); the chart replaces it with monitoring.prometheusRule.selector.
+const ruleJobMatcher = `job=~"(.+-)?(auth|movies)"`
+
 // The PrometheusRule the chart renders carries exactly the rule groups of deploy/prometheus/moviebag-rules.yaml,
-// the file the test cluster's Prometheus and the local checks (deploy/observability) load.
+// the file the test cluster's Prometheus and the local checks (deploy/observability) load, with every
+// selector scoped to the release: its two jobs in its namespace by default, or monitoring.prometheusRule.selector.
 func TestPrometheusRuleIsTheRulesFile(t *testing.T) {
-	var want any
-	if err := yaml.Unmarshal(readRepoFile(t, rulesFile), &want); err != nil {
-		t.Fatal(err)
+	file := string(readRepoFile(t, rulesFile))
+	if !strings.Contains(file, ruleJobMatcher) {
+		t.Fatalf("%s: no %s to scope", rulesFile, ruleJobMatcher)
 	}
-	n := 0
-	for _, o := range render(t, renderCase{Chart: "moviebag"}, "--set", "monitoring.prometheusRule.enabled=true") {
-		if o.GVK.Kind != "PrometheusRule" {
-			continue
-		}
-		n++
-		var got struct {
-			Spec any `json:"spec"`
-		}
-		if err := yaml.Unmarshal(o.Raw, &got); err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(got.Spec, want) {
-			g, _ := json.MarshalIndent(got.Spec, "", " ")
-			w, _ := json.MarshalIndent(want, "", " ")
-			t.Errorf("%s: spec differs from %s:\n%s", o, rulesFile, firstDifference(string(g), string(w)))
-		}
+	cases := []struct {
+		name     string
+		set      []string
+		selector string
+	}{
+		{"default: the release's jobs in its namespace", nil, `job=~"mb-auth|mb-movies", namespace="moviebag"`},
+		{"monitoring.prometheusRule.selector", []string{"--set-json", `monitoring.prometheusRule.selector="cluster=\"eu1\", job=~\"mb-(auth|movies)\""`}, `cluster="eu1", job=~"mb-(auth|movies)"`},
 	}
-	if n != 1 {
-		t.Fatalf("%d PrometheusRules rendered, want 1", n)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var want any
+			if err := yaml.Unmarshal([]byte(strings.ReplaceAll(file, ruleJobMatcher, tc.selector)), &want); err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, o := range render(t, renderCase{Chart: "moviebag"}, append([]string{"--set", "monitoring.prometheusRule.enabled=true"}, tc.set...)...) {
+				if o.GVK.Kind != "PrometheusRule" {
+					continue
+				}
+				n++
+				if strings.Contains(string(o.Raw), "(.+-)?(auth|movies)") {
+					t.Errorf("%s: an expression still reads every job named *-auth or *-movies", o)
+				}
+				var got struct {
+					Spec any `json:"spec"`
+				}
+				if err := yaml.Unmarshal(o.Raw, &got); err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got.Spec, want) {
+					g, _ := json.MarshalIndent(got.Spec, "", " ")
+					w, _ := json.MarshalIndent(want, "", " ")
+					t.Errorf("%s: spec differs from %s scoped by %s:\n%s", o, rulesFile, tc.selector, firstDifference(string(g), string(w)))
+				}
+			}
+			if n != 1 {
+				t.Fatalf("%d PrometheusRules rendered, want 1", n)
+			}
+		})
 	}
 }
 

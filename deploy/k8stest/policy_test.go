@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -721,7 +722,16 @@ func checkFlows(t *testing.T, s *set, nps []*networkingv1.NetworkPolicy) {
 	outsider := endpoint{Name: "a pod of another namespace", NS: "elsewhere", Labels: map[string]string{"app.kubernetes.io/name": "movies", "app.kubernetes.io/instance": releaseName}}
 	internet := endpoint{Name: "an address outside the cluster", IP: "203.0.113.7"}
 	dns := endpoint{Name: "CoreDNS", NS: "kube-system", Labels: map[string]string{"k8s-app": "kube-dns"}}
-	prometheus := endpoint{Name: "Prometheus", NS: "monitoring", Labels: map[string]string{"app.kubernetes.io/name": "prometheus"}}
+	// The neighbours as the case's values name them (global.moviebag.neighbours), else the charts' defaults.
+	promNS, _ := valueAt(s.values, "global.moviebag.neighbours.prometheus.namespace")
+	if promNS == nil {
+		promNS = "monitoring"
+	}
+	prometheus := endpoint{Name: "Prometheus", NS: promNS.(string), Labels: withLabels(map[string]string{"app.kubernetes.io/name": "prometheus"}, s.values, "global.moviebag.neighbours.prometheus.podLabels")}
+	routingNS := []any{"traefik"}
+	if v, ok := valueAt(s.values, "global.moviebag.neighbours.routing.namespaces"); ok {
+		routingNS, _ = v.([]any)
+	}
 	type flow struct {
 		src, dst endpoint
 		port     string // a named port of dst, or a number
@@ -743,14 +753,21 @@ func checkFlows(t *testing.T, s *set, nps []*networkingv1.NetworkPolicy) {
 		add(prometheus, svc, "admin", true)
 		add(outsider, svc, "http", false)
 		add(outsider, svc, "admin", false)
-		// The routing controller: pods of the namespace of every Gateway the HTTPRoute attaches to.
+		// The routing controller: its pods in every namespace global.moviebag.neighbours.routing names, and in
+		// the namespace of every Gateway the HTTPRoute attaches to (the values must admit those).
+		controller := func(ns string) endpoint {
+			return endpoint{Name: "the routing controller in " + ns, NS: ns, Labels: withLabels(map[string]string{"app.kubernetes.io/name": "gateway"}, s.values, "global.moviebag.neighbours.routing.podLabels")}
+		}
+		for _, ns := range routingNS {
+			add(controller(ns.(string)), svc, "http", true)
+		}
 		for _, hr := range each[*gatewayv1.HTTPRoute](s) {
 			for _, ref := range hr.Spec.ParentRefs {
 				ns := hr.Namespace
 				if ref.Namespace != nil {
 					ns = string(*ref.Namespace)
 				}
-				add(endpoint{Name: "the Gateway's controller in " + ns, NS: ns, Labels: map[string]string{"app.kubernetes.io/name": "gateway"}}, svc, "http", true)
+				add(controller(ns), svc, "http", true)
 			}
 		}
 	}
@@ -771,15 +788,17 @@ func checkFlows(t *testing.T, s *set, nps []*networkingv1.NetworkPolicy) {
 			if _, inChart := pods[db]; inChart {
 				continue
 			}
-			port, _ := valueAt(s.values, "externalStorage."+db+".port")
-			if port == nil {
-				port = map[string]any{"mongodb": 27017.0, "redis": 6379.0}[db]
+			ports, _ := valueAt(s.values, "externalStorage."+db+".ports")
+			if ports == nil {
+				ports = []any{map[string]any{"mongodb": 27017.0, "redis": 6379.0}[db]}
 			}
-			for _, dst := range externalDestinations(t, s, db) {
-				dst.Ports = map[string]int32{db: int32(port.(float64))}
-				for _, svc := range []string{"auth", "movies"} {
-					if src, ok := pods[svc]; ok {
-						flows = append(flows, flow{src, dst, db, corev1.ProtocolTCP, true})
+			for _, port := range ports.([]any) {
+				for _, dst := range externalDestinations(t, s, db) {
+					dst.Ports = map[string]int32{db: int32(port.(float64))}
+					for _, svc := range []string{"auth", "movies"} {
+						if src, ok := pods[svc]; ok {
+							flows = append(flows, flow{src, dst, db, corev1.ProtocolTCP, true})
+						}
 					}
 				}
 			}
@@ -799,6 +818,19 @@ func checkFlows(t *testing.T, s *set, nps []*networkingv1.NetworkPolicy) {
 			t.Errorf("flow %s -> %s:%s/%s %s by the NetworkPolicies, want %v", f.src.Name, f.dst.Name, f.port, f.proto, verb, f.want)
 		}
 	}
+}
+
+// withLabels adds the labels at a values path (a map of strings) to base.
+func withLabels(base map[string]string, values map[string]any, path string) map[string]string {
+	out := maps.Clone(base)
+	if m, ok := valueAt(values, path); ok {
+		for k, v := range m.(map[string]any) {
+			if v != nil {
+				out[k] = fmt.Sprint(v)
+			}
+		}
+	}
+	return out
 }
 
 // externalDestinations makes one endpoint for each peer of externalStorage.<db>.to: an address inside
@@ -841,9 +873,14 @@ func externalDestinations(t *testing.T, s *set, db string) []endpoint {
 // checkMonitoring: ServiceMonitors honour the services' own labels and select real
 // Services and ports; PrometheusRule and dashboards carry content.
 func checkMonitoring(t *testing.T, s *set) {
+	// One release label on every ServiceMonitor and the PrometheusRule: global.moviebag.neighbours.prometheus.releaseLabel.
+	release := "kube-prometheus-stack"
+	if v, ok := valueAt(s.values, "global.moviebag.neighbours.prometheus.releaseLabel"); ok {
+		release = v.(string)
+	}
 	for _, sm := range each[*monitoringv1.ServiceMonitor](s) {
-		if sm.Labels["release"] == "" {
-			t.Errorf("ServiceMonitor %s: no release label", sm.Name)
+		if sm.Labels["release"] != release {
+			t.Errorf("ServiceMonitor %s: release label %q, want %q (global.moviebag.neighbours.prometheus.releaseLabel)", sm.Name, sm.Labels["release"], release)
 		}
 		sel, err := metav1.LabelSelectorAsSelector(&sm.Spec.Selector)
 		var svc *corev1.Service
@@ -872,8 +909,8 @@ func checkMonitoring(t *testing.T, s *set) {
 		}
 	}
 	for _, pr := range each[*monitoringv1.PrometheusRule](s) {
-		if pr.Labels["release"] == "" || len(pr.Spec.Groups) == 0 {
-			t.Errorf("PrometheusRule %s: needs a release label and rule groups", pr.Name)
+		if pr.Labels["release"] != release || len(pr.Spec.Groups) == 0 {
+			t.Errorf("PrometheusRule %s: needs release label %q (it has %q) and rule groups", pr.Name, release, pr.Labels["release"])
 		}
 		for _, g := range pr.Spec.Groups {
 			for _, r := range g.Rules {

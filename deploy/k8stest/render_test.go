@@ -98,12 +98,18 @@ var scheme = func() *runtime.Scheme {
 	return s
 }()
 
+// gatewayAPI tells `helm template` that the cluster serves the Gateway API's HTTPRoute, as the test cluster,
+// kind and minikube (make routing-up) do: without it the umbrella leaves its HTTPRoute out
+// (TestGatewayAPIGuard renders that case).
+var gatewayAPI = []string{"--api-versions", "gateway.networking.k8s.io/v1/HTTPRoute"}
+
 var (
 	renderMu    sync.Mutex
 	renderCache = map[string][]object{}
 )
 
-// render runs `helm template` for the case (cached) and decodes every object strictly.
+// render runs `helm template` for the case (cached), on a cluster with the Gateway API, and decodes every
+// object strictly.
 func render(t testing.TB, c renderCase, extra ...string) []object {
 	t.Helper()
 	key := c.Name() + strings.Join(extra, " ")
@@ -113,7 +119,7 @@ func render(t testing.TB, c renderCase, extra ...string) []object {
 		return objs
 	}
 	chartDeps(t)
-	args := append([]string{"template", releaseName}, c.helmArgs(append([]string{"--namespace", namespace}, extra...)...)...)
+	args := append([]string{"template", releaseName}, c.helmArgs(append(append([]string{"--namespace", namespace}, gatewayAPI...), extra...)...)...)
 	out := run(t, repoRoot, tool(t, "helm"), args...)
 	objs, err := decodeAll(out)
 	if err != nil {

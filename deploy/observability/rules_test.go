@@ -6,11 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/moviebag/moviebag/deploy/observability"
 )
@@ -69,6 +72,43 @@ func TestRulesParse(t *testing.T) {
 	}
 	if alerts == 0 {
 		t.Error("no alerts")
+	}
+}
+
+// RuleJobMatcher is the matcher every selector of every rule carries (kubernetes-mixin style): the Helm chart
+// replaces exactly this text with monitoring.prometheusRule.selector, the release's jobs and namespace.
+const ruleJobMatcher = `job=~"(.+-)?(auth|movies)"`
+
+// Every vector selector of every rule expression, recorded series included, carries the job matcher, so that
+// the chart's selector scopes the whole rule: no other application's series and no other release's reach it.
+func TestRulesScoped(t *testing.T) {
+	p := observability.NewParser()
+	for _, g := range mustRules(t).Groups {
+		for _, r := range g.Rules {
+			name := r.Record + r.Alert
+			expr, err := p.ParseExpr(r.Expr)
+			if err != nil {
+				t.Errorf("%s/%s: %v", g.Name, name, err)
+				continue
+			}
+			n := 0
+			parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
+				vs, ok := node.(*parser.VectorSelector)
+				if !ok {
+					return nil
+				}
+				n++
+				if !slices.ContainsFunc(vs.LabelMatchers, func(m *labels.Matcher) bool {
+					return m.Name == "job" && m.Type == labels.MatchRegexp && m.Value == "(.+-)?(auth|movies)"
+				}) {
+					t.Errorf("%s/%s: selector %s lacks %s: the rule would read every job's series", g.Name, name, vs, ruleJobMatcher)
+				}
+				return nil
+			})
+			if got := strings.Count(r.Expr, ruleJobMatcher); got != n {
+				t.Errorf("%s/%s: %d selectors but the matcher text %s appears %d times: the chart replaces the text, so write it exactly so", g.Name, name, n, ruleJobMatcher, got)
+			}
+		}
 	}
 }
 

@@ -118,3 +118,29 @@ for the kubelet and the process exit.
 {{- fail (printf "terminationGracePeriodSeconds (%v) must be at least config.shutdownDrainDelay + config.shutdownTimeout + 5 s (%v s): the pod would be killed in the middle of its shutdown" .Values.terminationGracePeriodSeconds $need) }}
 {{- end }}
 {{- end }}
+
+{{/* global.moviebag.neighbours with this chart's defaults under it (the umbrella's values win). */}}
+{{- define "auth.neighbours" -}}
+{{- ((.Values.global).moviebag).neighbours | default dict | toYaml }}
+{{- end }}
+
+{{/*
+NetworkPolicy peers of one neighbour (routing, prometheus or dns of global.moviebag.neighbours): its pods,
+by namespace (`namespaces` or `namespace`) and podLabels, then one ipBlock per CIDR of ipBlocks. Renders a
+YAML list, [] when the neighbour names nothing.
+*/}}
+{{- define "auth.neighbourPeers" -}}
+{{- $n := . | default dict }}
+{{- $namespaces := $n.namespaces | default list }}
+{{- if $n.namespace }}{{ $namespaces = append $namespaces $n.namespace }}{{ end }}
+{{- $peers := list }}
+{{- range $namespaces }}
+{{- $peer := dict "namespaceSelector" (dict "matchLabels" (dict "kubernetes.io/metadata.name" .)) }}
+{{- with $n.podLabels }}{{ $_ := set $peer "podSelector" (dict "matchLabels" .) }}{{ end }}
+{{- $peers = append $peers $peer }}
+{{- end }}
+{{- range $n.ipBlocks }}
+{{- $peers = append $peers (dict "ipBlock" (dict "cidr" .)) }}
+{{- end }}
+{{- toYaml $peers }}
+{{- end }}

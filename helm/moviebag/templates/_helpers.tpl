@@ -45,3 +45,12 @@ controller; nothing else lives under it).
 
 {{- define "moviebag.mongodbName" -}}{{ printf "%s-mongodb" .Release.Name | trunc 63 | trimSuffix "-" }}{{- end }}
 {{- define "moviebag.redisName" -}}{{ printf "%s-redis" .Release.Name | trunc 63 | trimSuffix "-" }}{{- end }}
+
+{{/*
+"true" when the HTTPRoute renders: httpRoute.enabled and the cluster serves the Gateway API's HTTPRoute
+(`helm template` knows only what --api-versions tells it). On a cluster without the CRDs the route is
+left out instead of failing the install with "no matches for kind HTTPRoute"; the NOTES say so.
+*/}}
+{{- define "moviebag.httpRouteOn" -}}
+{{- if and .Values.httpRoute.enabled (.Capabilities.APIVersions.Has "gateway.networking.k8s.io/v1/HTTPRoute") }}true{{ end }}
+{{- end }}
