@@ -112,7 +112,7 @@ func TestShutdownBudget(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.chart+"/"+strings.Join(tc.set, ","), func(t *testing.T) {
-			args := []string{"template", releaseName, filepath.Join("helm", tc.chart)}
+			args := append([]string{"template", releaseName, filepath.Join("helm", tc.chart)}, offline(tc.chart)...)
 			for _, s := range tc.set {
 				args = append(args, "--set", s)
 			}

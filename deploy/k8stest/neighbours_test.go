@@ -19,7 +19,7 @@ import (
 func renderPlain(t *testing.T, extra ...string) []object {
 	t.Helper()
 	chartDeps(t)
-	args := append([]string{"template", releaseName, "helm/moviebag", "--namespace", namespace}, extra...)
+	args := append(append([]string{"template", releaseName, "helm/moviebag", "--namespace", namespace}, offline("moviebag")...), extra...)
 	objs, err := decodeAll(run(t, repoRoot, tool(t, "helm"), args...))
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +43,7 @@ func renderNotes(t *testing.T, extra ...string) string {
 	if err := os.WriteFile(filepath.Join(dir, "templates", "zz-notes.yaml"), []byte(tmpl), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"template", releaseName, dir, "--namespace", namespace, "--show-only", "templates/zz-notes.yaml"}, extra...)
+	args := append(append([]string{"template", releaseName, dir, "--namespace", namespace, "--show-only", "templates/zz-notes.yaml"}, offline("moviebag")...), extra...)
 	objs, err := decodeAll(run(t, repoRoot, tool(t, "helm"), args...))
 	if err != nil || len(objs) != 1 {
 		t.Fatalf("NOTES: %v (%d objects)", err, len(objs))
@@ -114,7 +114,7 @@ func TestHTTPSRedirect(t *testing.T) {
 		"--set", "httpRoute.httpsRedirect.parentRefs[0].name=gw", "--set", "httpRoute.httpsRedirect.parentRefs[0].namespace=edge",
 		"--set", "httpRoute.httpsRedirect.parentRefs[0].sectionName=web"}
 	t.Run("no sectionName", func(t *testing.T) {
-		out, err := runErr(repoRoot, tool(t, "helm"), append([]string{"template", releaseName, "helm/moviebag"}, append(gatewayAPI, on...)...)...)
+		out, err := runErr(repoRoot, tool(t, "helm"), append(append([]string{"template", releaseName, "helm/moviebag"}, offline("moviebag")...), append(gatewayAPI, on...)...)...)
 		if err == nil || !strings.Contains(err.Error(), "sectionName") {
 			t.Fatalf("rendered (or refused without naming sectionName) an API route attached to every listener next to a redirect: %v\n%s", err, tail(string(out)))
 		}
@@ -229,7 +229,7 @@ func TestNeighboursNamedOnce(t *testing.T) {
 		}
 	})
 	t.Run("no DNS named", func(t *testing.T) {
-		out, err := runErr(repoRoot, tool(t, "helm"), "template", releaseName, "helm/moviebag", "--set", nb+"dns.namespace=", "--set", nb+"dns.podLabels=null")
+		out, err := runErr(repoRoot, tool(t, "helm"), append([]string{"template", releaseName, "helm/moviebag", "--set", nb + "dns.namespace=", "--set", nb + "dns.podLabels=null"}, offline("moviebag")...)...)
 		if err == nil || !strings.Contains(err.Error(), "neighbours.dns") {
 			t.Fatalf("rendered with no DNS server allowed (pods would never resolve a name), or refused without naming neighbours.dns: %v\n%s", err, tail(string(out)))
 		}

@@ -144,3 +144,23 @@ YAML list, [] when the neighbour names nothing.
 {{- end }}
 {{- toYaml $peers }}
 {{- end }}
+
+{{/*
+The checksum of an existing storage Secret: its data when helm can read it (helm install/upgrade), so that
+new credentials roll the pods; only its name when helm cannot see the cluster (helm template, Argo CD), where
+a rotation needs a restart (kubectl rollout restart) or a podAnnotations change.
+*/}}
+{{- define "auth.existingStorageChecksum" -}}
+{{- $name := include "auth.storageSecretName" . }}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace $name }}
+{{- if and $secret $secret.data }}
+{{- pick $secret.data .Values.storage.mongoUriKey .Values.storage.redisUrlKey | toJson | printf "%s/%s" $name | sha256sum }}
+{{- else }}
+{{- $name | sha256sum }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when helm can read the cluster: lookup answers a list (empty in `helm template` and Argo CD). */}}
+{{- define "auth.clusterReachable" -}}
+{{- if lookup "v1" "Secret" .Release.Namespace "" }}true{{ end }}
+{{- end }}
