@@ -1130,7 +1130,12 @@ type Created struct {
 
 // Credentials Sign-up and login credentials. Unknown, duplicate and null fields are refused.
 type Credentials struct {
-	// Email A valid address; stored lower-cased, unique in any case.
+	// Email A valid address, stored in one form and unique in it: trimmed, the local part lower-cased (NFC), the
+	// domain in IDNA ASCII and lower case, so `Ada@Bücher.example` and `ada@xn--bcher-kva.example` are one
+	// account. Refused with `SchemaValidationError`: control and invisible characters (zero-width spaces,
+	// soft hyphens, every Unicode Default_Ignorable_Code_Point), a quoted local part, compatibility
+	// characters (fullwidth letters) in the local part, a domain that is no host name (an IP literal), a
+	// local part over 64 bytes or an address over 254 (RFC 5321).
 	Email openapi_types.Email `json:"email"`
 
 	// Password 6 to 72 characters, at most 72 bytes in UTF-8 (bcrypt's limit).
@@ -1406,11 +1411,23 @@ type MovieInput struct {
 	Casts  Casts  `json:"casts"`
 	Genres Genres `json:"genres"`
 
-	// Name Not blank, at most 200 characters. Unique after trimming, Unicode NFC normalisation and case folding.
+	// Name Not blank, at most 200 characters, with at least one visible character (a letter, digit, punctuation
+	// or symbol). Control characters and every Unicode Default_Ignorable_Code_Point (zero-width spaces and
+	// joiners, direction marks, variation selectors, Hangul fillers, the combining grapheme joiner) are
+	// refused. Unique after trimming, making each inner run of white space one space, Unicode NFC
+	// normalisation and case folding ("Heat  2" and "heat 2" are one movie). Not NFKC and no confusable
+	// mapping: fullwidth letters and look-alikes from other scripts (a Cyrillic "е") make other names, since
+	// folding them would also merge titles that differ on purpose ("Alien³", "Alien3").
 	Name MovieName `json:"name"`
 }
 
-// MovieName Not blank, at most 200 characters. Unique after trimming, Unicode NFC normalisation and case folding.
+// MovieName Not blank, at most 200 characters, with at least one visible character (a letter, digit, punctuation
+// or symbol). Control characters and every Unicode Default_Ignorable_Code_Point (zero-width spaces and
+// joiners, direction marks, variation selectors, Hangul fillers, the combining grapheme joiner) are
+// refused. Unique after trimming, making each inner run of white space one space, Unicode NFC
+// normalisation and case folding ("Heat  2" and "heat 2" are one movie). Not NFKC and no confusable
+// mapping: fullwidth letters and look-alikes from other scripts (a Cyrillic "е") make other names, since
+// folding them would also merge titles that differ on purpose ("Alien³", "Alien3").
 type MovieName = string
 
 // MovieNotExistsError Seed catalog (its 400 is kept on purpose).
@@ -1436,7 +1453,13 @@ type MoviePatch struct {
 	Casts  *Casts  `json:"casts,omitempty"`
 	Genres *Genres `json:"genres,omitempty"`
 
-	// Name Not blank, at most 200 characters. Unique after trimming, Unicode NFC normalisation and case folding.
+	// Name Not blank, at most 200 characters, with at least one visible character (a letter, digit, punctuation
+	// or symbol). Control characters and every Unicode Default_Ignorable_Code_Point (zero-width spaces and
+	// joiners, direction marks, variation selectors, Hangul fillers, the combining grapheme joiner) are
+	// refused. Unique after trimming, making each inner run of white space one space, Unicode NFC
+	// normalisation and case folding ("Heat  2" and "heat 2" are one movie). Not NFKC and no confusable
+	// mapping: fullwidth letters and look-alikes from other scripts (a Cyrillic "е") make other names, since
+	// folding them would also merge titles that differ on purpose ("Alien³", "Alien3").
 	Name *MovieName `json:"name,omitempty"`
 }
 
@@ -2324,6 +2347,7 @@ type ClientInterface interface {
 	//
 	// A wrong password and an unknown email answer the same `UnauthorizedError`. Attempts are limited per client
 	// address and failed ones per email: past a limit, even the right password gets 429 until `Retry-After`.
+	// The answer is never to be cached (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2334,6 +2358,7 @@ type ClientInterface interface {
 	//
 	// A wrong password and an unknown email answer the same `UnauthorizedError`. Attempts are limited per client
 	// address and failed ones per email: past a limit, even the right password gets 429 until `Retry-After`.
+	// The answer is never to be cached (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2342,7 +2367,8 @@ type ClientInterface interface {
 
 	// Logout Log out (revoke the token)
 	//
-	// The token's `jti` goes on the denylist until the token expires; both services refuse it from then on
+	// The token's `jti` goes on the denylist until the token expires plus the 30 s leeway verifiers allow on
+	// `exp` (so a token logged out just past its `exp` is refused too); both services refuse it from then on
 	// (the movies service within a second). No body is read.
 	//
 	// Corresponds with POST /api/auth/logout (the `Logout` operationId).
@@ -2355,8 +2381,9 @@ type ClientInterface interface {
 
 	// SignupWithBody Create an account
 	//
-	// The email is stored lower-cased and must be unique in any case; the password is kept as a bcrypt hash.
-	// Unknown and duplicate fields are refused.
+	// The email is stored in one form (see `Credentials`) and must be unique in it; the password is kept as a
+	// bcrypt hash. Unknown and duplicate fields are refused. Sign-ups are limited per client address
+	// (`SIGNUP_LIMIT_PER_IP` per `SIGNUP_LIMIT_WINDOW`, 20 a minute by default): past it, 429 until `Retry-After`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2365,8 +2392,9 @@ type ClientInterface interface {
 
 	// Signup Create an account
 	//
-	// The email is stored lower-cased and must be unique in any case; the password is kept as a bcrypt hash.
-	// Unknown and duplicate fields are refused.
+	// The email is stored in one form (see `Credentials`) and must be unique in it; the password is kept as a
+	// bcrypt hash. Unknown and duplicate fields are refused. Sign-ups are limited per client address
+	// (`SIGNUP_LIMIT_PER_IP` per `SIGNUP_LIMIT_WINDOW`, 20 a minute by default): past it, 429 until `Retry-After`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2452,6 +2480,7 @@ func (c *Client) GetJWKS(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 //
 // A wrong password and an unknown email answer the same `UnauthorizedError`. Attempts are limited per client
 // address and failed ones per email: past a limit, even the right password gets 429 until `Retry-After`.
+// The answer is never to be cached (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2472,6 +2501,7 @@ func (c *Client) LoginWithBody(ctx context.Context, contentType string, body io.
 //
 // A wrong password and an unknown email answer the same `UnauthorizedError`. Attempts are limited per client
 // address and failed ones per email: past a limit, even the right password gets 429 until `Retry-After`.
+// The answer is never to be cached (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2490,7 +2520,8 @@ func (c *Client) Login(ctx context.Context, body LoginJSONRequestBody, reqEditor
 
 // Logout Log out (revoke the token)
 //
-// The token's `jti` goes on the denylist until the token expires; both services refuse it from then on
+// The token's `jti` goes on the denylist until the token expires plus the 30 s leeway verifiers allow on
+// `exp` (so a token logged out just past its `exp` is refused too); both services refuse it from then on
 // (the movies service within a second). No body is read.
 //
 // Corresponds with POST /api/auth/logout (the `Logout` operationId).
@@ -2523,8 +2554,9 @@ func (c *Client) GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*htt
 
 // SignupWithBody Create an account
 //
-// The email is stored lower-cased and must be unique in any case; the password is kept as a bcrypt hash.
-// Unknown and duplicate fields are refused.
+// The email is stored in one form (see `Credentials`) and must be unique in it; the password is kept as a
+// bcrypt hash. Unknown and duplicate fields are refused. Sign-ups are limited per client address
+// (`SIGNUP_LIMIT_PER_IP` per `SIGNUP_LIMIT_WINDOW`, 20 a minute by default): past it, 429 until `Retry-After`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2543,8 +2575,9 @@ func (c *Client) SignupWithBody(ctx context.Context, contentType string, body io
 
 // Signup Create an account
 //
-// The email is stored lower-cased and must be unique in any case; the password is kept as a bcrypt hash.
-// Unknown and duplicate fields are refused.
+// The email is stored in one form (see `Credentials`) and must be unique in it; the password is kept as a
+// bcrypt hash. Unknown and duplicate fields are refused. Sign-ups are limited per client address
+// (`SIGNUP_LIMIT_PER_IP` per `SIGNUP_LIMIT_WINDOW`, 20 a minute by default): past it, 429 until `Retry-After`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3127,6 +3160,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// A wrong password and an unknown email answer the same `UnauthorizedError`. Attempts are limited per client
 	// address and failed ones per email: past a limit, even the right password gets 429 until `Retry-After`.
+	// The answer is never to be cached (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3137,6 +3171,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// A wrong password and an unknown email answer the same `UnauthorizedError`. Attempts are limited per client
 	// address and failed ones per email: past a limit, even the right password gets 429 until `Retry-After`.
+	// The answer is never to be cached (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3145,7 +3180,8 @@ type ClientWithResponsesInterface interface {
 
 	// LogoutWithResponse Log out (revoke the token)
 	//
-	// The token's `jti` goes on the denylist until the token expires; both services refuse it from then on
+	// The token's `jti` goes on the denylist until the token expires plus the 30 s leeway verifiers allow on
+	// `exp` (so a token logged out just past its `exp` is refused too); both services refuse it from then on
 	// (the movies service within a second). No body is read.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -3162,8 +3198,9 @@ type ClientWithResponsesInterface interface {
 
 	// SignupWithBodyWithResponse Create an account
 	//
-	// The email is stored lower-cased and must be unique in any case; the password is kept as a bcrypt hash.
-	// Unknown and duplicate fields are refused.
+	// The email is stored in one form (see `Credentials`) and must be unique in it; the password is kept as a
+	// bcrypt hash. Unknown and duplicate fields are refused. Sign-ups are limited per client address
+	// (`SIGNUP_LIMIT_PER_IP` per `SIGNUP_LIMIT_WINDOW`, 20 a minute by default): past it, 429 until `Retry-After`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3172,8 +3209,9 @@ type ClientWithResponsesInterface interface {
 
 	// SignupWithResponse Create an account
 	//
-	// The email is stored lower-cased and must be unique in any case; the password is kept as a bcrypt hash.
-	// Unknown and duplicate fields are refused.
+	// The email is stored in one form (see `Credentials`) and must be unique in it; the password is kept as a
+	// bcrypt hash. Unknown and duplicate fields are refused. Sign-ups are limited per client address
+	// (`SIGNUP_LIMIT_PER_IP` per `SIGNUP_LIMIT_WINDOW`, 20 a minute by default): past it, 429 until `Retry-After`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3380,7 +3418,9 @@ func (r GetJWKSResponse) ContentType() string {
 
 // LoginResponse200Headers the declared response headers of an HTTP 200 response for Login
 type LoginResponse200Headers struct {
-	XRequestID string
+	CacheControl string
+	Pragma       string
+	XRequestID   string
 }
 
 // LoginResponse400Headers the declared response headers of an HTTP 400 response for Login
@@ -3896,6 +3936,12 @@ type SignupResponse415Headers struct {
 	XRequestID     string
 }
 
+// SignupResponse429Headers the declared response headers of an HTTP 429 response for Signup
+type SignupResponse429Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
 // SignupResponse431Headers the declared response headers of an HTTP 431 response for Signup
 type SignupResponse431Headers struct {
 	XRequestID string
@@ -3927,6 +3973,8 @@ type SignupResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON431 the response for an HTTP 431 `application/json` response
 	JSON431 *RequestHeadersTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -3945,6 +3993,8 @@ type SignupResponse struct {
 	Headers413 *SignupResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *SignupResponse415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SignupResponse429Headers
 	// Headers431 the parsed response headers for an HTTP 431 response
 	Headers431 *SignupResponse431Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -3981,6 +4031,11 @@ func (r SignupResponse) GetJSON413() *PayloadTooLarge {
 // GetJSON415 returns the response for an HTTP 415 `application/json` response
 func (r SignupResponse) GetJSON415() *UnsupportedMediaType {
 	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SignupResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
 }
 
 // GetJSON431 returns the response for an HTTP 431 `application/json` response
@@ -4886,6 +4941,7 @@ func (c *ClientWithResponses) GetJWKSWithResponse(ctx context.Context, reqEditor
 //
 // A wrong password and an unknown email answer the same `UnauthorizedError`. Attempts are limited per client
 // address and failed ones per email: past a limit, even the right password gets 429 until `Retry-After`.
+// The answer is never to be cached (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4902,6 +4958,7 @@ func (c *ClientWithResponses) LoginWithBodyWithResponse(ctx context.Context, con
 //
 // A wrong password and an unknown email answer the same `UnauthorizedError`. Attempts are limited per client
 // address and failed ones per email: past a limit, even the right password gets 429 until `Retry-After`.
+// The answer is never to be cached (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4916,7 +4973,8 @@ func (c *ClientWithResponses) LoginWithResponse(ctx context.Context, body LoginJ
 
 // LogoutWithResponse Log out (revoke the token)
 //
-// The token's `jti` goes on the denylist until the token expires; both services refuse it from then on
+// The token's `jti` goes on the denylist until the token expires plus the 30 s leeway verifiers allow on
+// `exp` (so a token logged out just past its `exp` is refused too); both services refuse it from then on
 // (the movies service within a second). No body is read.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -4945,8 +5003,9 @@ func (c *ClientWithResponses) GetMeWithResponse(ctx context.Context, reqEditors 
 
 // SignupWithBodyWithResponse Create an account
 //
-// The email is stored lower-cased and must be unique in any case; the password is kept as a bcrypt hash.
-// Unknown and duplicate fields are refused.
+// The email is stored in one form (see `Credentials`) and must be unique in it; the password is kept as a
+// bcrypt hash. Unknown and duplicate fields are refused. Sign-ups are limited per client address
+// (`SIGNUP_LIMIT_PER_IP` per `SIGNUP_LIMIT_WINDOW`, 20 a minute by default): past it, 429 until `Retry-After`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4961,8 +5020,9 @@ func (c *ClientWithResponses) SignupWithBodyWithResponse(ctx context.Context, co
 
 // SignupWithResponse Create an account
 //
-// The email is stored lower-cased and must be unique in any case; the password is kept as a bcrypt hash.
-// Unknown and duplicate fields are refused.
+// The email is stored in one form (see `Credentials`) and must be unique in it; the password is kept as a
+// bcrypt hash. Unknown and duplicate fields are refused. Sign-ups are limited per client address
+// (`SIGNUP_LIMIT_PER_IP` per `SIGNUP_LIMIT_WINDOW`, 20 a minute by default): past it, 429 until `Retry-After`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5337,6 +5397,20 @@ func ParseLoginResponse(rsp *http.Response) (*LoginResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers LoginResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Pragma"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Pragma", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Pragma = value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -5902,6 +5976,13 @@ func ParseSignupResponse(rsp *http.Response) (*SignupResponse, error) {
 		}
 		response.JSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
 		var dest RequestHeadersTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6007,6 +6088,23 @@ func ParseSignupResponse(rsp *http.Response) (*SignupResponse, error) {
 			headers.XRequestID = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers SignupResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 431:
 		var headers SignupResponse431Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {

@@ -20,4 +20,7 @@ type Config struct {
 	// a quick 503 instead of letting latency grow; 0 means no limit.
 	MaxConcurrentRequests int      `env:"MAX_CONCURRENT_REQUESTS" envDefault:"512"`
 	TrustedProxies        []string `env:"TRUSTED_PROXIES" envDefault:"127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"`
+	// ClientIPv6Prefix is the length of the network an IPv6 client is
+	// counted by in per-client limits (a subscriber gets a whole /64).
+	ClientIPv6Prefix int `env:"CLIENT_IPV6_PREFIX" envDefault:"64"`
 }

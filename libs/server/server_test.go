@@ -140,30 +140,51 @@ func TestMetricsUseRouteTemplates(t *testing.T) {
 }
 
 func TestClientIP(t *testing.T) {
-	if _, err := server.ParseCIDRs([]string{"not-a-cidr"}); err == nil {
-		t.Error("bad CIDR accepted")
+	for _, cfg := range []server.Config{
+		{TrustedProxies: []string{"not-a-cidr"}, ClientIPv6Prefix: 64},
+		{ClientIPv6Prefix: 0},
+		{ClientIPv6Prefix: 129},
+	} {
+		if _, err := server.NewClients(cfg); err == nil {
+			t.Errorf("%+v accepted", cfg)
+		}
 	}
-	loopback, _ := server.ParseCIDRs([]string{"10.0.0.0/8", "127.0.0.0/8"})
-	elsewhere, _ := server.ParseCIDRs([]string{"10.0.0.0/8"})
+	clients := func(prefix int, trusted ...string) *server.Clients {
+		cl, err := server.NewClients(server.Config{TrustedProxies: trusted, ClientIPv6Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	loopback := clients(64, "10.0.0.0/8", "127.0.0.0/8")
+	elsewhere := clients(64, "10.0.0.0/8")
 	tests := []struct {
 		name    string
-		trusted []*net.IPNet
-		xff     string
+		clients *server.Clients
+		xff     []string
 		want    string
 	}{
-		{"untrusted peer: header ignored", elsewhere, "1.2.3.4", "127.0.0.1"},
-		{"through one proxy", loopback, "198.51.100.7", "198.51.100.7"},
-		{"spoofed left-most entry skipped", loopback, "6.6.6.6, 198.51.100.7, 10.2.2.2", "198.51.100.7"},
-		{"no header", loopback, "", "127.0.0.1"},
-		{"garbage header", loopback, "not-an-ip", "127.0.0.1"},
+		{"untrusted peer: header ignored", elsewhere, []string{"1.2.3.4"}, "127.0.0.1"},
+		{"through one proxy", loopback, []string{"198.51.100.7"}, "198.51.100.7"},
+		{"spoofed left-most entry skipped", loopback, []string{"6.6.6.6, 198.51.100.7, 10.2.2.2"}, "198.51.100.7"},
+		{"no header", loopback, nil, "127.0.0.1"},
+		{"garbage header", loopback, []string{"not-an-ip"}, "127.0.0.1"},
+		{"garbage behind a trusted hop", loopback, []string{"not-an-ip, 10.2.2.2"}, "10.2.2.2"},
+		{"several lines are one list", loopback, []string{"6.6.6.6", "198.51.100.7, 10.2.2.2", "10.3.3.3"}, "198.51.100.7"},
+		{"ip:port", loopback, []string{"198.51.100.7:4711, 10.2.2.2:80"}, "198.51.100.7"},
+		{"[v6]:port", loopback, []string{"[2001:db8::7]:443"}, "2001:db8::/64"},
+		{"[v6]", loopback, []string{"[2001:db8::7]"}, "2001:db8::/64"},
+		{"IPv6 by /64", loopback, []string{"2001:db8:0:5:aaaa::1"}, "2001:db8:0:5::/64"},
+		{"IPv6 by /128", clients(128, "127.0.0.0/8"), []string{"2001:db8:0:5:aaaa::1"}, "2001:db8:0:5:aaaa::1/128"},
+		{"IPv4-mapped IPv6", loopback, []string{"::ffff:198.51.100.7"}, "198.51.100.7"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			app := fiber.New()
-			app.Get("/", func(c *fiber.Ctx) error { return c.SendString(server.ClientIP(c, tt.trusted)) })
+			app.Get("/", func(c *fiber.Ctx) error { return c.SendString(tt.clients.Key(c)) })
 			req := httptest.NewRequest("GET", "/", nil)
-			if tt.xff != "" {
-				req.Header.Set("X-Forwarded-For", tt.xff)
+			for _, line := range tt.xff {
+				req.Header.Add("X-Forwarded-For", line)
 			}
 			if r := do(t, app, req); string(r.Body) != tt.want {
 				t.Errorf("got %s, want %s", r.Body, tt.want)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os/signal"
 	"syscall"
 
@@ -69,8 +68,9 @@ type Parts struct {
 	// Errors counts and maps the storage failures.
 	Errors   store.Errors
 	Denylist *token.Denylist
-	// Trusted are the proxies of TRUSTED_PROXIES.
-	Trusted []*net.IPNet
+	// Clients tells the client address of a request behind the proxies of
+	// TRUSTED_PROXIES, and its key for per-client limits.
+	Clients *server.Clients
 	tokens  token.Config
 }
 
@@ -107,7 +107,7 @@ func Run[C Configuration](ctx context.Context, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	trusted, err := server.ParseCIDRs(shared.Server.TrustedProxies)
+	clients, err := server.NewClients(shared.Server)
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func Run[C Configuration](ctx context.Context, getenv func(string) string, stdou
 		Logger: logger, Registry: reg, Metrics: m,
 		DB: conns.DB, Redis: conns.Redis, Errors: conns.Errors,
 		Denylist: denylist,
-		Trusted:  trusted,
+		Clients:  clients,
 		tokens:   shared.Token,
 	})
 	if err != nil {

@@ -59,15 +59,17 @@ func NewDenylist(rdb redis.UniversalClient, keyPrefix string, errs store.Errors)
 		mirror: map[string]int64{}}
 }
 
-// Revoke puts jti on the denylist for ttl (the token's remaining life) and
-// tells every follower. A token that has already expired needs no entry.
-// When Redis cannot be asked the logout fails (503) rather than pretending.
+// Revoke puts jti on the denylist and tells every follower. ttl is the
+// token's remaining life, the time until its exp: negative for a token past
+// exp that verifiers still accept within their leeway. The entry lives that
+// leeway longer than the token, so no verifier accepts the token after the
+// entry is gone; a token past exp + leeway needs no entry. When Redis
+// cannot be asked the logout fails (503) rather than pretending.
 func (d *Denylist) Revoke(ctx context.Context, jti string, ttl time.Duration) error {
-	if ttl <= 0 {
+	ttl += leeway
+	if ttl < time.Millisecond { // Redis keeps nothing for less
 		return nil
 	}
-	// Cover the verifiers' leeway on exp, so no verifier accepts it after the entry expires.
-	ttl += leeway
 	// The key first: a follower resyncing after a missed message finds it.
 	if err := d.rdb.Set(ctx, d.prefix+jti, 1, ttl).Err(); err != nil {
 		return d.errs.Redis(metrics.Set, err)

@@ -151,13 +151,20 @@ func TestVerifyRedisDownFailsClosed(t *testing.T) {
 	}
 }
 
-func TestRevokeExpiredIsNoop(t *testing.T) {
+// A token past exp but inside the verifiers' leeway is still accepted, so
+// its revocation is kept (until exp + leeway); one past that needs no entry.
+func TestRevokeCoversTheLeewayOnly(t *testing.T) {
 	errs := store.NewErrors(metrics.New(prometheus.NewRegistry(), "test"))
 	deny := token.NewDenylist(newRedis(t, testkit.RedisURL(t)), "test:"+t.Name()+":", errs)
-	if err := deny.Revoke(context.Background(), "gone", -time.Second); err != nil {
-		t.Fatal(err)
+	for jti, ttl := range map[string]time.Duration{"in-leeway": -8 * time.Second, "gone": -time.Minute} {
+		if err := deny.Revoke(context.Background(), jti, ttl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if revoked, err := deny.Revoked(context.Background(), "in-leeway"); err != nil || !revoked {
+		t.Errorf("8 s past exp: revoked=%v err=%v, want revoked", revoked, err)
 	}
 	if revoked, err := deny.Revoked(context.Background(), "gone"); err != nil || revoked {
-		t.Fatalf("revoked=%v err=%v", revoked, err)
+		t.Errorf("past exp + leeway: revoked=%v err=%v, want no entry", revoked, err)
 	}
 }

@@ -40,7 +40,7 @@ func startAuthWith(t *testing.T, run testkit.RunFunc, extra map[string]string) *
 	env := map[string]string{
 		"MONGO_URI": testkit.MongoURI(t), "MONGO_DATABASE": db,
 		"REDIS_URL": testkit.RedisURL(t), "REDIS_KEY_PREFIX": db + ":",
-		"BCRYPT_COST": "4", "LOGIN_LIMIT_PER_IP": "1000",
+		"BCRYPT_COST": "4", "LOGIN_LIMIT_PER_IP": "1000", "SIGNUP_LIMIT_PER_IP": "1000",
 	}
 	for k, v := range extra {
 		env[k] = v

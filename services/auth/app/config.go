@@ -28,6 +28,11 @@ type Config struct {
 	LoginLimitWindow      time.Duration `env:"LOGIN_LIMIT_WINDOW" envDefault:"1m"`
 	LoginLimitPerEmail    int           `env:"LOGIN_LIMIT_PER_EMAIL" envDefault:"10"`
 	LoginLimitEmailWindow time.Duration `env:"LOGIN_LIMIT_EMAIL_WINDOW" envDefault:"15m"`
+
+	// SignupLimitPerIP bounds sign-ups per client address per
+	// SignupLimitWindow: each costs a bcrypt hash.
+	SignupLimitPerIP  int           `env:"SIGNUP_LIMIT_PER_IP" envDefault:"20"`
+	SignupLimitWindow time.Duration `env:"SIGNUP_LIMIT_WINDOW" envDefault:"1m"`
 }
 
 // defaults are the auth service's own ports.

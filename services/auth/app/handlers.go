@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"net"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -16,6 +14,7 @@ import (
 	"github.com/moviebag/moviebag/libs/request"
 	"github.com/moviebag/moviebag/libs/server"
 	"github.com/moviebag/moviebag/libs/token"
+	"github.com/moviebag/moviebag/services/auth/internal/email"
 	"github.com/moviebag/moviebag/services/auth/internal/users"
 )
 
@@ -33,9 +32,24 @@ func handleJWKS(keys Signer) fiber.Handler {
 	}
 }
 
-func handleSignup(store UserStore, h PasswordHasher) fiber.Handler {
+// decodeCredentials reads the body of signup and login, the email in the
+// form it is stored in.
+func decodeCredentials(c *fiber.Ctx) (credentials, error) {
+	in, err := request.DecodeValid[credentials](c)
+	if err != nil {
+		return in, err
+	}
+	in.Email, err = email.Canonical(in.Email)
+	return in, err
+}
+
+func handleSignup(store UserStore, h PasswordHasher, limit Limiter, clients *server.Clients) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		in, err := request.DecodeValid[credentials](c)
+		// Counted before anything else: each sign-up costs a bcrypt hash.
+		if err := checkLimit(c.UserContext(), limit.Hit, clients.Key(c)); err != nil {
+			return err
+		}
+		in, err := decodeCredentials(c)
 		if err != nil {
 			return err
 		}
@@ -43,7 +57,7 @@ func handleSignup(store UserStore, h PasswordHasher) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		u, err := store.Create(c.UserContext(), normalizeEmail(in.Email), hash)
+		u, err := store.Create(c.UserContext(), in.Email, hash)
 		if err != nil {
 			return err
 		}
@@ -51,23 +65,24 @@ func handleSignup(store UserStore, h PasswordHasher) fiber.Handler {
 	}
 }
 
-func handleLogin(store UserStore, h PasswordHasher, keys Signer, ipLimit, emailLimit Limiter, trusted []*net.IPNet, cfg Config, m *Metrics) fiber.Handler {
+func handleLogin(store UserStore, h PasswordHasher, keys Signer, ipLimit, emailLimit Limiter, clients *server.Clients, cfg Config, m *Metrics) fiber.Handler {
 	attempt := m.loginAttempt
 	return func(c *fiber.Ctx) error {
+		noStore(c)
 		ctx := c.UserContext()
-		if err := checkLimit(ctx, ipLimit.Hit, server.ClientIP(c, trusted)); err != nil {
+		if err := checkLimit(ctx, ipLimit.Hit, clients.Key(c)); err != nil {
 			attempt(limitResult(err))
 			return err
 		}
-		in, err := request.DecodeValid[credentials](c)
+		in, err := decodeCredentials(c)
 		if err != nil {
 			return err
 		}
-		email := normalizeEmail(in.Email)
+		addr := in.Email
 		// Counted before the password is checked, so that concurrent guesses
 		// cannot all pass a check made before any of them was counted; given
 		// back below unless the password was wrong.
-		if err := checkLimit(ctx, emailLimit.Hit, email); err != nil {
+		if err := checkLimit(ctx, emailLimit.Hit, addr); err != nil {
 			attempt(limitResult(err))
 			return err
 		}
@@ -75,10 +90,10 @@ func handleLogin(store UserStore, h PasswordHasher, keys Signer, ipLimit, emailL
 		defer func() {
 			if !guessed {
 				// Best effort: when Redis fails here the event simply ages out.
-				_ = emailLimit.Forgive(ctx, email)
+				_ = emailLimit.Forgive(ctx, addr)
 			}
 		}()
-		u, err := store.ByEmail(ctx, email)
+		u, err := store.ByEmail(ctx, addr)
 		if err != nil && !errors.Is(err, users.ErrNotFound) {
 			attempt(loginError)
 			return err
@@ -114,6 +129,13 @@ func handleLogin(store UserStore, h PasswordHasher, keys Signer, ipLimit, emailL
 			"expires_in": int(cfg.TokenTTL.Seconds()),
 		})
 	}
+}
+
+// noStore keeps an answer that carries a token out of every cache (RFC 6749
+// §5.1; Pragma for HTTP/1.0 caches).
+func noStore(c *fiber.Ctx) {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderPragma, "no-cache")
 }
 
 // checkLimit turns a limiter's verdict into a TooManyRequestsError.
@@ -163,5 +185,3 @@ func handleMe(store UserStore) fiber.Handler {
 		return c.JSON(fiber.Map{"id": u.ID.Hex(), "email": u.Email, "created_at": u.CreatedAt})
 	}
 }
-
-func normalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }

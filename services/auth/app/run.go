@@ -51,15 +51,16 @@ func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, 
 	}
 	prefix := cfg.Store.RedisKeyPrefix
 	return NewServer(p.Logger, cfg, p.Metrics, Deps{
-		Users:      userStore,
-		Keys:       keySet,
-		Verifier:   p.Verifier(keySet.Keyfunc, []string{"RS256"}),
-		Denylist:   p.Denylist,
-		IPLimit:    limit.New(p.Redis, p.Errors, prefix+"login:ip:", cfg.LoginLimitPerIP, cfg.LoginLimitWindow),
-		EmailLimit: limit.New(p.Redis, p.Errors, prefix+"login:email:", cfg.LoginLimitPerEmail, cfg.LoginLimitEmailWindow),
-		Trusted:    p.Trusted,
-		Hasher:     h,
-		Metrics:    NewMetrics(p.Registry, p.Metrics),
+		Users:       userStore,
+		Keys:        keySet,
+		Verifier:    p.Verifier(keySet.Keyfunc, []string{"RS256"}),
+		Denylist:    p.Denylist,
+		IPLimit:     limit.New(p.Redis, p.Errors, prefix+"login:ip:", cfg.LoginLimitPerIP, cfg.LoginLimitWindow),
+		EmailLimit:  limit.New(p.Redis, p.Errors, prefix+"login:email:", cfg.LoginLimitPerEmail, cfg.LoginLimitEmailWindow),
+		SignupLimit: limit.New(p.Redis, p.Errors, prefix+"signup:ip:", cfg.SignupLimitPerIP, cfg.SignupLimitWindow),
+		Clients:     p.Clients,
+		Hasher:      h,
+		Metrics:     NewMetrics(p.Registry, p.Metrics),
 	}), nil
 }
 

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -29,7 +28,9 @@ type Signer interface {
 	JWKS() []byte
 }
 
-// Revoker puts a token id on the denylist.
+// Revoker puts a token id on the denylist; ttl is the time until the
+// token's exp, negative for a token inside the verifiers' leeway, which the
+// denylist covers too.
 type Revoker interface {
 	Revoke(ctx context.Context, jti string, ttl time.Duration) error
 }
@@ -50,15 +51,17 @@ type PasswordHasher interface {
 
 // Deps are the auth service's dependencies.
 type Deps struct {
-	Users      UserStore
-	Keys       Signer
-	Verifier   *token.Verifier
-	Denylist   Revoker
-	IPLimit    Limiter
-	EmailLimit Limiter
-	Trusted    []*net.IPNet
-	Hasher     PasswordHasher
-	Metrics    *Metrics
+	Users       UserStore
+	Keys        Signer
+	Verifier    *token.Verifier
+	Denylist    Revoker
+	IPLimit     Limiter
+	EmailLimit  Limiter
+	SignupLimit Limiter
+	// Clients tells a request's client address behind trusted proxies.
+	Clients *server.Clients
+	Hasher  PasswordHasher
+	Metrics *Metrics
 }
 
 // Service is the name on metrics and logs.
