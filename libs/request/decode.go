@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode"
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/go-playground/validator/v10"
@@ -23,6 +22,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/text"
 )
 
 // Checker is implemented by request types with rules the tags cannot say,
@@ -146,17 +146,19 @@ func maxBytes(fl validator.FieldLevel) bool {
 }
 
 // visible is the tag visible: a string that, once surrounding white space
-// (tabs and newlines included) is trimmed, has no control characters (Cc),
-// invisible format characters (Cf: zero-width spaces and joiners, direction
-// marks, byte order marks) or line and paragraph separators, which would
-// make names that look alike differ. The handler trims the value.
+// (tabs and newlines included) is trimmed, has at least one visible
+// character (text.HasVisible: a letter, digit, punctuation mark or symbol)
+// and no invisible one (text.Invisible: control and format characters, line
+// and paragraph separators, every Unicode Default_Ignorable_Code_Point such
+// as zero-width spaces, variation selectors and Hangul fillers), which would
+// make names that look alike, or look like nothing, differ. The handler
+// trims the value.
 func visible(fl validator.FieldLevel) bool {
 	if fl.Field().Kind() != reflect.String {
 		return false
 	}
-	return !strings.ContainsFunc(strings.TrimSpace(fl.Field().String()), func(r rune) bool {
-		return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
-	})
+	s := strings.TrimSpace(fl.Field().String())
+	return text.HasVisible(s) && !text.HasInvisible(s)
 }
 
 type field struct {
@@ -248,7 +250,7 @@ func issue(fe validator.FieldError) string {
 		}
 		return "must be at most " + fe.Param() + " characters long"
 	case "visible":
-		return "must not contain control or invisible characters"
+		return "must have a visible character and no control or invisible characters"
 	case "maxbytes":
 		return "must be at most " + fe.Param() + " bytes long"
 	case "unique":
