@@ -1,12 +1,14 @@
 package k8stest
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
@@ -79,4 +81,64 @@ func TestHelmTestRemovesItsUser(t *testing.T) {
 		return
 	}
 	t.Fatal("no helm test pod signs a user up")
+}
+
+// TestCloudHealthCheck: global.moviebag.cloudHealthCheck points a cloud load balancer's health checks at the
+// admin port's /readyz (by default they ask GET / on the serving port, 404 there, and mark every backend
+// unhealthy), and the NetworkPolicies admit the routing neighbour's addresses on that port.
+func TestCloudHealthCheck(t *testing.T) {
+	lb := endpoint{Name: "an ALB health checker in the VPC", IP: "10.0.3.7"}
+	t.Run("aws", func(t *testing.T) {
+		objs := render(t, renderCase{Chart: "moviebag"}, "--set", "global.moviebag.cloudHealthCheck=aws",
+			"--set", "global.moviebag.neighbours.routing.ipBlocks={10.0.0.0/16}")
+		s := set_(objs)
+		svcs := each[*corev1.Service](s)
+		n := 0
+		for _, svc := range svcs {
+			var admin int32
+			for _, p := range svc.Spec.Ports {
+				if p.Name == "admin" {
+					admin = p.Port
+				}
+			}
+			if admin == 0 || svc.Labels["app.kubernetes.io/component"] != "api" {
+				continue
+			}
+			n++
+			if svc.Annotations["alb.ingress.kubernetes.io/healthcheck-port"] != strconv.Itoa(int(admin)) || svc.Annotations["alb.ingress.kubernetes.io/healthcheck-path"] != "/readyz" {
+				t.Errorf("Service %s: ALB health check annotations %v, want port %d and path /readyz", svc.Name, svc.Annotations, admin)
+			}
+		}
+		if n != 2 {
+			t.Fatalf("%d API Services, want auth's and movies'", n)
+		}
+		for _, d := range kinds(objs, "Deployment") {
+			p := podEndpoint(workloadOf(d))
+			if !allowed(each[*networkingv1.NetworkPolicy](s), lb, p, p.Ports["admin"], corev1.ProtocolTCP) {
+				t.Errorf("%s: the load balancer's health checks (from routing.ipBlocks) cannot reach the admin port", p.Name)
+			}
+		}
+	})
+	t.Run("gke", func(t *testing.T) {
+		chartDeps(t)
+		out := string(run(t, repoRoot, tool(t, "helm"), append([]string{"template", releaseName, "helm/moviebag", "--namespace", namespace,
+			"--set", "global.moviebag.cloudHealthCheck=gke", "--api-versions", "networking.gke.io/v1/HealthCheckPolicy"}, offline("moviebag")...)...))
+		for _, kind := range []string{"BackendConfig", "HealthCheckPolicy"} {
+			if got := strings.Count(out, "\nkind: "+kind+"\n"); got != 2 {
+				t.Errorf("rendered %d %s objects, want one per service", got, kind)
+			}
+		}
+		if strings.Count(out, "requestPath: /readyz") != 4 || !strings.Contains(out, `cloud.google.com/backend-config: '{"default":"mb-auth"}'`) {
+			t.Errorf("GKE health checks not on /readyz of the admin port, or the Services do not name their BackendConfig")
+		}
+	})
+	t.Run("off by default", func(t *testing.T) {
+		for _, svc := range each[*corev1.Service](set_(render(t, renderCase{Chart: "moviebag"}))) {
+			for k := range svc.Annotations {
+				if strings.HasPrefix(k, "alb.") || strings.HasPrefix(k, "cloud.google.com/") {
+					t.Errorf("Service %s: annotation %s without cloudHealthCheck", svc.Name, k)
+				}
+			}
+		}
+	})
 }
