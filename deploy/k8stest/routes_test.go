@@ -16,6 +16,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // route is one line of a routing table: a path, matched exactly or as a
@@ -291,3 +292,31 @@ func TestChecksumRollsPods(t *testing.T) {
 }
 
 var _ = intstr.FromInt32
+
+// TestKindPortsOnLoopback: the kind cluster's host ports listen on 127.0.0.1 only (kind's default, 0.0.0.0,
+// exposes the API to the LAN).
+func TestKindPortsOnLoopback(t *testing.T) {
+	var cfg struct {
+		Nodes []struct {
+			ExtraPortMappings []struct {
+				HostPort      int    `json:"hostPort"`
+				ListenAddress string `json:"listenAddress"`
+			} `json:"extraPortMappings"`
+		} `json:"nodes"`
+	}
+	if err := yaml.Unmarshal(readRepoFile(t, "deploy/kind/cluster.yaml"), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, node := range cfg.Nodes {
+		for _, m := range node.ExtraPortMappings {
+			n++
+			if m.ListenAddress != "127.0.0.1" {
+				t.Errorf("deploy/kind/cluster.yaml: host port %d listens on %q, want 127.0.0.1", m.HostPort, m.ListenAddress)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("deploy/kind/cluster.yaml maps no host port")
+	}
+}
