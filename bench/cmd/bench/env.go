@@ -82,11 +82,12 @@ func startEnv(ctx context.Context, st *stepper, o options, b binaries, work stri
 	s.authAdminURL, s.moviesAdminURL = "http://"+addrs["auth-admin"], "http://"+addrs["movies-admin"]
 	s.frameworkURL, s.storageCeilingURL = "http://"+addrs["framework"], "http://"+addrs["storage-ceiling"]
 
-	st.step("starting auth (BCRYPT_COST=%d, login limits raised), movies, gateway, ceilings; LOG_LEVEL=warn", o.bcryptCost)
+	st.step("starting auth (BCRYPT_COST=%d, login and sign-up limits raised), movies, gateway, ceilings; LOG_LEVEL=warn", o.bcryptCost)
 	if s.auth, err = start(work, "auth", b.auth, nil, with(map[string]string{
 		"HTTP_ADDR": addrs["auth"], "ADMIN_ADDR": addrs["auth-admin"],
 		"BCRYPT_COST":        strconv.Itoa(o.bcryptCost),
 		"LOGIN_LIMIT_PER_IP": "1000000000", "LOGIN_LIMIT_PER_EMAIL": "1000000000",
+		"SIGNUP_LIMIT_PER_IP": "1000000000",
 	})); err != nil {
 		return s, err
 	}
