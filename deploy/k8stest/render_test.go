@@ -247,6 +247,13 @@ func TestSchemaRefuses(t *testing.T) {
 		{"moviebag", "mongodb.image.tag=latest", "/mongodb/image/tag"},
 		{"moviebag", "mongodb.enabled=false", "global.moviebag.storage.mongoUri"},
 		{"moviebag", "redis.enabled=false", "global.moviebag.storage.redisUrl"},
+		{"moviebag", "global.moviebag.neighbours.routing.namespace=edge", "namespace"},
+		{"moviebag", "global.moviebag.neighbours.routing.ipBlocks[0]=edge", "ipBlocks"},
+		{"moviebag", "global.moviebag.cloudHealthCheck=azure", "cloudHealthCheck"},
+		{"moviebag", "externalStorage.redis.ports=6379", "ports"},
+		{"moviebag", "monitoring.prometheusRule.release=kps", "release"},
+		{"auth", "networkPolicy.ingressFrom=x", "ingressFrom"},
+		{"movies", "serviceMonitor.release=kps", "release"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.chart+"/"+tc.set, func(t *testing.T) {
