@@ -1,10 +1,16 @@
 package app_test
 
 import (
+	"context"
 	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/testkit"
+	"github.com/moviebag/moviebag/services/movies/app"
 )
 
 // A name with any Default_Ignorable_Code_Point in it, or with nothing
@@ -34,5 +40,55 @@ func TestNamesWithDefaultIgnorablesRefused(t *testing.T) {
 	}
 	if list := testkit.JSON[[]movie](t, testkit.Do(t, "GET", f.URL+"/api/movies", "")); len(list) != 1 {
 		t.Errorf("%d movies stored, want 1: %+v", len(list), list)
+	}
+}
+
+// Movies whose key was stored before inner white space was collapsed get
+// the key of today at start, so that a new "Heat 2" conflicts with an old
+// "Heat  2"; two old movies that are now one name both stay, the later
+// with a key no new name can have.
+func TestStaleNameKeysRekeyedAtStart(t *testing.T) {
+	db := testkit.Database(t)
+	ctx := context.Background()
+	client, err := mongo.Connect(options.Client().ApplyURI(testkit.MongoURI(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = client.Disconnect(ctx) }()
+	coll := client.Database(db).Collection("movies")
+	// As the service stored them before: trimmed, NFC, case-folded, white space as written.
+	old := map[string]string{"Heat  2": "heat  2", "Heat\u00a02": "heat\u00a02", "Big\u3000Fish": "big\u3000fish", "Ronin": "ronin"}
+	ids := map[string]bson.ObjectID{}
+	for _, name := range []string{"Heat  2", "Heat\u00a02", "Big\u3000Fish", "Ronin"} {
+		ids[name] = bson.NewObjectID()
+		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: ids[name]}, {Key: "name", Value: name}, {Key: "name_key", Value: old[name]},
+			{Key: "casts", Value: bson.A{"a"}}, {Key: "genres", Value: bson.A{"b"}}, {Key: "added_by", Value: alice}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	iss := testkit.NewIssuer(t)
+	s := testkit.Start(t, app.Run, map[string]string{
+		"MONGO_URI": testkit.MongoURI(t), "MONGO_DATABASE": db,
+		"REDIS_URL": testkit.RedisURL(t), "REDIS_KEY_PREFIX": db + ":", "JWKS_URL": iss.JWKSURL,
+	})
+	asAlice := testkit.Bearer(iss.Token(t, alice))
+	for _, name := range []string{"Heat 2", "big fish", "RONIN"} {
+		testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/movies", `{"name":"`+name+`","casts":["a"],"genres":["b"]}`, asAlice...),
+			apierr.MovieAlreadyExistsError)
+	}
+	for name, id := range ids {
+		if got := testkit.JSON[movie](t, testkit.Do(t, "GET", s.URL+"/api/movies/"+id.Hex(), "")); got.Name != name {
+			t.Errorf("movie %q after start: %+v", name, got)
+		}
+	}
+	var later struct {
+		Key string `bson:"name_key"`
+	}
+	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: ids["Heat\u00a02"]}}).Decode(&later); err != nil {
+		t.Fatal(err)
+	}
+	if want := "heat 2\x00" + ids["Heat\u00a02"].Hex(); later.Key != want {
+		t.Errorf("the later of two old look-alikes has key %q, want %q", later.Key, want)
 	}
 }

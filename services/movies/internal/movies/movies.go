@@ -109,33 +109,54 @@ func (s *Store) EnsureIndexes(ctx context.Context, logger *slog.Logger) error {
 	return nil
 }
 
-// Backfill gives every movie without a name_key its key. When an older movie
-// already holds that key (two names stored before they were compared by
-// key, such as "Heat" and "HEAT"), the later one gets a key no new name can
-// have: its key, a NUL and its id. Both stay readable and editable; a new
-// movie conflicts with the older one only.
+// staleKey matches a name_key stored before inner runs of white space were
+// made one space: one with a white-space character other than U+0020, or
+// two spaces in a row. Written for both Go's regexp (FerretDB) and PCRE
+// (MongoDB).
+const staleKey = `[\x{09}-\x{0d}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]|  `
+
+// Backfill gives every movie without a name_key its key, then every movie
+// whose key predates the key's present form (see staleKey) its key of
+// today. When an older movie already holds that key (two names stored
+// before they were compared by key, such as "Heat" and "HEAT", or "Heat  2"
+// and "Heat 2"), the later one gets a key no new name can have: its key, a
+// NUL and its id. Both stay readable and editable; a new movie conflicts
+// with the older one only.
 func (s *Store) Backfill(ctx context.Context, logger *slog.Logger) error {
-	cur, err := s.coll.Find(ctx, bson.D{{Key: keyField, Value: bson.D{{Key: "$exists", Value: false}}}},
-		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetProjection(bson.D{{Key: "name", Value: 1}}))
+	if err := s.rekey(ctx, logger, bson.D{{Key: "$exists", Value: false}}); err != nil {
+		return err
+	}
+	return s.rekey(ctx, logger, bson.D{{Key: "$regex", Value: staleKey}})
+}
+
+// rekey gives each movie whose name_key matches cond the key of its name,
+// oldest first.
+func (s *Store) rekey(ctx context.Context, logger *slog.Logger, cond bson.D) error {
+	cur, err := s.coll.Find(ctx, bson.D{{Key: keyField, Value: cond}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetProjection(bson.D{{Key: "name", Value: 1}, {Key: keyField, Value: 1}}))
 	if err != nil {
-		return fmt.Errorf("find movies without name_key: %w", err)
+		return fmt.Errorf("find movies to give a name_key: %w", err)
 	}
 	var old []struct {
 		ID   bson.ObjectID `bson:"_id"`
 		Name string        `bson:"name"`
+		Key  *string       `bson:"name_key"`
 	}
 	if err := cur.All(ctx, &old); err != nil {
-		return fmt.Errorf("find movies without name_key: %w", err)
+		return fmt.Errorf("find movies to give a name_key: %w", err)
 	}
 	for _, m := range old {
 		key := NameKey(m.Name)
-		err := s.setKey(ctx, m.ID, key)
+		if m.Key != nil && *m.Key == key {
+			continue
+		}
+		err := s.setKey(ctx, m.ID, m.Key, key)
 		if err != nil {
 			if taken, terr := s.taken(ctx, key, m.ID); terr != nil || !taken {
 				return fmt.Errorf("set name_key of movie %s: %w", m.ID.Hex(), err)
 			}
 			key += "\x00" + m.ID.Hex()
-			if err := s.setKey(ctx, m.ID, key); err != nil {
+			if err := s.setKey(ctx, m.ID, m.Key, key); err != nil {
 				return fmt.Errorf("set name_key of movie %s: %w", m.ID.Hex(), err)
 			}
 			logger.Warn("movie name equal to an older one after normalisation; kept with a distinct key",
@@ -148,10 +169,13 @@ func (s *Store) Backfill(ctx context.Context, logger *slog.Logger) error {
 	return nil
 }
 
-func (s *Store) setKey(ctx context.Context, id bson.ObjectID, key string) error {
-	_, err := s.coll.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: keyField, Value: bson.D{{Key: "$exists", Value: false}}}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: keyField, Value: key}}}})
+// setKey sets the name_key of movie id to key, if it is still old (nil: none).
+func (s *Store) setKey(ctx context.Context, id bson.ObjectID, old *string, key string) error {
+	filter := bson.D{{Key: "_id", Value: id}, {Key: keyField, Value: bson.D{{Key: "$exists", Value: false}}}}
+	if old != nil {
+		filter = bson.D{{Key: "_id", Value: id}, {Key: keyField, Value: *old}}
+	}
+	_, err := s.coll.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: keyField, Value: key}}}})
 	return err
 }
 
