@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -10,6 +11,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/testkit"
@@ -200,5 +205,46 @@ func TestOnlyUserIDSubjectsAccepted(t *testing.T) {
 			t.Fatal(err)
 		}
 		testkit.Envelope(t, testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(raw)...), apierr.TokenInvalidError)
+	}
+}
+
+// Emails stored before they had one form (a Unicode domain) are put in it at
+// start, so their users log in with either spelling; one whose form another
+// account already has is left alone.
+func TestStoredEmailsCanonicalAtStart(t *testing.T) {
+	db := testkit.Database(t)
+	ctx := context.Background()
+	client, err := mongo.Connect(options.Client().ApplyURI(testkit.MongoURI(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = client.Disconnect(ctx) }()
+	hash, err := bcrypt.GenerateFromPassword([]byte("secret123"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	coll := client.Database(db).Collection("users")
+	ada, bob := bson.NewObjectID(), bson.NewObjectID()
+	for id, addr := range map[bson.ObjectID]string{
+		ada: "ada@bücher.example", bob: "bob@exämple.example", bson.NewObjectID(): "bob@xn--exmple-cua.example",
+	} {
+		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "email", Value: addr},
+			{Key: "password_hash", Value: hash}, {Key: "created_at", Value: time.Now().UTC()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := startAuth(t, map[string]string{"MONGO_DATABASE": db, "REDIS_KEY_PREFIX": db + ":"})
+	for _, addr := range []string{"ada@xn--bcher-kva.example", "Ada@Bücher.example"} {
+		tok := login(t, s, `{"email":"`+addr+`","password":"secret123"}`)
+		me := testkit.JSON[map[string]any](t, testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...))
+		if me["id"] != ada.Hex() || me["email"] != "ada@xn--bcher-kva.example" {
+			t.Errorf("login as %s: me %v, want %s in ASCII", addr, me, ada.Hex())
+		}
+	}
+	var left struct {
+		Email string `bson:"email"`
+	}
+	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: bob}}).Decode(&left); err != nil || left.Email != "bob@exämple.example" {
+		t.Errorf("the email whose form is taken: %q, %v; want it left as it was", left.Email, err)
 	}
 }

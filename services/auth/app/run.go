@@ -13,6 +13,7 @@ import (
 
 	"github.com/moviebag/moviebag/libs/server"
 	"github.com/moviebag/moviebag/libs/service"
+	"github.com/moviebag/moviebag/services/auth/internal/email"
 	"github.com/moviebag/moviebag/services/auth/internal/keys"
 	"github.com/moviebag/moviebag/services/auth/internal/limit"
 	"github.com/moviebag/moviebag/services/auth/internal/users"
@@ -47,6 +48,11 @@ func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, 
 	}
 	userStore := users.New(p.DB, p.Errors)
 	if err := p.Retry(ctx, "create users indexes", userStore.EnsureIndexes); err != nil {
+		return nil, err
+	}
+	if err := p.Retry(ctx, "store emails in one form", func(ctx context.Context) error {
+		return userStore.Canonicalize(ctx, p.Logger, email.Canonical)
+	}); err != nil {
 		return nil, err
 	}
 	prefix := cfg.Store.RedisKeyPrefix

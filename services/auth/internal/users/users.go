@@ -4,10 +4,13 @@ package users
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/metrics"
@@ -40,6 +43,59 @@ func New(db *mongo.Database, errs store.Errors) *Store {
 // EnsureIndexes creates the unique index on email.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
 	return store.EnsureUnique(ctx, s.coll, "email")
+}
+
+// nonASCII matches an email with a character outside ASCII (Go's regexp
+// for FerretDB, PCRE for MongoDB).
+const nonASCII = `[^\x{00}-\x{7f}]`
+
+// Canonicalize rewrites every stored email with a character outside ASCII
+// into the form canon gives it: emails stored before they had one form kept
+// a Unicode domain, which lookups by the ASCII form would no longer find.
+// An email canon refuses, or whose form another account already has, is
+// left as it is, with a warning in the log. It is safe to run again.
+func (s *Store) Canonicalize(ctx context.Context, logger *slog.Logger, canon func(string) (string, error)) error {
+	cur, err := s.coll.Find(ctx, bson.D{{Key: "email", Value: bson.D{{Key: "$regex", Value: nonASCII}}}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetProjection(bson.D{{Key: "email", Value: 1}}))
+	if err != nil {
+		return fmt.Errorf("find emails outside ASCII: %w", err)
+	}
+	var stored []struct {
+		ID    bson.ObjectID `bson:"_id"`
+		Email string        `bson:"email"`
+	}
+	if err := cur.All(ctx, &stored); err != nil {
+		return fmt.Errorf("find emails outside ASCII: %w", err)
+	}
+	for _, u := range stored {
+		email, err := canon(u.Email)
+		switch {
+		case err != nil:
+			logger.Warn("stored email has no canonical form: left as it is, its user cannot log in", "user", u.ID.Hex())
+			continue
+		case email == u.Email:
+			continue
+		}
+		_, err = s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}, {Key: "email", Value: u.Email}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "email", Value: email}}}})
+		if err != nil {
+			if taken, terr := s.taken(ctx, email, u.ID); terr == nil && taken {
+				logger.Warn("stored email's canonical form belongs to another user: left as it is", "user", u.ID.Hex())
+				continue
+			}
+			return fmt.Errorf("store the email of user %s in its canonical form: %w", u.ID.Hex(), err)
+		}
+		logger.Info("stored email put in its canonical form", "user", u.ID.Hex())
+	}
+	return nil
+}
+
+// taken reports whether a user other than id has email.
+func (s *Store) taken(ctx context.Context, email string, id bson.ObjectID) (bool, error) {
+	n, err := s.coll.CountDocuments(ctx,
+		bson.D{{Key: "email", Value: email}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: id}}}},
+		options.Count().SetLimit(1))
+	return n > 0, err
 }
 
 // Create inserts a user; an email already taken is EmailAlreadyExistsError.
