@@ -97,3 +97,47 @@ func TestExistingSecretChecksum(t *testing.T) {
 		}
 	}
 }
+
+// TestAutoscalingKeepsRunningCount: against a cluster, an upgrade with autoscaling on renders the replicas the
+// Deployment runs now (the HPA's choice), not minReplicas: an upgrade never scales an autoscaled service down.
+func TestAutoscalingKeepsRunningCount(t *testing.T) {
+	c := startCluster(t)
+	helm := tool(t, "helm")
+	chartDeps(t)
+	const ns = "scaled"
+	c.namespace(t, ns)
+	render := func() map[string]int32 {
+		out := run(t, repoRoot, helm, "template", releaseName, "helm/moviebag", "--namespace", ns, "--dry-run=server", "--kubeconfig", c.kubeconfig,
+			"--set", "auth.autoscaling.enabled=true", "--set", "movies.autoscaling.enabled=true")
+		objs, err := decodeAll(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int32{}
+		for _, d := range each[*appsv1.Deployment](set_(objs)) {
+			if d.Spec.Replicas == nil {
+				t.Fatalf("Deployment %s: no replicas", d.Name)
+			}
+			got[d.Name] = *d.Spec.Replicas
+		}
+		return got
+	}
+	if got := render(); got[releaseName+"-auth"] != 2 {
+		t.Fatalf("install: auth replicas %d, want minReplicas 2", got[releaseName+"-auth"])
+	}
+	// The HPA scaled auth to 5: the Deployment in the cluster says so.
+	objs, err := decodeAll(run(t, repoRoot, helm, "template", releaseName, "helm/moviebag", "--namespace", ns, "--dry-run=server", "--kubeconfig", c.kubeconfig,
+		"--set", "auth.autoscaling.enabled=true", "--show-only", "charts/auth/templates/deployment.yaml"))
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("auth Deployment: %v", err)
+	}
+	dep := objs[0].Obj.(*appsv1.Deployment)
+	five := int32(5)
+	dep.Spec.Replicas = &five
+	if _, err := c.client.AppsV1().Deployments(ns).Create(context.Background(), dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := render(); got[releaseName+"-auth"] != 5 || got[releaseName+"-movies"] != 2 {
+		t.Errorf("upgrade: replicas %v, want auth's running 5 kept and movies at minReplicas 2", got)
+	}
+}
