@@ -94,6 +94,11 @@ func TestGatewayAPIGuard(t *testing.T) {
 			}
 		}
 	})
+	t.Run("no Gateway API seen, check skipped", func(t *testing.T) {
+		if hr := kinds(renderPlain(t, "--set", "httpRoute.skipCapabilityCheck=true"), "HTTPRoute"); len(hr) != 1 {
+			t.Errorf("rendered %d HTTPRoutes with httpRoute.skipCapabilityCheck=true, want 1", len(hr))
+		}
+	})
 	t.Run("Gateway API", func(t *testing.T) {
 		if hr := kinds(renderPlain(t, gatewayAPI...), "HTTPRoute"); len(hr) != 1 {
 			t.Errorf("rendered %d HTTPRoutes on a cluster with the Gateway API, want 1", len(hr))

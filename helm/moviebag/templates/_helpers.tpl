@@ -52,5 +52,5 @@ controller; nothing else lives under it).
 left out instead of failing the install with "no matches for kind HTTPRoute"; the NOTES say so.
 */}}
 {{- define "moviebag.httpRouteOn" -}}
-{{- if and .Values.httpRoute.enabled (.Capabilities.APIVersions.Has "gateway.networking.k8s.io/v1/HTTPRoute") }}true{{ end }}
+{{- if and .Values.httpRoute.enabled (or .Values.httpRoute.skipCapabilityCheck (.Capabilities.APIVersions.Has "gateway.networking.k8s.io/v1/HTTPRoute")) }}true{{ end }}
 {{- end }}
