@@ -14,6 +14,9 @@ const (
 	// The auth service's own.
 	LoginAttemptsName = "moviebag_login_attempts_total"
 	TokensRevokedName = "moviebag_tokens_revoked_total"
+	// PasswordHashesName counts bcrypt work by admission: admitted, or
+	// refused at once because it could not be done in time.
+	PasswordHashesName = "moviebag_password_hashes_total"
 
 	// The movies service's own.
 	JWKSRefreshesName = "moviebag_jwks_refresh_total"
@@ -42,6 +45,7 @@ func Exported() map[string]Type {
 		BuildInfoName:        Gauge,
 		LoginAttemptsName:    Counter,
 		TokensRevokedName:    Counter,
+		PasswordHashesName:   Counter,
 		JWKSRefreshesName:    Counter,
 	}
 }

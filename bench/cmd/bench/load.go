@@ -19,6 +19,10 @@ type scenario struct {
 	Via     string // direct, gateway, ceiling
 	Want    int    // the expected status; anything else is an error
 	Ceiling string // framework, storage, bcrypt or "" (no ceiling)
+	// Sheds says the service may refuse work at once with a 503 and
+	// Retry-After (login's bcrypt admission): such an answer within
+	// shedWithin is counted as shed, not as an error or in the latencies.
+	Sheds bool
 	// next fills in the i-th request (safe for concurrent use: i is unique).
 	next func(i uint64, t *vegeta.Target)
 }
@@ -29,8 +33,9 @@ type result struct {
 	Concurrency int
 	Requests    int
 	RPS         float64
-	P50, P99    time.Duration
+	P50, P99    time.Duration // of the answered requests (shed ones left out)
 	Errors      int
+	Shed        int // quick 503s with Retry-After, where the scenario Sheds
 	FirstError  string
 	Ratio       float64 // to its ceiling at the same concurrency; NaN when none
 }
@@ -64,6 +69,10 @@ func attack(s scenario, c int, warmup, d time.Duration) result {
 	winStart := time.Now().Add(warmup)
 	winEnd := winStart.Add(d)
 	for res := range a.Attack(targeter, vegeta.ConstantPacer{}, warmup+d, s.Path) {
+		if s.Sheds && shed(res) {
+			r.Shed++
+			continue
+		}
 		if int(res.Code) != s.Want {
 			r.Errors++
 			if r.FirstError == "" {
@@ -79,6 +88,16 @@ func attack(s scenario, c int, warmup, d time.Duration) result {
 	slices.Sort(lat)
 	r.P50, r.P99 = quantile(lat, 0.50), quantile(lat, 0.99)
 	return r
+}
+
+// shedWithin bounds a shed answer: a 503 that took longer waited for its
+// deadline instead of being refused at once, and is an error.
+const shedWithin = time.Second
+
+// shed reports whether res is the designed refusal of work that could not be
+// done in time: a quick 503 with Retry-After.
+func shed(res *vegeta.Result) bool {
+	return res.Code == http.StatusServiceUnavailable && res.Headers.Get("Retry-After") != "" && res.Latency < shedWithin
 }
 
 func quantile(sorted []time.Duration, q float64) time.Duration {

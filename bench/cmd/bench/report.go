@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
+	"time"
 )
 
 // The targets a run is judged against (docs/benchmarks.md reports them):
@@ -16,6 +18,7 @@ const (
 	listDirectTarget      = 0.8
 	storageFreeTarget     = 0.6
 	loginTarget           = 0.9
+	loginP99Target        = time.Second
 	rssTarget             = 40 << 20
 )
 
@@ -50,6 +53,12 @@ func (r *report) targets() []target {
 		ts = append(ts, target{What: "login direct", Want: "within 10% of the bcrypt bound",
 			Got: fmt.Sprintf("%.2f (%.1f / %.1f logins/s)", got, b, r.BcryptBound), Met: got >= loginTarget})
 	}
+	for _, res := range r.Results {
+		if res.Path == "login" && res.Via == "direct" && res.Concurrency == slices.Max(r.Opts.concurrency) {
+			ts = append(ts, target{What: fmt.Sprintf("login direct p99 at c=%d", res.Concurrency), Want: "< 1 s (answered logins)",
+				Got: fmt.Sprintf("%.0f ms (%d shed)", ms(res.P99), res.Shed), Met: res.P99 < loginP99Target})
+		}
+	}
 	errs := 0
 	for _, res := range r.Results {
 		errs += res.Errors
@@ -82,15 +91,17 @@ func (r *report) markdown() string {
 		"CompareHashAndPassword at cost %d on every core = %.1f/s). create has no ceiling of its own: its ratio to the storage "+
 		"ceiling is shown for scale only\n\n", r.Opts.bcryptCost, r.BcryptBound)
 
-	p("| path | via | conc | req/s | p50 ms | p99 ms | errors | ceiling | ratio |\n")
-	p("|---|---|---:|---:|---:|---:|---:|---|---:|\n")
+	p("req/s, p50 and p99 are of the answered requests; shed: quick 503s with Retry-After (under %s), the designed "+
+		"answer of a login the service could not hash in time, counted apart from errors.\n\n", shedWithin)
+	p("| path | via | conc | req/s | p50 ms | p99 ms | errors | shed | ceiling | ratio |\n")
+	p("|---|---|---:|---:|---:|---:|---:|---:|---|---:|\n")
 	for _, res := range r.Results {
 		ceil := res.Ceiling
 		if ceil == "" {
 			ceil = "–"
 		}
-		p("| %s | %s | %d | %.1f | %.2f | %.2f | %d | %s | %s |\n", res.Path, res.Via, res.Concurrency, res.RPS,
-			ms(res.P50), ms(res.P99), res.Errors, ceil, ratioString(res.Ratio))
+		p("| %s | %s | %d | %.1f | %.2f | %.2f | %d | %d | %s | %s |\n", res.Path, res.Via, res.Concurrency, res.RPS,
+			ms(res.P50), ms(res.P99), res.Errors, res.Shed, ceil, ratioString(res.Ratio))
 	}
 	p("\n| process | VmRSS before the load (seeded) | VmRSS after the load | of which the executable's pages (RssFile) | VmHWM (peak) |\n|---|---:|---:|---:|---:|\n")
 	for _, m := range r.Memory {

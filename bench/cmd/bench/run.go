@@ -159,7 +159,7 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 			return scenario{Path: path, Via: via, Want: 400, Ceiling: "framework",
 				next: post(b.movies+"/api/movies", token, func(uint64) []byte { return invalid })}
 		case "login":
-			return scenario{Path: path, Via: via, Want: 200, Ceiling: "bcrypt",
+			return scenario{Path: path, Via: via, Want: 200, Ceiling: "bcrypt", Sheds: true,
 				next: post(b.auth+"/api/auth/login", nil, func(i uint64) []byte {
 					return fmt.Appendf(nil, `{"email":%q,"password":%q}`, s.users[i%uint64(len(s.users))], s.password)
 				})}
@@ -213,8 +213,8 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 			warmup = max(warmup, time.Duration(1.5*float64(c)/rep.BcryptBound*float64(time.Second)))
 		}
 		r := attack(scenarios(path, via), c, warmup, o.duration)
-		st.step("run %2d/%d  %-15s %-8s c=%-4d %9.1f req/s  p50 %7.2f ms  p99 %8.2f ms  errors %d  VmRSS auth %s movies %s",
-			done, total, path, via, c, r.RPS, ms(r.P50), ms(r.P99), r.Errors, mib(s.auth.rss().RSS), mib(s.movies.rss().RSS))
+		st.step("run %2d/%d  %-15s %-8s c=%-4d %9.1f req/s  p50 %7.2f ms  p99 %8.2f ms  errors %d  shed %d  VmRSS auth %s movies %s",
+			done, total, path, via, c, r.RPS, ms(r.P50), ms(r.P99), r.Errors, r.Shed, mib(s.auth.rss().RSS), mib(s.movies.rss().RSS))
 		if r.FirstError != "" {
 			st.step("          first unexpected answer: %s", r.FirstError)
 		}

@@ -23,6 +23,10 @@ type Config struct {
 	KeysSignDelay time.Duration `env:"JWT_KEYS_SIGN_DELAY" envDefault:"2m"`
 	TokenTTL      time.Duration `env:"JWT_TTL" envDefault:"1h"`
 	BcryptCost    int           `env:"BCRYPT_COST" envDefault:"10"`
+	// BcryptMaxLatency is the longest a sign-up or login may expect to wait
+	// for a CPU and hash its password; one that would take longer is refused
+	// at once with a 503 and Retry-After (see Hasher).
+	BcryptMaxLatency time.Duration `env:"BCRYPT_MAX_LATENCY" envDefault:"750ms"`
 
 	LoginLimitPerIP       int           `env:"LOGIN_LIMIT_PER_IP" envDefault:"100"`
 	LoginLimitWindow      time.Duration `env:"LOGIN_LIMIT_WINDOW" envDefault:"1m"`
@@ -42,6 +46,9 @@ var defaults = map[string]string{"HTTP_ADDR": ":8081", "ADMIN_ADDR": ":9091"}
 func (c Config) Validate() error {
 	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
 		return fmt.Errorf("BCRYPT_COST %d: want %d to %d", c.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	if c.BcryptMaxLatency <= 0 {
+		return fmt.Errorf("BCRYPT_MAX_LATENCY %s: want more than 0", c.BcryptMaxLatency)
 	}
 	if c.KeysSignDelay < 0 {
 		return fmt.Errorf("JWT_KEYS_SIGN_DELAY %s: want 0 or more", c.KeysSignDelay)

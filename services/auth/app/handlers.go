@@ -45,6 +45,13 @@ func decodeCredentials(c *fiber.Ctx) (credentials, error) {
 
 func handleSignup(store UserStore, h PasswordHasher, limit Limiter, clients *server.Clients) fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		// Shed first, when the hash could not be done in time: a refusal
+		// costs no Redis or MongoDB call, which a storm would queue for too.
+		permit, err := h.Admit(c.UserContext())
+		if err != nil {
+			return err
+		}
+		defer permit.Release()
 		// Counted before anything else: each sign-up costs a bcrypt hash.
 		if err := checkLimit(c.UserContext(), limit.Hit, clients.Key(c)); err != nil {
 			return err
@@ -53,7 +60,7 @@ func handleSignup(store UserStore, h PasswordHasher, limit Limiter, clients *ser
 		if err != nil {
 			return err
 		}
-		hash, err := h.Hash(c.UserContext(), in.Password)
+		hash, err := permit.Hash(c.UserContext(), in.Password)
 		if err != nil {
 			return err
 		}
@@ -70,6 +77,14 @@ func handleLogin(store UserStore, h PasswordHasher, keys Signer, ipLimit, emailL
 	return func(c *fiber.Ctx) error {
 		noStore(c)
 		ctx := c.UserContext()
+		// Shed first, when the hash could not be done in time: a refusal
+		// costs no Redis or MongoDB call (which a storm would queue for too),
+		// counts no attempt and checks no password.
+		permit, err := h.Admit(ctx)
+		if err != nil {
+			return err
+		}
+		defer permit.Release()
 		if err := checkLimit(ctx, ipLimit.Hit, clients.Key(c)); err != nil {
 			attempt(limitResult(err))
 			return err
@@ -98,7 +113,7 @@ func handleLogin(store UserStore, h PasswordHasher, keys Signer, ipLimit, emailL
 			attempt(loginError)
 			return err
 		}
-		ok, err := h.Matches(ctx, u.PasswordHash, in.Password) // a zero User has no hash
+		ok, err := permit.Matches(ctx, u.PasswordHash, in.Password) // a zero User has no hash
 		if err != nil {
 			attempt(loginError)
 			return err

@@ -19,8 +19,9 @@ const (
 
 // Metrics are the auth service's own metrics.
 type Metrics struct {
-	loginAttempts *prometheus.CounterVec
-	tokensRevoked prometheus.Counter
+	loginAttempts  *prometheus.CounterVec
+	tokensRevoked  prometheus.Counter
+	passwordHashes *prometheus.CounterVec
 }
 
 // NewMetrics registers the auth service's own metrics on reg, with the
@@ -35,14 +36,29 @@ func NewMetrics(reg prometheus.Registerer, shared *metrics.Metrics) *Metrics {
 		tokensRevoked: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: metrics.TokensRevokedName, Help: "Tokens put on the denylist by a logout.", ConstLabels: shared.ConstLabels(),
 		}),
+		passwordHashes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metrics.PasswordHashesName, ConstLabels: shared.ConstLabels(),
+			Help: "bcrypt work of sign-ups and logins by admission: admitted, or refused at once (503) because it could not be done within BCRYPT_MAX_LATENCY.",
+		}, []string{"admission"}),
 	}
-	reg.MustRegister(m.loginAttempts, m.tokensRevoked)
+	reg.MustRegister(m.loginAttempts, m.tokensRevoked, m.passwordHashes)
 	for _, r := range []loginResult{loginSuccess, loginInvalidCredentials, loginRateLimited, loginError} {
 		m.loginAttempts.WithLabelValues(string(r))
 	}
+	m.passwordHashes.WithLabelValues("admitted")
+	m.passwordHashes.WithLabelValues("refused")
 	return m
 }
 
 func (m *Metrics) loginAttempt(r loginResult) { m.loginAttempts.WithLabelValues(string(r)).Inc() }
 
 func (m *Metrics) tokenRevoked() { m.tokensRevoked.Inc() }
+
+// passwordHash counts one admission decision of the Hasher.
+func (m *Metrics) passwordHash(admitted bool) {
+	if admitted {
+		m.passwordHashes.WithLabelValues("admitted").Inc()
+		return
+	}
+	m.passwordHashes.WithLabelValues("refused").Inc()
+}

@@ -29,6 +29,8 @@ func TestMetricsStartAtZero(t *testing.T) {
 		testkit.Series(metrics.LoginAttemptsName, "service", "auth", "result", "rate_limited"),
 		testkit.Series(metrics.LoginAttemptsName, "service", "auth", "result", "error"),
 		testkit.Series(metrics.TokensRevokedName, "service", "auth"),
+		testkit.Series(metrics.PasswordHashesName, "service", "auth", "admission", "admitted"),
+		testkit.Series(metrics.PasswordHashesName, "service", "auth", "admission", "refused"),
 	)
 }
 

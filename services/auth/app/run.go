@@ -38,7 +38,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 // build makes what is auth's own: its metrics, the users collection, the
 // signing keys, the password hasher and the login limits.
 func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, password []byte) error) (*fiber.App, error) {
-	h, err := newHasher(cfg.BcryptCost, compare)
+	m := NewMetrics(p.Registry, p.Metrics)
+	h, err := newHasher(cfg.BcryptCost, cfg.BcryptMaxLatency, compare, m.passwordHash)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +67,7 @@ func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, 
 		SignupLimit: limit.New(p.Redis, p.Errors, prefix+"signup:ip:", cfg.SignupLimitPerIP, cfg.SignupLimitWindow),
 		Clients:     p.Clients,
 		Hasher:      h,
-		Metrics:     NewMetrics(p.Registry, p.Metrics),
+		Metrics:     m,
 	}), nil
 }
 

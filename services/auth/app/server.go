@@ -43,10 +43,10 @@ type Limiter interface {
 	Forgive(ctx context.Context, key string) error
 }
 
-// PasswordHasher hashes new passwords and checks passwords against hashes.
+// PasswordHasher admits the password hash of a request, or refuses it at
+// once when it could not be done in time (see Hasher).
 type PasswordHasher interface {
-	Hash(ctx context.Context, password string) ([]byte, error)
-	Matches(ctx context.Context, hash []byte, password string) (bool, error)
+	Admit(ctx context.Context) (*Permit, error)
 }
 
 // Deps are the auth service's dependencies.
