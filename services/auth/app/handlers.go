@@ -1,19 +1,17 @@
 package app
 
 import (
-	"context"
 	"errors"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/golang-jwt/jwt/v5"
-	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/request"
 	"github.com/moviebag/moviebag/libs/server"
 	"github.com/moviebag/moviebag/libs/token"
+	"github.com/moviebag/moviebag/services/auth/internal/account"
 	"github.com/moviebag/moviebag/services/auth/internal/email"
 	"github.com/moviebag/moviebag/services/auth/internal/users"
 )
@@ -24,7 +22,7 @@ type credentials struct {
 	Password string `json:"password" validate:"required,min=6,maxbytes=72"`
 }
 
-func handleJWKS(keys Signer) fiber.Handler {
+func handleJWKS(keys KeySet) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderCacheControl, "public, max-age=300")
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
@@ -43,28 +41,15 @@ func decodeCredentials(c *fiber.Ctx) (credentials, error) {
 	return in, err
 }
 
-func handleSignup(store UserStore, h PasswordHasher, limit Limiter, clients *server.Clients) fiber.Handler {
+func handleSignup(signup *account.Signup, clients *server.Clients) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		// Shed first, when the hash could not be done in time: a refusal
-		// costs no Redis or MongoDB call, which a storm would queue for too.
-		permit, err := h.Admit(c.UserContext())
-		if err != nil {
-			return err
-		}
-		defer permit.Release()
-		// Counted before anything else: each sign-up costs a bcrypt hash.
-		if err := checkLimit(c.UserContext(), limit.Hit, clients.Key(c)); err != nil {
-			return err
-		}
 		in, err := decodeCredentials(c)
 		if err != nil {
 			return err
 		}
-		hash, err := permit.Hash(c.UserContext(), in.Password)
-		if err != nil {
-			return err
-		}
-		u, err := store.Create(c.UserContext(), in.Email, hash)
+		u, err := signup.Handle(c.UserContext(), account.SignupCommand{
+			ClientKey: clients.Key(c), Email: in.Email, Password: in.Password,
+		})
 		if err != nil {
 			return err
 		}
@@ -72,76 +57,23 @@ func handleSignup(store UserStore, h PasswordHasher, limit Limiter, clients *ser
 	}
 }
 
-func handleLogin(store UserStore, h PasswordHasher, keys Signer, ipLimit, emailLimit Limiter, clients *server.Clients, cfg Config, m *Metrics) fiber.Handler {
-	attempt := m.loginAttempt
+func handleLogin(login *account.Login, clients *server.Clients) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		noStore(c)
-		ctx := c.UserContext()
-		// Shed first, when the hash could not be done in time: a refusal
-		// costs no Redis or MongoDB call (which a storm would queue for too),
-		// counts no attempt and checks no password.
-		permit, err := h.Admit(ctx)
-		if err != nil {
-			return err
-		}
-		defer permit.Release()
-		if err := checkLimit(ctx, ipLimit.Hit, clients.Key(c)); err != nil {
-			attempt(limitResult(err))
-			return err
-		}
 		in, err := decodeCredentials(c)
 		if err != nil {
 			return err
 		}
-		addr := in.Email
-		// Counted before the password is checked, so that concurrent guesses
-		// cannot all pass a check made before any of them was counted; given
-		// back below unless the password was wrong.
-		if err := checkLimit(ctx, emailLimit.Hit, addr); err != nil {
-			attempt(limitResult(err))
-			return err
-		}
-		guessed := false
-		defer func() {
-			if !guessed {
-				// Best effort: when Redis fails here the event simply ages out.
-				_ = emailLimit.Forgive(ctx, addr)
-			}
-		}()
-		u, err := store.ByEmail(ctx, addr)
-		if err != nil && !errors.Is(err, users.ErrNotFound) {
-			attempt(loginError)
-			return err
-		}
-		ok, err := permit.Matches(ctx, u.PasswordHash, in.Password) // a zero User has no hash
-		if err != nil {
-			attempt(loginError)
-			return err
-		}
-		if !ok {
-			attempt(loginInvalidCredentials)
-			guessed = true
-			return apierr.New(apierr.UnauthorizedError)
-		}
-		now := time.Now()
-		signed, err := keys.Sign(token.Claims{
-			Issuer:    cfg.Token.Issuer,
-			Subject:   u.ID.Hex(),
-			Audience:  jwt.ClaimStrings{cfg.Token.Audience},
-			ExpiresAt: jwt.NewNumericDate(now.Add(cfg.TokenTTL)),
-			IssuedAt:  jwt.NewNumericDate(now),
-			NotBefore: jwt.NewNumericDate(now),
-			ID:        uuid.NewString(),
+		tok, err := login.Handle(c.UserContext(), account.LoginCommand{
+			ClientKey: clients.Key(c), Email: in.Email, Password: in.Password,
 		})
 		if err != nil {
-			attempt(loginError)
-			return apierr.Wrap(apierr.InternalServerError, err)
+			return err
 		}
-		attempt(loginSuccess)
 		return c.JSON(fiber.Map{
-			"token":      signed,
+			"token":      tok.Value,
 			"token_type": "Bearer",
-			"expires_in": int(cfg.TokenTTL.Seconds()),
+			"expires_in": int(tok.TTL.Seconds()),
 		})
 	}
 }
@@ -151,25 +83,6 @@ func handleLogin(store UserStore, h PasswordHasher, keys Signer, ipLimit, emailL
 func noStore(c *fiber.Ctx) {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set(fiber.HeaderPragma, "no-cache")
-}
-
-// checkLimit turns a limiter's verdict into a TooManyRequestsError.
-func checkLimit(ctx context.Context, check func(context.Context, string) (bool, time.Duration, error), key string) error {
-	allowed, retryAfter, err := check(ctx, key)
-	if err != nil {
-		return err
-	}
-	if !allowed {
-		return &apierr.Error{Code: apierr.TooManyRequestsError, RetryAfter: retryAfter}
-	}
-	return nil
-}
-
-func limitResult(err error) loginResult {
-	if apierr.Is(err, apierr.TooManyRequestsError) {
-		return loginRateLimited
-	}
-	return loginError
 }
 
 func handleLogout(denylist Revoker, m *Metrics) fiber.Handler {

@@ -4,17 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/moviebag/moviebag/libs/metrics"
-)
-
-// loginResult is a value of moviebag_login_attempts_total's result label.
-type loginResult string
-
-// The login results.
-const (
-	loginSuccess            loginResult = "success"
-	loginInvalidCredentials loginResult = "invalid_credentials"
-	loginRateLimited        loginResult = "rate_limited"
-	loginError              loginResult = "error"
+	"github.com/moviebag/moviebag/services/auth/internal/account"
 )
 
 // Metrics are the auth service's own metrics.
@@ -42,7 +32,7 @@ func NewMetrics(reg prometheus.Registerer, shared *metrics.Metrics) *Metrics {
 		}, []string{"admission"}),
 	}
 	reg.MustRegister(m.loginAttempts, m.tokensRevoked, m.passwordHashes)
-	for _, r := range []loginResult{loginSuccess, loginInvalidCredentials, loginRateLimited, loginError} {
+	for _, r := range account.LoginResults() {
 		m.loginAttempts.WithLabelValues(string(r))
 	}
 	m.passwordHashes.WithLabelValues("admitted")
@@ -50,7 +40,9 @@ func NewMetrics(reg prometheus.Registerer, shared *metrics.Metrics) *Metrics {
 	return m
 }
 
-func (m *Metrics) loginAttempt(r loginResult) { m.loginAttempts.WithLabelValues(string(r)).Inc() }
+func (m *Metrics) loginAttempt(r account.LoginResult) {
+	m.loginAttempts.WithLabelValues(string(r)).Inc()
+}
 
 func (m *Metrics) tokenRevoked() { m.tokensRevoked.Inc() }
 

@@ -7,11 +7,11 @@ import (
 )
 
 // addRoutes is the whole auth API.
-func addRoutes(app *fiber.App, cfg Config, d Deps) {
+func addRoutes(app *fiber.App, d Deps) {
 	auth := token.Require(d.Verifier)
 	app.Get("/.well-known/jwks.json", handleJWKS(d.Keys))
-	app.Post("/api/auth/signup", handleSignup(d.Users, d.Hasher, d.SignupLimit, d.Clients))
-	app.Post("/api/auth/login", handleLogin(d.Users, d.Hasher, d.Keys, d.IPLimit, d.EmailLimit, d.Clients, cfg, d.Metrics))
+	app.Post("/api/auth/signup", handleSignup(d.Accounts.Signup, d.Clients))
+	app.Post("/api/auth/login", handleLogin(d.Accounts.Login, d.Clients))
 	app.Post("/api/auth/logout", auth, handleLogout(d.Denylist, d.Metrics))
 	app.Get("/api/auth/me", auth, handleMe(d.Users))
 }

@@ -13,9 +13,11 @@ import (
 
 	"github.com/moviebag/moviebag/libs/server"
 	"github.com/moviebag/moviebag/libs/service"
+	"github.com/moviebag/moviebag/services/auth/internal/account"
 	"github.com/moviebag/moviebag/services/auth/internal/email"
 	"github.com/moviebag/moviebag/services/auth/internal/keys"
 	"github.com/moviebag/moviebag/services/auth/internal/limit"
+	"github.com/moviebag/moviebag/services/auth/internal/password"
 	"github.com/moviebag/moviebag/services/auth/internal/users"
 )
 
@@ -39,7 +41,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 // signing keys, the password hasher and the login limits.
 func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, password []byte) error) (*fiber.App, error) {
 	m := NewMetrics(p.Registry, p.Metrics)
-	h, err := newHasher(cfg.BcryptCost, cfg.BcryptMaxLatency, compare, m.passwordHash)
+	h, err := password.New(cfg.BcryptCost, cfg.BcryptMaxLatency, compare, m.passwordHash)
 	if err != nil {
 		return nil, err
 	}
@@ -57,23 +59,34 @@ func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, 
 		return nil, err
 	}
 	prefix := cfg.Store.RedisKeyPrefix
-	return NewServer(p.Logger, cfg, p.Metrics, Deps{
+	login := &account.Login{
 		Users:       userStore,
-		Keys:        keySet,
-		Verifier:    p.Verifier(keySet.Keyfunc, []string{"RS256"}),
-		Denylist:    p.Denylist,
-		IPLimit:     limit.New(p.Redis, p.Errors, prefix+"login:ip:", cfg.LoginLimitPerIP, cfg.LoginLimitWindow),
-		EmailLimit:  limit.New(p.Redis, p.Errors, prefix+"login:email:", cfg.LoginLimitPerEmail, cfg.LoginLimitEmailWindow),
-		SignupLimit: limit.New(p.Redis, p.Errors, prefix+"signup:ip:", cfg.SignupLimitPerIP, cfg.SignupLimitWindow),
-		Clients:     p.Clients,
 		Hasher:      h,
-		Metrics:     m,
+		Issuer:      account.NewIssuer(keySet, cfg.Token, cfg.TokenTTL),
+		ClientLimit: limit.New(p.Redis, p.Errors, prefix+"login:ip:", cfg.LoginLimitPerIP, cfg.LoginLimitWindow),
+		EmailLimit:  limit.New(p.Redis, p.Errors, prefix+"login:email:", cfg.LoginLimitPerEmail, cfg.LoginLimitEmailWindow),
+		Record:      m.loginAttempt,
+	}
+	signup := &account.Signup{
+		Users:       userStore,
+		Hasher:      h,
+		ClientLimit: limit.New(p.Redis, p.Errors, prefix+"signup:ip:", cfg.SignupLimitPerIP, cfg.SignupLimitWindow),
+	}
+	return NewServer(p.Logger, cfg, p.Metrics, Deps{
+		Accounts: account.Accounts{Signup: signup, Login: login},
+		Users:    userStore,
+		Keys:     keySet,
+		Verifier: p.Verifier(keySet.Keyfunc, []string{"RS256"}),
+		Denylist: p.Denylist,
+		Clients:  p.Clients,
+		Metrics:  m,
 	}), nil
 }
 
 // keySource is the signing key set, fixed or reloaded from a directory.
 type keySource interface {
-	Signer
+	account.Signer
+	KeySet
 	SignerID() string
 	Keyfunc(ctx context.Context) jwt.Keyfunc
 }

@@ -1,4 +1,4 @@
-package app
+package password
 
 import (
 	"context"
@@ -34,7 +34,7 @@ func occupy(h *Hasher) (release func()) {
 // With every slot busy a hash waits for one; it runs as soon as one is
 // free, and it answers 503 (with Retry-After) when its deadline comes first.
 func TestHasherWaitsThenUnavailable(t *testing.T) {
-	h, err := NewHasher(bcrypt.MinCost, time.Minute)
+	h, err := New(bcrypt.MinCost, time.Minute, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestHasherWaitsThenUnavailable(t *testing.T) {
 // that it costs what a known user's does; it never matches.
 func TestMatchesUnknownUserRunsBcrypt(t *testing.T) {
 	var compared [][]byte
-	h, err := newHasher(bcrypt.MinCost, time.Minute, func(hash, password []byte) error {
+	h, err := New(bcrypt.MinCost, time.Minute, func(hash, password []byte) error {
 		compared = append(compared, hash)
 		return bcrypt.CompareHashAndPassword(hash, password)
 	}, func(bool) {})
@@ -114,7 +114,7 @@ func TestMatchesUnknownUserRunsBcrypt(t *testing.T) {
 // room again.
 func TestAdmitRefusesWhatCannotBeDoneInTime(t *testing.T) {
 	var decisions []bool
-	h, err := newHasher(bcrypt.MinCost, time.Second, bcrypt.CompareHashAndPassword, func(ok bool) { decisions = append(decisions, ok) })
+	h, err := New(bcrypt.MinCost, time.Second, bcrypt.CompareHashAndPassword, func(ok bool) { decisions = append(decisions, ok) })
 	if err != nil {
 		t.Fatal(err)
 	}

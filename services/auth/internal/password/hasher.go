@@ -1,4 +1,6 @@
-package app
+// Package password hashes and checks passwords with bcrypt, admitting only
+// the work that can be done in time.
+package password
 
 import (
 	"context"
@@ -41,13 +43,17 @@ type Hasher struct {
 	admitted func(bool)
 }
 
-// NewHasher returns a Hasher at the given bcrypt cost that admits a hash
-// only when it can expect to be done within maxLatency.
-func NewHasher(cost int, maxLatency time.Duration) (*Hasher, error) {
-	return newHasher(cost, maxLatency, bcrypt.CompareHashAndPassword, func(bool) {})
-}
-
-func newHasher(cost int, maxLatency time.Duration, compare func(hash, password []byte) error, admitted func(bool)) (*Hasher, error) {
+// New returns a Hasher at the given bcrypt cost that admits a hash only
+// when it can expect to be done within maxLatency. compare is
+// bcrypt.CompareHashAndPassword unless a test counts its calls; admitted,
+// when not nil, is told of each admission decision (metrics).
+func New(cost int, maxLatency time.Duration, compare func(hash, password []byte) error, admitted func(bool)) (*Hasher, error) {
+	if compare == nil {
+		compare = bcrypt.CompareHashAndPassword
+	}
+	if admitted == nil {
+		admitted = func(bool) {}
+	}
 	start := time.Now()
 	dummy, err := bcrypt.GenerateFromPassword([]byte("moviebag-timing-equaliser"), cost)
 	if err != nil {
