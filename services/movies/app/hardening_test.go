@@ -1,11 +1,21 @@
 package app_test
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/metrics"
+	"github.com/moviebag/moviebag/libs/store"
 	"github.com/moviebag/moviebag/libs/testkit"
+	"github.com/moviebag/moviebag/libs/token"
 )
 
 // Runs of white space inside a name are one space in its key: "Heat  2"
@@ -81,4 +91,31 @@ func TestUnknownMethodOnUnknownPathNotFound(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A token logged out 8 s past its exp, inside the 30 s leeway verifiers
+// allow, is refused from then on: auth's denylist entry (written as its
+// logout writes it) lives until exp + leeway.
+func TestLogoutInsideExpiryLeewayRefused(t *testing.T) {
+	f := startMovies(t)
+	claims := f.iss.Claims(alice)
+	claims.ExpiresAt = jwt.NewNumericDate(time.Now().Add(-8 * time.Second))
+	tok := f.iss.Sign(t, claims)
+	body := `{"name":"Late","casts":["a"],"genres":["b"]}`
+	if r := testkit.Do(t, "POST", f.URL+"/api/movies", body, testkit.Bearer(tok)...); r.Status != 200 {
+		t.Fatalf("a token 8 s past exp, inside the leeway: %d %s, want it accepted", r.Status, r.Body)
+	}
+	rdb := redis.NewClient(mustRedisOpts(t))
+	defer func() { _ = rdb.Close() }()
+	deny := token.NewDenylist(rdb, f.prefix, store.NewErrors(metrics.New(prometheus.NewRegistry(), "test")))
+	if err := deny.Revoke(context.Background(), claims.ID, time.Until(claims.ExpiresAt.Time)); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, time.Second, func() error {
+		r := testkit.Do(t, "PUT", f.URL+"/api/movies/"+alice, `{"genres":["c"]}`, testkit.Bearer(tok)...)
+		if env := testkit.JSON[apierr.Envelope](t, r); env.Code != apierr.TokenRevokedError {
+			return fmt.Errorf("a logged-out token in the leeway gets %d %s", r.Status, r.Body)
+		}
+		return nil
+	})
 }
