@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,8 +61,8 @@ func TestLivePrometheus(t *testing.T) {
 	api := &apiClient{base: strings.TrimRight(gateway, "/"), http: &http.Client{Timeout: 10 * time.Second}}
 	api.drive(t, 1)
 	prom.waitFor(t, `moviebag_errors_total{code="MovieNotExistsError"}`, 20*time.Second, 1)
-	time.Sleep(2500 * time.Millisecond) // two more scrapes: the latest sample includes all of phase 1
-	before := prom.errorsByCode(t)
+	// Prometheus' latest samples hold all of phase 1 once they equal the services' own counters.
+	before := prom.errorsByCodeEventually(t, servicesErrorsByCode(t, targets), 20*time.Second)
 	const rounds = 5
 	observed := api.drive(t, rounds)
 
@@ -94,12 +96,23 @@ func TestLivePrometheus(t *testing.T) {
 				t.Errorf("moviebag_errors_total{code=%q} rose by %v, the API answered it %d times", code, got[code], n)
 			}
 		}
-		time.Sleep(2 * time.Second)
-		// The dashboard's panel, as Grafana would run it for all services, shows every injected code.
+		// The dashboard's panel, as Grafana would run it for all services, shows every injected code (once
+		// rate() has two samples that differ: polled, not slept for).
 		q := findQuery(t, "Errors by envelope code", "A")
-		series := prom.query(t, observability.Interpolate(q.Expr, map[string]string{"namespace": ".*", "service": strings.Join(services, "|"), "route": ".*"}, "1m", "5m"))
+		expr := observability.Interpolate(q.Expr, map[string]string{"namespace": ".*", "service": strings.Join(services, "|"), "route": ".*"}, "1m", "5m")
+		shows := func(series []sample, code string) bool {
+			return slices.ContainsFunc(series, func(s sample) bool { return s.Metric["code"] == code && s.Value > 0 })
+		}
+		var series []sample
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+			series = prom.query(t, expr)
+			missing := slices.ContainsFunc(slices.Collect(maps.Keys(want)), func(code string) bool { return !shows(series, code) })
+			if !missing || time.Now().After(deadline) {
+				break
+			}
+		}
 		for code := range want {
-			if !slices.ContainsFunc(series, func(s sample) bool { return s.Metric["code"] == code && s.Value > 0 }) {
+			if !shows(series, code) {
 				t.Errorf("panel %q shows no positive rate for %s: %v", q.PanelTitle, code, series)
 			}
 		}
@@ -116,9 +129,10 @@ func TestLivePrometheus(t *testing.T) {
 
 	// Metrics only one service exports, and ones that may rightly have no series (no dependency failed).
 	onlyIn := map[string]string{
-		metrics.LoginAttemptsName: "auth",
-		metrics.TokensRevokedName: "auth",
-		metrics.JWKSRefreshesName: "movies",
+		metrics.LoginAttemptsName:  "auth",
+		metrics.TokensRevokedName:  "auth",
+		metrics.PasswordHashesName: "auth",
+		metrics.JWKSRefreshesName:  "movies",
 	}
 	mayBeEmpty := map[string]string{metrics.DependencyErrorsName: "no MongoDB or Redis call failed"}
 	d := mustDashboard(t)
@@ -530,6 +544,55 @@ func (s *promServer) waitFor(t *testing.T, q string, timeout time.Duration, n in
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// errorsByCodeEventually waits until Prometheus' moviebag_errors_total by code equals want (the services'
+// own counters), then returns it.
+func (s *promServer) errorsByCodeEventually(t *testing.T, want map[string]float64, timeout time.Duration) map[string]float64 {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := s.errorsByCode(t)
+		if maps.Equal(got, want) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v Prometheus has moviebag_errors_total by code %v, the services %v", timeout, got, want)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// servicesErrorsByCode reads moviebag_errors_total from every target's /metrics, summed by code: every code,
+// those still at zero included, as Prometheus' sum by code has them.
+func servicesErrorsByCode(t *testing.T, targets map[string]string) map[string]float64 {
+	t.Helper()
+	codeRE := regexp.MustCompile(`code="([^"]+)"`)
+	out := map[string]float64{}
+	for job, addr := range targets {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatalf("scrape %s: %v", job, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil {
+			t.Fatalf("scrape %s: %v", job, err)
+		}
+		for line := range strings.Lines(string(body)) {
+			if !strings.HasPrefix(line, metrics.ErrorsName+"{") {
+				continue
+			}
+			m := codeRE.FindStringSubmatch(line)
+			i := strings.LastIndexByte(strings.TrimSpace(line), ' ')
+			v, err := strconv.ParseFloat(strings.TrimSpace(line)[i+1:], 64)
+			if m == nil || i < 0 || err != nil {
+				t.Fatalf("scrape %s: unreadable sample %q", job, line)
+			}
+			out[m[1]] += v
+		}
+	}
+	return out
 }
 
 // errorsByCode returns the current value of moviebag_errors_total summed by code over all services.

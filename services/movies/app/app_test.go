@@ -147,40 +147,52 @@ func TestUniqueNames(t *testing.T) {
 		apierr.MovieAlreadyExistsError)
 }
 
-// A race of creates of one name yields exactly one movie.
+// A race of creates of one name yields exactly one movie, round after
+// round: every client holds its token and is released by one barrier, so the
+// creates reach the store together (a check-then-insert would let several
+// through).
 func TestConcurrentCreateRace(t *testing.T) {
 	f := startMovies(t)
-	const n = 20
-	// The goroutines only send and collect; every check runs here, in the
-	// test's goroutine (t.Fatal anywhere else does not stop the test).
-	var wg sync.WaitGroup
-	answers := make([]testkit.Response, n)
-	errs := make([]error, n)
-	for i := range n {
-		tok := f.iss.Token(t, fmt.Sprintf("6b06f1ebcf512d8be09e%04d", i))
-		wg.Go(func() {
-			answers[i], errs[i] = testkit.Try("POST", f.URL+"/api/movies", `{"name":"Race","casts":["a"],"genres":["b"]}`, testkit.Bearer(tok)...)
-		})
+	const n, rounds = 20, 5
+	toks := make([]string, n)
+	for i := range toks {
+		toks[i] = f.iss.Token(t, fmt.Sprintf("6b06f1ebcf512d8be09e%04d", i))
 	}
-	wg.Wait()
-	ok := 0
-	for i, r := range answers {
-		switch {
-		case errs[i] != nil:
-			t.Errorf("request %d: %v", i, errs[i])
-		case r.Status == 200:
-			ok++
-		default:
-			if code := testkit.JSON[apierr.Envelope](t, r).Code; code != apierr.MovieAlreadyExistsError {
-				t.Errorf("request %d: %d %s", i, r.Status, code)
+	for round := range rounds {
+		// The goroutines only send and collect; every check runs here, in the
+		// test's goroutine (t.Fatal anywhere else does not stop the test).
+		answers := make([]testkit.Response, n)
+		errs := make([]error, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		body := fmt.Sprintf(`{"name":"Race %d","casts":["a"],"genres":["b"]}`, round)
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				answers[i], errs[i] = testkit.Try("POST", f.URL+"/api/movies", body, testkit.Bearer(toks[i])...)
+			})
+		}
+		close(start)
+		wg.Wait()
+		ok := 0
+		for i, r := range answers {
+			switch {
+			case errs[i] != nil:
+				t.Errorf("round %d: request %d: %v", round, i, errs[i])
+			case r.Status == 200:
+				ok++
+			default:
+				if code := testkit.JSON[apierr.Envelope](t, r).Code; code != apierr.MovieAlreadyExistsError {
+					t.Errorf("round %d: request %d: %d %s", round, i, r.Status, code)
+				}
 			}
 		}
+		if ok != 1 {
+			t.Errorf("round %d: %d creates succeeded, want exactly 1", round, ok)
+		}
 	}
-	if ok != 1 {
-		t.Errorf("%d creates succeeded, want exactly 1", ok)
-	}
-	if list := testkit.JSON[[]movie](t, testkit.Do(t, "GET", f.URL+"/api/movies", "")); len(list) != 1 {
-		t.Errorf("%d movies stored, want 1", len(list))
+	if list := testkit.JSON[[]movie](t, testkit.Do(t, "GET", f.URL+"/api/movies", "")); len(list) != rounds {
+		t.Errorf("%d movies stored, want %d (one a round)", len(list), rounds)
 	}
 }
 
