@@ -50,7 +50,7 @@ const (
 	Set     Operation = "set"
 	Get     Operation = "get"
 	Exists  Operation = "exists"
-	Incr    Operation = "incr"
+	Eval    Operation = "eval" // a Lua script (EVAL, EVALSHA)
 	Publish Operation = "publish"
 )
 

@@ -22,7 +22,7 @@ func TestMetricsStartAtZero(t *testing.T) {
 	testkit.StartedAtZero(t, testkit.Scrape(t, s.AdminURL+"/metrics"), "auth",
 		map[metrics.Dependency][]metrics.Operation{
 			metrics.MongoDB: {metrics.Insert, metrics.Find},
-			metrics.Redis:   {metrics.Incr, metrics.Set, metrics.Exists, metrics.Publish},
+			metrics.Redis:   {metrics.Eval, metrics.Delete, metrics.Set, metrics.Exists, metrics.Publish},
 		},
 		testkit.Series(metrics.LoginAttemptsName, "service", "auth", "result", "success"),
 		testkit.Series(metrics.LoginAttemptsName, "service", "auth", "result", "invalid_credentials"),
@@ -31,6 +31,9 @@ func TestMetricsStartAtZero(t *testing.T) {
 		testkit.Series(metrics.TokensRevokedName, "service", "auth"),
 		testkit.Series(metrics.PasswordHashesName, "service", "auth", "admission", "admitted"),
 		testkit.Series(metrics.PasswordHashesName, "service", "auth", "admission", "refused"),
+		// The denylist reads user cutoffs when its mirror is not in sync.
+		testkit.Series(metrics.DependencyErrorsName, "service", "auth", "dependency", "redis", "operation", "get"),
+		testkit.Series(metrics.SessionsEndedName, "service", "auth", "reason", "logout_all"),
 	)
 }
 

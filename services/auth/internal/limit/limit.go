@@ -28,7 +28,7 @@ type Limit struct {
 // New returns a limit of n events per period for each key, its Redis keys
 // under prefix.
 func New(rdb redis.UniversalClient, errs store.Errors, prefix string, n int, period time.Duration) *Limit {
-	errs.ExpectRedis(metrics.Incr)
+	errs.ExpectRedis(metrics.Eval, metrics.Delete)
 	return &Limit{
 		limiter: redis_rate.NewLimiter(unprefixed{rdb}),
 		errs:    errs,
@@ -41,9 +41,9 @@ func New(rdb redis.UniversalClient, errs store.Errors, prefix string, n int, per
 // the limit and, when it is not, how long until one more is allowed. An
 // event over the limit is not counted.
 func (l *Limit) Hit(ctx context.Context, key string) (bool, time.Duration, error) {
-	res, err := l.limiter.Allow(ctx, l.prefix+key, l.limit)
+	res, err := l.limiter.Allow(ctx, l.prefix+key, l.limit) // the GCRA script
 	if err != nil {
-		return false, 0, l.errs.Redis(metrics.Incr, err)
+		return false, 0, l.errs.Redis(metrics.Eval, err)
 	}
 	return res.Allowed > 0, res.RetryAfter, nil
 }
@@ -58,11 +58,11 @@ func (l *Limit) Forgive(ctx context.Context, key string) error {
 	// which only a client that knows the password can bring about).
 	res, err := l.limiter.AllowN(ctx, l.prefix+key, l.limit, -1)
 	if err != nil {
-		return l.errs.Redis(metrics.Incr, err)
+		return l.errs.Redis(metrics.Eval, err)
 	}
 	if res.ResetAfter <= 0 {
-		if err := l.limiter.Reset(ctx, l.prefix+key); err != nil {
-			return l.errs.Redis(metrics.Incr, err)
+		if err := l.limiter.Reset(ctx, l.prefix+key); err != nil { // DEL
+			return l.errs.Redis(metrics.Delete, err)
 		}
 	}
 	return nil
