@@ -17,6 +17,9 @@ const (
 	// PasswordHashesName counts bcrypt work by admission: admitted, or
 	// refused at once because it could not be done in time.
 	PasswordHashesName = "moviebag_password_hashes_total"
+	// SessionsEndedName counts requests that ended sessions of a user, by
+	// reason (logout_all).
+	SessionsEndedName = "moviebag_sessions_ended_total"
 
 	// The movies service's own.
 	JWKSRefreshesName = "moviebag_jwks_refresh_total"
@@ -46,6 +49,7 @@ func Exported() map[string]Type {
 		LoginAttemptsName:    Counter,
 		TokensRevokedName:    Counter,
 		PasswordHashesName:   Counter,
+		SessionsEndedName:    Counter,
 		JWKSRefreshesName:    Counter,
 	}
 }

@@ -19,7 +19,7 @@ const user1 = "6b06f1ebcf512d8be09e8da8"
 
 type nothingRevoked struct{}
 
-func (nothingRevoked) Revoked(context.Context, string) (bool, error) { return false, nil }
+func (nothingRevoked) Denies(context.Context, *Claims) (bool, error) { return false, nil }
 
 // keySource publishes one issuer's key while published is true and counts
 // the signature checks it serves (a probe of the cache carries no raw token).
@@ -162,7 +162,7 @@ func TestCacheKeepsOnlyAcceptedTokensAndAlwaysAsksDenylist(t *testing.T) {
 
 type countingDenylist struct{ asked atomic.Int64 }
 
-func (d *countingDenylist) Revoked(context.Context, string) (bool, error) {
+func (d *countingDenylist) Denies(context.Context, *Claims) (bool, error) {
 	d.asked.Add(1)
 	return false, nil
 }

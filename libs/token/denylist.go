@@ -18,9 +18,10 @@ import (
 	"github.com/moviebag/moviebag/libs/store"
 )
 
-// Denylist keeps the ids of revoked tokens in Redis until they expire, and,
-// once Follow runs, a local mirror of them that answers Revoked without a
-// network round trip.
+// Denylist keeps the ids of revoked tokens in Redis until they expire, and
+// each user's cutoff (RevokeUser: every token of the user issued before it
+// is refused), and, once Follow runs, a local mirror of both that answers
+// Denies without a network round trip.
 //
 // The mirror is fed by a Redis pub/sub channel that Revoke publishes on, in
 // every replica of every service sharing the key prefix. Each time the
@@ -30,15 +31,18 @@ import (
 // Revoked asks Redis per request, which fails closed (a 503) when Redis
 // cannot be asked.
 type Denylist struct {
-	rdb     redis.UniversalClient
-	errs    store.Errors
-	prefix  string // of the keys
-	channel string // revocations are published here
+	rdb        redis.UniversalClient
+	errs       store.Errors
+	prefix     string // of the keys of revoked token ids
+	userPrefix string // of the keys of user cutoffs
+	channel    string // revocations are published here
 
 	// mirror: jti → expiry in Unix milliseconds (local clock); trusted only
 	// while synced.
 	mu     sync.RWMutex
 	mirror map[string]int64
+	// users: user id → the cutoff, mirrored like the token ids.
+	users  map[string]cutoff
 	synced atomic.Bool
 	// heard is when the subscription last delivered anything (a message or
 	// a pong), in Unix nanoseconds; trustFor is how long after that the
@@ -50,13 +54,102 @@ type Denylist struct {
 	resyncs atomic.Int64
 }
 
+// cutoff is a user's cutoff in the mirror: tokens issued before the Unix
+// second before are refused; the entry is worthless from exp (Unix
+// milliseconds, local clock).
+type cutoff struct {
+	before int64
+	exp    int64
+}
+
+// userPayload starts the published message of a user cutoff:
+// "user:<ttl ms>:<cutoff Unix s>:<user id>". A token revocation is
+// "<ttl ms>:<jti>".
+const userPayload = "user:"
+
 // NewDenylist returns a denylist keeping its keys under keyPrefix +
-// "denylist:" and publishing revocations on the channel keyPrefix +
-// "revocations"; its Redis failures are counted and mapped by errs.
+// "denylist:" (token ids) and keyPrefix + "notbefore:" (user cutoffs) and
+// publishing revocations on the channel keyPrefix + "revocations"; its
+// Redis failures are counted and mapped by errs.
 func NewDenylist(rdb redis.UniversalClient, keyPrefix string, errs store.Errors) *Denylist {
-	errs.ExpectRedis(metrics.Set, metrics.Exists, metrics.Publish)
-	return &Denylist{rdb: rdb, errs: errs, prefix: keyPrefix + "denylist:", channel: keyPrefix + "revocations",
-		mirror: map[string]int64{}}
+	errs.ExpectRedis(metrics.Set, metrics.Get, metrics.Exists, metrics.Publish)
+	return &Denylist{rdb: rdb, errs: errs, prefix: keyPrefix + "denylist:", userPrefix: keyPrefix + "notbefore:",
+		channel: keyPrefix + "revocations", mirror: map[string]int64{}, users: map[string]cutoff{}}
+}
+
+// RevokeUser refuses every token of user issued before the Unix second
+// before (its iat is earlier), at every follower. ttl is the longest life of
+// a token (the issuer's TTL): the cutoff is kept that and the verifiers'
+// leeway longer than now, after which no token it refuses is still valid.
+// A later cutoff replaces an earlier one, never the reverse.
+func (d *Denylist) RevokeUser(ctx context.Context, user string, before time.Time, ttl time.Duration) error {
+	ttl += leeway
+	sec := before.Unix()
+	// The key first: a follower resyncing after a missed message finds it.
+	// A cutoff only moves forward, also when two are set at once.
+	if err := raiseCutoff.Run(ctx, d.rdb, []string{d.userPrefix + user}, sec, ttl.Milliseconds()).Err(); err != nil {
+		return d.errs.Redis(metrics.Set, err)
+	}
+	d.rememberUser(user, sec, time.Now().Add(ttl).UnixMilli())
+	payload := userPayload + strconv.FormatInt(ttl.Milliseconds(), 10) + ":" + strconv.FormatInt(sec, 10) + ":" + user
+	if err := d.rdb.Publish(ctx, d.channel, payload).Err(); err != nil {
+		return d.errs.Redis(metrics.Publish, err)
+	}
+	return nil
+}
+
+// raiseCutoff sets KEYS[1] to ARGV[1] with a TTL of ARGV[2] ms unless it
+// holds a later cutoff already.
+var raiseCutoff = redis.NewScript(`
+local cur = tonumber(redis.call("GET", KEYS[1]))
+if cur and cur >= tonumber(ARGV[1]) then
+  redis.call("PEXPIRE", KEYS[1], ARGV[2], "GT")
+  return 0
+end
+redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+return 1
+`)
+
+// Denies reports whether the token of claims is refused: its jti revoked,
+// or issued before its user's cutoff (a token without iat is refused once
+// its user has one). It answers from the mirror while it is in sync, else
+// from Redis, and fails closed (ServiceUnavailableError) when Redis cannot
+// be asked.
+func (d *Denylist) Denies(ctx context.Context, claims *Claims) (bool, error) {
+	if d.Synced() {
+		now := time.Now().UnixMilli()
+		d.mu.RLock()
+		exp, revoked := d.mirror[claims.ID]
+		c, cut := d.users[claims.Subject]
+		d.mu.RUnlock()
+		return (revoked && exp > now) || (cut && c.exp > now && issuedBefore(claims, c.before)), nil
+	}
+	pipe := d.rdb.Pipeline()
+	exists := pipe.Exists(ctx, d.prefix+claims.ID)
+	get := pipe.Get(ctx, d.userPrefix+claims.Subject)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		if exists.Err() != nil {
+			return false, d.errs.Redis(metrics.Exists, err)
+		}
+		return false, d.errs.Redis(metrics.Get, err)
+	}
+	if exists.Val() > 0 {
+		return true, nil
+	}
+	if errors.Is(get.Err(), redis.Nil) {
+		return false, nil
+	}
+	before, err := get.Int64()
+	if err != nil {
+		return false, d.errs.Redis(metrics.Get, err)
+	}
+	return issuedBefore(claims, before), nil
+}
+
+// issuedBefore reports whether claims were issued before the Unix second
+// before; without iat, yes.
+func issuedBefore(claims *Claims, before int64) bool {
+	return claims.IssuedAt == nil || claims.IssuedAt.Unix() < before
 }
 
 // Revoke puts jti on the denylist and tells every follower. ttl is the
@@ -208,8 +301,22 @@ func (d *Denylist) follow(ctx context.Context, o FollowOptions) error {
 	}
 }
 
-// apply records one published revocation, "<ttl ms>:<jti>".
+// apply records one published revocation, "<ttl ms>:<jti>" or a user
+// cutoff, "user:<ttl ms>:<cutoff Unix s>:<user id>".
 func (d *Denylist) apply(payload string) {
+	if rest, ok := strings.CutPrefix(payload, userPayload); ok {
+		parts := strings.SplitN(rest, ":", 3)
+		if len(parts) != 3 || parts[2] == "" {
+			return
+		}
+		ms, err1 := strconv.ParseInt(parts[0], 10, 64)
+		sec, err2 := strconv.ParseInt(parts[1], 10, 64)
+		if err1 != nil || err2 != nil {
+			return
+		}
+		d.rememberUser(parts[2], sec, time.Now().UnixMilli()+ms)
+		return
+	}
 	ttl, jti, ok := strings.Cut(payload, ":")
 	ms, err := strconv.ParseInt(ttl, 10, 64)
 	if !ok || err != nil || jti == "" {
@@ -226,10 +333,18 @@ func (d *Denylist) remember(jti string, expMilli int64) {
 	d.mu.Unlock()
 }
 
+// rememberUser keeps the later of two cutoffs, for the longer of their lives.
+func (d *Denylist) rememberUser(user string, before, expMilli int64) {
+	d.mu.Lock()
+	c := d.users[user]
+	d.users[user] = cutoff{before: max(c.before, before), exp: max(c.exp, expMilli)}
+	d.mu.Unlock()
+}
+
 func (d *Denylist) size() int {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return len(d.mirror)
+	return len(d.mirror) + len(d.users)
 }
 
 // purge drops expired entries.
@@ -241,53 +356,25 @@ func (d *Denylist) purge() {
 			delete(d.mirror, jti)
 		}
 	}
+	for user, c := range d.users {
+		if c.exp <= now {
+			delete(d.users, user)
+		}
+	}
 	d.mu.Unlock()
 }
 
-// resync adds every key on the denylist to the mirror: a SCAN of the prefix
-// on the server, or on every master of a cluster.
+// resync adds every key of the denylist and every user cutoff to the
+// mirror: a SCAN of their prefixes on the server, or on every master of a
+// cluster.
 func (d *Denylist) resync(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	scan := func(ctx context.Context, c *redis.Client) error {
-		iter := c.Scan(ctx, 0, escapeGlob(d.prefix)+"*", 1000).Iterator()
-		var keys []string
-		flush := func() error {
-			if len(keys) == 0 {
-				return nil
-			}
-			pipe := c.Pipeline()
-			ttls := make([]*redis.DurationCmd, len(keys))
-			for i, k := range keys {
-				ttls[i] = pipe.PTTL(ctx, k)
-			}
-			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-				return err
-			}
-			now := time.Now()
-			for i, k := range keys {
-				// -2: gone since the SCAN; -1: no expiry (not written by Revoke), kept an hour.
-				switch ttl := ttls[i].Val(); {
-				case ttl > 0:
-					d.remember(strings.TrimPrefix(k, d.prefix), now.Add(ttl).UnixMilli())
-				case ttl == -1:
-					d.remember(strings.TrimPrefix(k, d.prefix), now.Add(time.Hour).UnixMilli())
-				}
-			}
-			keys = keys[:0]
-			return nil
-		}
-		for iter.Next(ctx) {
-			if keys = append(keys, iter.Val()); len(keys) == 1000 {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-		if err := iter.Err(); err != nil {
+		if err := d.scan(ctx, c, d.prefix, false); err != nil {
 			return err
 		}
-		return flush()
+		return d.scan(ctx, c, d.userPrefix, true)
 	}
 	switch c := d.rdb.(type) {
 	case *redis.ClusterClient:
@@ -297,6 +384,63 @@ func (d *Denylist) resync(ctx context.Context) error {
 	default:
 		return fmt.Errorf("cannot scan a %T", d.rdb)
 	}
+}
+
+// scan adds to the mirror every key under prefix on c: token ids, or user
+// cutoffs (users) with the cutoff their value holds.
+func (d *Denylist) scan(ctx context.Context, c *redis.Client, prefix string, users bool) error {
+	iter := c.Scan(ctx, 0, escapeGlob(prefix)+"*", 1000).Iterator()
+	var keys []string
+	flush := func() error {
+		if len(keys) == 0 {
+			return nil
+		}
+		pipe := c.Pipeline()
+		ttls := make([]*redis.DurationCmd, len(keys))
+		values := make([]*redis.StringCmd, len(keys))
+		for i, k := range keys {
+			ttls[i] = pipe.PTTL(ctx, k)
+			if users {
+				values[i] = pipe.Get(ctx, k)
+			}
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		now := time.Now()
+		for i, k := range keys {
+			// -2: gone since the SCAN; -1: no expiry (not written by Revoke), kept an hour.
+			var exp int64
+			switch ttl := ttls[i].Val(); {
+			case ttl > 0:
+				exp = now.Add(ttl).UnixMilli()
+			case ttl == -1:
+				exp = now.Add(time.Hour).UnixMilli()
+			default:
+				continue
+			}
+			if !users {
+				d.remember(strings.TrimPrefix(k, prefix), exp)
+				continue
+			}
+			if before, err := values[i].Int64(); err == nil {
+				d.rememberUser(strings.TrimPrefix(k, prefix), before, exp)
+			}
+		}
+		keys = keys[:0]
+		return nil
+	}
+	for iter.Next(ctx) {
+		if keys = append(keys, iter.Val()); len(keys) == 1000 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	return flush()
 }
 
 // escapeGlob quotes the glob metacharacters of a SCAN MATCH pattern.

@@ -33,9 +33,10 @@ type Config struct {
 // Claims are the claims of a moviebag access token: sub is the user's id.
 type Claims = jwt.RegisteredClaims
 
-// RevocationChecker answers whether a token id has been revoked.
+// RevocationChecker answers whether a verified token has been revoked: its
+// id, or every token of its user issued before a time.
 type RevocationChecker interface {
-	Revoked(ctx context.Context, jti string) (bool, error)
+	Denies(ctx context.Context, claims *Claims) (bool, error)
 }
 
 // Verifier checks access tokens.
@@ -113,7 +114,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if err != nil {
 		return nil, err
 	}
-	revoked, err := v.denylist.Revoked(ctx, claims.ID)
+	revoked, err := v.denylist.Denies(ctx, claims)
 	if err != nil {
 		return nil, err
 	}

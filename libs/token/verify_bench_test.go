@@ -20,7 +20,7 @@ import (
 // and claim checks alone.
 type notRevoked struct{}
 
-func (notRevoked) Revoked(context.Context, string) (bool, error) { return false, nil }
+func (notRevoked) Denies(context.Context, *token.Claims) (bool, error) { return false, nil }
 
 // BenchmarkVerify is the token check of every authenticated request: an
 // RS256 signature checked with a key from the cached JWKS (the JWKS server

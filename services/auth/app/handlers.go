@@ -96,6 +96,15 @@ func handleLogout(denylist Revoker, m *Metrics) fiber.Handler {
 	}
 }
 
+func handleLogoutAll(logoutAll *account.LogoutAll) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if err := logoutAll.Handle(c.UserContext(), token.From(c).Subject); err != nil {
+			return err
+		}
+		return c.SendStatus(fiber.StatusNoContent)
+	}
+}
+
 func handleMe(store UserStore) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		claims := token.From(c)

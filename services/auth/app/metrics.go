@@ -12,6 +12,7 @@ type Metrics struct {
 	loginAttempts  *prometheus.CounterVec
 	tokensRevoked  prometheus.Counter
 	passwordHashes *prometheus.CounterVec
+	sessionEnds    *prometheus.CounterVec
 }
 
 // NewMetrics registers the auth service's own metrics on reg, with the
@@ -30,8 +31,15 @@ func NewMetrics(reg prometheus.Registerer, shared *metrics.Metrics) *Metrics {
 			Name: metrics.PasswordHashesName, ConstLabels: shared.ConstLabels(),
 			Help: "bcrypt work of sign-ups and logins by admission: admitted, or refused at once (503) because it could not be done within BCRYPT_MAX_LATENCY.",
 		}, []string{"admission"}),
+		sessionEnds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metrics.SessionsEndedName, ConstLabels: shared.ConstLabels(),
+			Help: "Requests that ended sessions of a user, by reason: logout_all (every session).",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.loginAttempts, m.tokensRevoked, m.passwordHashes)
+	reg.MustRegister(m.loginAttempts, m.tokensRevoked, m.passwordHashes, m.sessionEnds)
+	for _, r := range account.SessionEnds() {
+		m.sessionEnds.WithLabelValues(string(r))
+	}
 	for _, r := range account.LoginResults() {
 		m.loginAttempts.WithLabelValues(string(r))
 	}
@@ -45,6 +53,8 @@ func (m *Metrics) loginAttempt(r account.LoginResult) {
 }
 
 func (m *Metrics) tokenRevoked() { m.tokensRevoked.Inc() }
+
+func (m *Metrics) sessionsEnded(r account.SessionEnd) { m.sessionEnds.WithLabelValues(string(r)).Inc() }
 
 // passwordHash counts one admission decision of the Hasher.
 func (m *Metrics) passwordHash(admitted bool) {

@@ -15,7 +15,7 @@ func TestMetricsStartAtZero(t *testing.T) {
 	testkit.StartedAtZero(t, got, "movies",
 		map[metrics.Dependency][]metrics.Operation{
 			metrics.MongoDB: {metrics.Insert, metrics.Find, metrics.Update, metrics.Count, metrics.Delete},
-			metrics.Redis:   {metrics.Set, metrics.Exists, metrics.Publish},
+			metrics.Redis:   {metrics.Set, metrics.Get, metrics.Exists, metrics.Publish},
 		},
 		testkit.Series(metrics.JWKSRefreshesName, "service", "movies", "result", "failure"),
 	)

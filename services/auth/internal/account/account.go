@@ -19,8 +19,9 @@ import (
 
 // Accounts lists the use cases, for the handlers.
 type Accounts struct {
-	Signup *Signup
-	Login  *Login
+	Signup    *Signup
+	Login     *Login
+	LogoutAll *LogoutAll
 }
 
 // Users is what the use cases need of the users collection.

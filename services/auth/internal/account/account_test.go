@@ -129,4 +129,4 @@ func TestIssueMintsAccessToken(t *testing.T) {
 
 type notRevoked struct{}
 
-func (notRevoked) Revoked(context.Context, string) (bool, error) { return false, nil }
+func (notRevoked) Denies(context.Context, *token.Claims) (bool, error) { return false, nil }

@@ -1,0 +1,81 @@
+package token_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/testkit"
+	"github.com/moviebag/moviebag/libs/token"
+)
+
+// claimsOf are the claims the cutoff looks at: a fresh jti, the user, iat.
+func claimsOf(user string, iat time.Time) *token.Claims {
+	return &token.Claims{ID: "jti-" + iat.String(), Subject: user, IssuedAt: jwt.NewNumericDate(iat)}
+}
+
+func denies(t *testing.T, d *token.Denylist, c *token.Claims) bool {
+	t.Helper()
+	ok, err := d.Denies(context.Background(), c)
+	if err != nil {
+		t.Fatalf("Denies(%s, %s): %v", c.Subject, c.IssuedAt, err)
+	}
+	return ok
+}
+
+// A user's cutoff refuses, at every replica, each token of that user issued
+// before it, from the mirror and from Redis alike, and nothing else: not a
+// token issued at or after it, not another user's; an earlier cutoff set
+// later does not move it back.
+func TestRevokeUserRefusesTokensIssuedBefore(t *testing.T) {
+	url, prefix := testkit.RedisURL(t), prefixFor(t)
+	auth := newReplica(t, url, prefix, "auth", false)
+	movies := newReplica(t, url, prefix, "movies", true)
+	plain := newReplica(t, url, prefix, "plain", false) // asks Redis per lookup
+	waitFor(t, 10*time.Second, "mirror in sync", movies.deny.Synced)
+
+	const user, other = "0123456789abcdef01234567", "76543210fedcba9876543210"
+	cut := time.Now().Truncate(time.Second).Add(time.Second)
+	old, fresh := claimsOf(user, cut.Add(-time.Second)), claimsOf(user, cut)
+	if err := auth.deny.RevokeUser(context.Background(), user, cut, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// An earlier cutoff, as a late replica would set, changes nothing.
+	if err := auth.deny.RevokeUser(context.Background(), user, cut.Add(-time.Hour), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "the mirror refuses the user's older token", func() bool { return denies(t, movies.deny, old) })
+	for _, r := range []*replica{movies, plain} {
+		if !denies(t, r.deny, old) {
+			t.Errorf("%s accepts a token issued before the cutoff", r.name)
+		}
+		if denies(t, r.deny, fresh) {
+			t.Errorf("%s refuses a token issued at the cutoff", r.name)
+		}
+		if denies(t, r.deny, claimsOf(other, cut.Add(-time.Second))) {
+			t.Errorf("%s refuses another user's token", r.name)
+		}
+	}
+
+	// A replica that starts later learns the cutoff from its resync.
+	late := newReplica(t, url, prefix, "late", true)
+	waitFor(t, 10*time.Second, "late mirror in sync", late.deny.Synced)
+	if !denies(t, late.deny, old) || denies(t, late.deny, fresh) {
+		t.Error("a mirror resynced after the cutoff does not hold it")
+	}
+}
+
+// Without Redis, a cutoff can be neither set nor checked: both fail closed.
+func TestRevokeUserFailsClosed(t *testing.T) {
+	dead := newReplica(t, "redis://"+testkit.FreeAddr(t)+"/0", prefixFor(t), "movies", false)
+	c := claimsOf("0123456789abcdef01234567", time.Now())
+	if _, err := dead.deny.Denies(context.Background(), c); !apierr.Is(err, apierr.ServiceUnavailableError) {
+		t.Fatalf("Denies without Redis: got %v, want ServiceUnavailableError", err)
+	}
+	if err := dead.deny.RevokeUser(context.Background(), c.Subject, time.Now(), time.Hour); !apierr.Is(err, apierr.ServiceUnavailableError) {
+		t.Fatalf("RevokeUser without Redis: got %v, want ServiceUnavailableError", err)
+	}
+}
