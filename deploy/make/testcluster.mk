@@ -1,11 +1,13 @@
-# A real single-node Kubernetes built on this machine, with the umbrella chart installed and proven
+# A real three-node Kubernetes built on this machine (each node in namespaces and cgroups of its own), with
+# the umbrella chart installed and proven
 # (deploy/cluster). Every component is built from a pinned Go module or installed from Debian, into the
 # git-ignored bin/; a second run finds it all there and builds nothing.
 #
 #   make cluster-up      the cluster, the chart installed, Prometheus scraping it; last lines KUBECONFIG=,
 #                        GATEWAY_URL=, INGRESS_URL=, PROMETHEUS_URL=
-#   make cluster-down    removes all of it, restores what it changed, checks nothing is left
-#   make test-cluster    up, the checks of deploy/cluster/clustertest (TestCluster, TestClusterMonitoring), down
+#   make cluster-down    removes what cluster-up made (and only that), checks nothing of it is left
+#   make test-cluster    the host's canaries planted; an up killed halfway, down; up, the checks of
+#                        deploy/cluster/clustertest (TestCluster, TestClusterMonitoring), down; the canaries checked
 #   make images          the images the cluster runs, as tarballs in bin/images/
 
 COREDNS_VERSION     ?= v1.15.0
@@ -183,24 +185,21 @@ CLUSTER_ENV = BIN=$(BIN) IMAGE_TAG=$(IMAGE_TAG) \
 	GATEWAY_API_CRDS=$$(cd deploy/cluster && GOWORK=off $(GO) mod download -json sigs.k8s.io/gateway-api@$(GATEWAY_API_VERSION) | jq -r .Dir)/config/crd/standard
 
 .PHONY: cluster-up
-cluster-up: deps-cluster images ## a real single-node Kubernetes here with the chart installed (about 3 min when built)
+cluster-up: deps-cluster images ## a real three-node Kubernetes here, isolated from the host, with the chart installed (about 4 min when built)
 	@$(CLUSTER_ENV) $(CLUSTER_SH) up
 
 .PHONY: cluster-down
-cluster-down: ## remove the test cluster: processes, mounts, network, iptables, files; restore sysctls
+cluster-down: ## remove what cluster-up made, and only that (processes, cgroups, mounts, namespaces, bridge, its iptables chain, files); restore the kernel tunables
 	@$(CLUSTER_SH) down
 
-# cluster_run runs the clustertest tests matching $(1) on a fresh cluster, and always takes it down. The
-# tests get the VAR=value lines cluster-up ends with (its only standard output) in their environment.
-cluster_run = rc=0; { $(CLUSTER_ENV) $(CLUSTER_SH) up | tee $(BIN)/cluster-up.out && \
-	  set -a && . <(grep -E '^(KUBECONFIG|GATEWAY_URL|INGRESS_URL|PROMETHEUS_URL)=' $(BIN)/cluster-up.out) && set +a && \
-	  (cd deploy/cluster && GOWORK=off $(GO) test -count=1 -timeout 45m -v -run '$(1)' ./clustertest/...); } || rc=$$?; \
-	  $(CLUSTER_SH) down || rc=1; exit $$rc
+# cluster_run runs the clustertest tests matching $(2) on a fresh cluster, and always takes it down
+# (deploy/cluster/test.sh); $(1) is -canary for the host's canaries (deploy/cluster/canary.sh).
+cluster_run = $(CLUSTER_ENV) GO=$(GO) deploy/cluster/test.sh $(1) '$(2)'
 
 .PHONY: test-cluster
-test-cluster: deps-cluster images ## cluster-up, the checks on the real cluster (chart, monitoring), cluster-down
-	@$(call cluster_run,^(TestCluster|TestClusterMonitoring)$$)
+test-cluster: deps-cluster images ## the host's canaries; an up killed halfway and down; cluster-up, the checks on the real cluster (chart, monitoring), cluster-down; the canaries checked
+	@$(call cluster_run,-canary,^(TestCluster|TestClusterMonitoring)$$)
 
 .PHONY: test-cluster-disruption
-test-cluster-disruption: deps-cluster images ## cluster-up; under load: pods rolled and killed, dev Redis and MongoDB restarted, a signing key rotated; cluster-down (~12 min)
-	@$(call cluster_run,^TestDisruptions$$)
+test-cluster-disruption: deps-cluster images ## cluster-up; under load: each worker drained, the databases' node drained, a worker lost, pods rolled and killed, dev Redis and MongoDB restarted, a signing key rotated; cluster-down
+	@$(call cluster_run,,^TestDisruptions$$)

@@ -102,6 +102,13 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("three nodes, the replicas of each service on different nodes", func(t *testing.T) {
+		if all, _ := clusterNodes(t); len(all) < 3 {
+			t.Errorf("nodes %v, want 3", all)
+		}
+		checkSpread(t)
+	})
+
 	t.Run("helm test", func(t *testing.T) {
 		// Not --logs: the chart deletes a test pod that succeeded (hook-succeeded) before helm reads its
 		// logs, and `helm test --logs` then fails although the test passed. A failed one is kept: read it.

@@ -22,12 +22,32 @@ import (
 
 // TestDisruptions puts steady, mixed load through the Gateway (load.Run: 50 requests a second of public
 // reads, authenticated creates and deletes, a login a second, a logout now and then) while the cluster
-// rolls and kills pods, restarts Redis and MongoDB and rotates the signing key, and counts every request
+// drains its workers, loses one, moves the dev databases to another node, rolls and kills pods, restarts
+// Redis and MongoDB and rotates the signing key, and counts every request
 // that was not answered as promised. It runs from `make test-cluster-disruption` on a cluster that
 // `cluster-up` has just installed (2 replicas of each service, the chart's defaults).
 func TestDisruptions(t *testing.T) {
 	env(t, "KUBECONFIG")
 	gateway := env(t, "GATEWAY_URL")
+
+	t.Run("kubectl drain of each worker in turn: 0 failed, the replicas on different nodes after each", func(t *testing.T) {
+		drainWorkers(t, gateway)
+	})
+
+	t.Run("the dev databases' node drained: they move with their data, outage only while they move", func(t *testing.T) {
+		rep := drainStorage(t, gateway)
+		if err := load.CheckMovies(context.Background(), gateway, rep.Movies); err != nil {
+			t.Errorf("movies created before the drain are gone: %v", err)
+		}
+		if err := load.CheckRevoked(context.Background(), gateway, rep.Revoked); err != nil {
+			t.Errorf("tokens logged out before or around the drain are accepted again: %v", err)
+		}
+		t.Logf("all %d movies and %d logged-out tokens as they were", len(rep.Movies), len(rep.Revoked))
+	})
+
+	t.Run("a worker lost: failures only until its endpoints leave it, its replicas run elsewhere", func(t *testing.T) {
+		loseNode(t, gateway)
+	})
 
 	t.Run("helm upgrade that changes a config value of both services: 0 failed", func(t *testing.T) {
 		underLoad(t, load.Config{BaseURL: gateway}, func(t *testing.T) {
@@ -82,6 +102,35 @@ func TestDisruptions(t *testing.T) {
 	})
 
 	t.Run("signing key rotated through the Secret: 0 failed", func(t *testing.T) { rotateKey(t, gateway) })
+}
+
+// drainWorkers drains each worker in turn under load (the PodDisruptionBudgets respected, the evicted
+// pods rescheduled on the other nodes), checks the spread, and uncordons it. The dev databases are left
+// where they are (the drain's pod selector): their moves are an outage of their own.
+func drainWorkers(t *testing.T, gateway string) {
+	_, workers := clusterNodes(t)
+	if len(workers) < 2 {
+		t.Fatalf("workers %v, want at least 2", workers)
+	}
+	underLoad(t, load.Config{BaseURL: gateway}, func(t *testing.T) {
+		for _, node := range workers {
+			t.Logf("draining %s", node)
+			start := time.Now()
+			sh(t, 6*time.Minute, "kubectl", "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=5m",
+				"--pod-selector", "app.kubernetes.io/name notin (redis,mongodb)")
+			for _, svc := range services {
+				kubectl(t, "-n", namespace, "rollout", "status", "deployment", release+"-"+svc, "--timeout=180s")
+				for pod, n := range nodesOf(t, svc) {
+					if n == node {
+						t.Errorf("%s: pod %s still on the drained node %s", svc, pod, node)
+					}
+				}
+			}
+			t.Logf("%s drained in %s", node, time.Since(start).Round(time.Second))
+			checkSpread(t)
+			kubectl(t, "uncordon", node)
+		}
+	})
 }
 
 // slowAfter is the services' REQUEST_TIMEOUT (the chart's 5 s) plus a margin for the Gateway and the
