@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"runtime/debug"
 	"time"
 
@@ -29,14 +31,59 @@ func recoverPanic(c *fiber.Ctx) (err error) {
 	return c.Next()
 }
 
-// limitBody refuses a body over limit bytes (0: no limit) with a 413.
-func limitBody(limit int) fiber.Handler {
+// limitBody refuses a body over limit bytes (0: no limit) with a 413. The
+// server streams bodies over limit (StreamRequestBody): such a body is read
+// to its end and discarded before the answer, up to drain bytes, so that the
+// client, or a proxy that streams it through, has sent all of it and can read
+// the answer on a connection it keeps. A body declared or found larger than
+// that is answered at once and its connection closed (lingeringly).
+func limitBody(limit, drain int) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if limit > 0 && len(c.Request().Body()) > limit {
+		req := c.Request()
+		declared := req.Header.ContentLength() // -1: chunked
+		if limit <= 0 || declared >= 0 && declared <= limit {
+			return c.Next() // read whole before the handler (within the server's limit)
+		}
+		if declared > drain {
+			c.Set(fiber.HeaderConnection, "close")
 			return apierr.Wrap(apierr.PayloadTooLargeError, errTooLarge)
 		}
-		return c.Next()
+		stream := req.BodyStream()
+		if stream == nil { // not streamed: already read whole
+			if len(req.Body()) > limit {
+				return apierr.Wrap(apierr.PayloadTooLargeError, errTooLarge)
+			}
+			return c.Next()
+		}
+		body, err := io.ReadAll(io.LimitReader(stream, int64(limit)+1))
+		if err != nil {
+			return readFailed(c, err)
+		}
+		if len(body) <= limit { // a chunked body within the limit
+			req.SetBody(body)
+			return c.Next()
+		}
+		n, err := io.Copy(io.Discard, io.LimitReader(stream, int64(drain)))
+		if err != nil {
+			return readFailed(c, err)
+		}
+		if n == int64(drain) { // more is coming: not read through
+			c.Set(fiber.HeaderConnection, "close")
+		}
+		return apierr.Wrap(apierr.PayloadTooLargeError, errTooLarge)
 	}
+}
+
+// readFailed answers a body that could not be read to its end: a 408 when
+// the client was too slow (READ_TIMEOUT), a 400 for a malformed one; the
+// connection is closed either way.
+func readFailed(c *fiber.Ctx, err error) error {
+	c.Set(fiber.HeaderConnection, "close")
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return apierr.Wrap(apierr.RequestTimeoutError, fmt.Errorf("read the body: %w", err))
+	}
+	return apierr.Wrap(apierr.BadRequestError, fmt.Errorf("read the body: %w", err))
 }
 
 // shed lets at most limit requests run at once (0: no limit) and answers

@@ -247,3 +247,51 @@ func TestEncodedBodiesAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// A body declared past what the server reads through (16 MiB) is refused on
+// its Content-Length with the 413 envelope and Connection: close once its
+// first bytes arrive, without reading the rest; one declared within it but
+// never sent ends in a 408 at READ_TIMEOUT.
+func TestDeclaredBodies(t *testing.T) {
+	const readTimeout = 2 * time.Second
+	app := server.New("test", server.Config{BodyLimitBytes: 1024, RequestTimeout: time.Minute, ReadTimeout: readTimeout},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), metrics.New(prometheus.NewRegistry(), "test"))
+	app.Post("/echo", func(c *fiber.Ctx) error { return c.SendStatus(204) })
+	addr := listen(t, app)
+	for _, tt := range []struct {
+		name     string
+		declared int
+		sent     int
+		code     apierr.Code
+	}{
+		{"past the drain limit", 32 << 20, 64 << 10, apierr.PayloadTooLargeError},
+		{"within it, never sent", 4 << 20, 0, apierr.RequestTimeoutError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = conn.Close() }()
+			_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+			if _, err := fmt.Fprintf(conn, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+				tt.declared, strings.Repeat("x", tt.sent)); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			testkit.Envelope(t, testkit.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, tt.code)
+			if !resp.Close {
+				t.Errorf("%d answered on a connection left open: want Connection: close", resp.StatusCode)
+			}
+			if tt.code == apierr.PayloadTooLargeError && time.Since(start) >= readTimeout {
+				t.Errorf("answered after %v: it waited for the body instead of refusing it on its length", time.Since(start))
+			}
+		})
+	}
+}

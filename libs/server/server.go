@@ -12,8 +12,9 @@ import (
 	"github.com/moviebag/moviebag/libs/metrics"
 )
 
-// hardBodyCap is the largest body the server reads at all.
-const hardBodyCap = 1 << 20
+// drainLimit is the most of a refused body the server reads and discards
+// before it answers 413; past it the connection is closed (lingeringly).
+const drainLimit = 16 << 20
 
 // New returns a Fiber application for service with the shared error handler
 // and middleware installed; the caller adds its routes.
@@ -22,11 +23,13 @@ func New(service string, cfg Config, logger *slog.Logger, m *metrics.Metrics) *f
 	app := fiber.New(fiber.Config{
 		AppName:      service,
 		ErrorHandler: render,
-		// The server itself refuses only bodies past a hard cap, closing the
-		// connection; bodies over BODY_LIMIT_BYTES but under the cap are read
-		// and refused by limitBody, so the client reliably gets its 413 on a
-		// connection that stays usable (a close with unread data resets it).
-		BodyLimit:             max(cfg.BodyLimitBytes, hardBodyCap),
+		// Bodies up to BODY_LIMIT_BYTES are read before any handler runs;
+		// larger ones are streamed, and limitBody reads them to their end (up
+		// to drainLimit) before it answers 413, so that the client, or a proxy
+		// in front that streams the body through, has sent all of it and keeps
+		// a usable connection (a close with unread data resets it).
+		BodyLimit:             max(cfg.BodyLimitBytes, 1),
+		StreamRequestBody:     true,
 		ReadTimeout:           cfg.ReadTimeout,
 		WriteTimeout:          cfg.WriteTimeout,
 		IdleTimeout:           cfg.IdleTimeout,
@@ -39,7 +42,7 @@ func New(service string, cfg Config, logger *slog.Logger, m *metrics.Metrics) *f
 	app.Use(
 		instrument(logger, m, render), // outermost: sees, renders and counts every outcome
 		recoverPanic,
-		limitBody(cfg.BodyLimitBytes),
+		limitBody(cfg.BodyLimitBytes, drainLimit),
 		refuseContentEncoding,
 		shed(cfg.MaxConcurrentRequests),
 		deadline(cfg.RequestTimeout),
