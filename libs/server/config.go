@@ -1,6 +1,9 @@
 package server
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Config is what every service reads from its environment to serve HTTP.
 type Config struct {
@@ -23,4 +26,12 @@ type Config struct {
 	// ClientIPv6Prefix is the length of the network an IPv6 client is
 	// counted by in per-client limits (a subscriber gets a whole /64).
 	ClientIPv6Prefix int `env:"CLIENT_IPV6_PREFIX" envDefault:"64"`
+}
+
+// Validate checks what the variables' types cannot say.
+func (c Config) Validate() error {
+	if c.BodyLimitBytes < 1 || c.BodyLimitBytes > drainLimit {
+		return fmt.Errorf("BODY_LIMIT_BYTES %d: want 1 to %d", c.BodyLimitBytes, drainLimit)
+	}
+	return nil
 }

@@ -31,7 +31,7 @@ func recoverPanic(c *fiber.Ctx) (err error) {
 	return c.Next()
 }
 
-// limitBody refuses a body over limit bytes (0: no limit) with a 413. The
+// limitBody refuses a body over limit bytes with a 413. The
 // server streams bodies over limit (StreamRequestBody): such a body is read
 // to its end and discarded before the answer, up to drain bytes, so that the
 // client, or a proxy that streams it through, has sent all of it and can read
@@ -41,7 +41,7 @@ func limitBody(limit, drain int) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		req := c.Request()
 		declared := req.Header.ContentLength() // -1: chunked
-		if limit <= 0 || declared >= 0 && declared <= limit {
+		if declared >= 0 && declared <= limit {
 			return c.Next() // read whole before the handler (within the server's limit)
 		}
 		if declared > drain {

@@ -41,16 +41,18 @@ func writeWholeThenRead(addr string, size int, chunked bool) (*http.Response, []
 	head := "POST /items HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"
 	w := bufio.NewWriterSize(conn, 64<<10)
 	if chunked {
-		fmt.Fprint(w, head+"Transfer-Encoding: chunked\r\n\r\n")
+		_, _ = fmt.Fprint(w, head+"Transfer-Encoding: chunked\r\n\r\n")
 		for rest := body; len(rest) > 0; {
 			n := min(len(rest), 64<<10)
-			fmt.Fprintf(w, "%x\r\n%s\r\n", n, rest[:n])
+			_, _ = fmt.Fprintf(w, "%x\r\n%s\r\n", n, rest[:n])
 			rest = rest[n:]
 		}
-		fmt.Fprint(w, "0\r\n\r\n")
+		_, _ = fmt.Fprint(w, "0\r\n\r\n")
 	} else {
-		fmt.Fprintf(w, "%sContent-Length: %d\r\n\r\n%s", head, len(body), body)
+		_, _ = fmt.Fprintf(w, "%sContent-Length: %d\r\n\r\n%s", head, len(body), body)
 	}
+	// Write errors surface through the flush: a server that refuses the body
+	// may stop reading, and the answer is what counts.
 	werr := w.Flush()
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {

@@ -28,7 +28,7 @@ func New(service string, cfg Config, logger *slog.Logger, m *metrics.Metrics) *f
 		// to drainLimit) before it answers 413, so that the client, or a proxy
 		// in front that streams the body through, has sent all of it and keeps
 		// a usable connection (a close with unread data resets it).
-		BodyLimit:             max(cfg.BodyLimitBytes, 1),
+		BodyLimit:             cfg.BodyLimitBytes,
 		StreamRequestBody:     true,
 		ReadTimeout:           cfg.ReadTimeout,
 		WriteTimeout:          cfg.WriteTimeout,

@@ -103,6 +103,9 @@ func Run[C Configuration](ctx context.Context, getenv func(string) string, stdou
 		return fmt.Errorf("config: %w", err)
 	}
 	shared := cfg.Shared()
+	if err := shared.Server.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	logger, err := server.NewLogger(stdout, shared.Server.LogLevel, spec.Name)
 	if err != nil {
 		return err

@@ -429,6 +429,9 @@ func TestConfigErrors(t *testing.T) {
 		{"JWT_KEYS_DIR", t.TempDir(), "JWT_KEYS_DIR"},
 		{"JWT_KEYS_DIR", badKeys, "JWT_KEYS_DIR"},
 		{"TRUSTED_PROXIES", "nonsense", "TRUSTED_PROXIES"},
+		{"BODY_LIMIT_BYTES", "0", "BODY_LIMIT_BYTES"},
+		{"BODY_LIMIT_BYTES", "33554432", "BODY_LIMIT_BYTES"},
+		{"BCRYPT_MAX_LATENCY", "0s", "BCRYPT_MAX_LATENCY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
