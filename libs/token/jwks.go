@@ -38,13 +38,10 @@ func NewJWKS(ctx context.Context, o JWKSOptions) (func(ctx context.Context) jwt.
 		Client:          client,
 		HTTPTimeout:     fetchTimeout,
 		RefreshInterval: o.RefreshInterval,
-		// jwkset bounds the wait for the rate limit AND the fetch that follows
-		// with this one deadline (under the request's own): it must leave the
-		// fetch time to cross a network. A limit of 1 ms, meant as "never
-		// wait", failed every on-demand fetch that took longer than loopback,
-		// so a verifier that started before auth refused every token until its
-		// background refresh. Past the limit (a wait longer than this), an
-		// unknown kid is simply unknown.
+		// jwkset bounds the wait for the rate limit and the fetch that follows
+		// with this one deadline (under the request's own), so it is the fetch
+		// timeout: a shorter one would fail on-demand fetches that cross a
+		// network. Past it, an unknown kid is simply unknown.
 		RateLimitWaitMax:  fetchTimeout,
 		RefreshUnknownKID: rate.NewLimiter(rate.Every(o.UnknownKIDInterval), 1),
 		RefreshErrorHandlerFunc: func(u string) func(ctx context.Context, err error) {

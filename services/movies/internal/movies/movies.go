@@ -71,8 +71,8 @@ func NameKey(name string) string {
 	return norm.NFC.String(folded) // folding can undo the composition
 }
 
-// The key field and its unique index; the unique index on the exact name,
-// from before names were compared by key, is dropped at start.
+// The key field and its unique index; legacyIndex, a unique index on the
+// exact name that older releases made, is dropped at start when present.
 const (
 	keyField    = "name_key"
 	keyIndex    = "name_key_unique"
@@ -82,7 +82,7 @@ const (
 // EnsureIndexes prepares the collection: the unique index on name_key,
 // sparse so that documents written before the key existed (or by an older
 // replica during a rollout) do not collide on a missing key; then every such
-// document gets its key (see Backfill); then the old index on the exact name
+// document gets its key (see backfill); then the old index on the exact name
 // goes.
 func (s *Store) EnsureIndexes(ctx context.Context, logger *slog.Logger) error {
 	_, err := s.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
@@ -92,7 +92,7 @@ func (s *Store) EnsureIndexes(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("unique index on movies.name_key: %w", err)
 	}
-	if err := s.Backfill(ctx, logger); err != nil {
+	if err := s.backfill(ctx, logger); err != nil {
 		return err
 	}
 	specs, err := s.coll.Indexes().ListSpecifications(ctx)
@@ -115,14 +115,14 @@ func (s *Store) EnsureIndexes(ctx context.Context, logger *slog.Logger) error {
 // (MongoDB).
 const staleKey = `[\x{09}-\x{0d}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]|  `
 
-// Backfill gives every movie without a name_key its key, then every movie
+// backfill gives every movie without a name_key its key, then every movie
 // whose key predates the key's present form (see staleKey) its key of
 // today. When an older movie already holds that key (two names stored
 // before they were compared by key, such as "Heat" and "HEAT", or "Heat  2"
 // and "Heat 2"), the later one gets a key no new name can have: its key, a
 // NUL and its id. Both stay readable and editable; a new movie conflicts
 // with the older one only.
-func (s *Store) Backfill(ctx context.Context, logger *slog.Logger) error {
+func (s *Store) backfill(ctx context.Context, logger *slog.Logger) error {
 	if err := s.rekey(ctx, logger, bson.D{{Key: "$exists", Value: false}}); err != nil {
 		return err
 	}
