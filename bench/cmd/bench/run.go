@@ -173,81 +173,27 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 		panic("unknown path " + path)
 	}
 
-	total := 0
-	plan := [][]string{ // {path, via...}
-		{"framework", "ceiling"},
-		{"jwks", "direct", "gateway"}, {"not-found", "direct", "gateway"}, {"create-invalid", "direct", "gateway"},
-		{"storage+get-movie"}, {"list-ceiling+list"},
-		{"login", "direct", "gateway"}, {"create", "direct", "gateway"},
-	}
-	for _, p := range plan {
-		switch p[0] {
-		case "storage+get-movie":
-			if want("storage") {
-				total += len(o.concurrency)
-			}
-			if want("get-movie") {
-				total += 2 * len(o.concurrency)
-			}
-		case "list-ceiling+list":
-			if want("list") {
-				total += 3 * len(o.concurrency)
-			}
-		default:
-			if want(p[0]) {
-				total += (len(p) - 1) * len(o.concurrency)
-			}
+	steps := plan(o.concurrency, want)
+	for i, p := range steps {
+		if ctx.Err() != nil {
+			break
 		}
-	}
-	done := 0
-	measure := func(path, via string, c int) {
-		// The list ceiling goes with the list.
-		if !want(path) && (path != "list-ceiling" || !want("list")) || ctx.Err() != nil {
-			return
-		}
-		done++
 		warmup := o.warmup
-		if path == "login" {
+		if p.path == "login" {
 			// A closed loop of c logins takes about c/bound to fill; let
 			// it before counting.
-			warmup = max(warmup, time.Duration(1.5*float64(c)/rep.BcryptBound*float64(time.Second)))
+			warmup = max(warmup, time.Duration(1.5*float64(p.c)/rep.BcryptBound*float64(time.Second)))
 		}
-		r := attack(scenarios(path, via), c, warmup, o.duration)
+		r := attack(scenarios(p.path, p.via), p.c, warmup, o.duration)
 		st.step("run %2d/%d  %-15s %-8s c=%-4d %9.1f req/s  p50 %7.2f ms  p99 %8.2f ms  errors %d  shed %d  VmRSS auth %s movies %s",
-			done, total, path, via, c, r.RPS, ms(r.P50), ms(r.P99), r.Errors, r.Shed, mib(s.auth.rss().RSS), mib(s.movies.rss().RSS))
+			i+1, len(steps), p.path, p.via, p.c, r.RPS, ms(r.P50), ms(r.P99), r.Errors, r.Shed, mib(s.auth.rss().RSS), mib(s.movies.rss().RSS))
 		if r.FirstError != "" {
 			st.step("          first unexpected answer: %s", r.FirstError)
 		}
 		rep.Results = append(rep.Results, r)
-	}
-	for _, p := range plan {
-		if p[0] == "list-ceiling+list" {
-			// Each run next to its ceiling, on the same collection.
-			for _, c := range o.concurrency {
-				if want("list") {
-					measure("list-ceiling", "ceiling", c)
-				}
-				measure("list", "direct", c)
-				measure("list", "gateway", c)
-			}
-			continue
-		}
-		if p[0] == "storage+get-movie" {
-			for _, c := range o.concurrency {
-				measure("storage", "ceiling", c)
-				measure("get-movie", "direct", c)
-				measure("get-movie", "gateway", c)
-			}
-			// While the movies collection still has its seeded size.
-			if o.wrk && o.only == "" {
-				rep.Wrk = wrkCrossCheck(ctx, st, o, s)
-			}
-			continue
-		}
-		for _, via := range p[1:] {
-			for _, c := range o.concurrency {
-				measure(p[0], via, c)
-			}
+		// While the movies collection still has its seeded size.
+		if p.thenWrk && o.wrk && o.only == "" {
+			rep.Wrk = wrkCrossCheck(ctx, st, o, s)
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -284,6 +230,58 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 	rep.LoadAfter = loadavg()
 	rep.ratios()
 	return rep, nil
+}
+
+// step is one run of the plan: a path, how it is reached (direct, gateway or
+// ceiling), at one concurrency.
+type step struct {
+	path, via string
+	c         int
+	// thenWrk: wrk's cross-check runs after this step, the last read of the
+	// seeded collection.
+	thenWrk bool
+}
+
+// plan lists the runs of the paths want selects, in order: the storage-free
+// paths, then each storage run next to its ceiling at the same concurrency
+// (get-movie, then the list), then login, and create last, so that the
+// movies collection keeps its seeded size for every read.
+func plan(concurrency []int, want func(path string) bool) []step {
+	var steps []step
+	each := func(path string, vias ...string) {
+		if !want(path) {
+			return
+		}
+		for _, via := range vias {
+			for _, c := range concurrency {
+				steps = append(steps, step{path: path, via: via, c: c})
+			}
+		}
+	}
+	each("framework", "ceiling")
+	each("jwks", "direct", "gateway")
+	each("not-found", "direct", "gateway")
+	each("create-invalid", "direct", "gateway")
+	for _, c := range concurrency {
+		if want("storage") {
+			steps = append(steps, step{path: "storage", via: "ceiling", c: c})
+		}
+		if want("get-movie") {
+			steps = append(steps, step{path: "get-movie", via: "direct", c: c}, step{path: "get-movie", via: "gateway", c: c})
+		}
+	}
+	if len(steps) > 0 {
+		steps[len(steps)-1].thenWrk = true
+	}
+	if want("list") { // the list ceiling goes with the list
+		for _, c := range concurrency {
+			steps = append(steps, step{path: "list-ceiling", via: "ceiling", c: c},
+				step{path: "list", via: "direct", c: c}, step{path: "list", via: "gateway", c: c})
+		}
+	}
+	each("login", "direct", "gateway")
+	each("create", "direct", "gateway")
+	return steps
 }
 
 // ratios sets each result's ratio to its ceiling at the same concurrency
