@@ -1466,6 +1466,15 @@ type MoviePatch struct {
 // ObjectID A MongoDB ObjectID, 24 lower-case hex digits.
 type ObjectID = string
 
+// PasswordChange A password change. Unknown, duplicate and null fields are refused.
+type PasswordChange struct {
+	// CurrentPassword The password now, at most 72 bytes in UTF-8.
+	CurrentPassword string `json:"current_password"`
+
+	// NewPassword 6 to 72 characters, at most 72 bytes in UTF-8 (bcrypt's limit), as at sign-up.
+	NewPassword string `json:"new_password"`
+}
+
 // PayloadTooLargeError defines model for PayloadTooLargeError.
 type PayloadTooLargeError struct {
 	Code      PayloadTooLargeErrorCode    `json:"code"`
@@ -1759,6 +1768,16 @@ type Login400JSONResponseBody struct {
 	union json.RawMessage
 }
 
+// ChangePassword400JSONResponseBody defines parameters for ChangePassword.
+type ChangePassword400JSONResponseBody struct {
+	union json.RawMessage
+}
+
+// ChangePassword401JSONResponseBody defines parameters for ChangePassword.
+type ChangePassword401JSONResponseBody struct {
+	union json.RawMessage
+}
+
 // Signup400JSONResponseBody defines parameters for Signup.
 type Signup400JSONResponseBody struct {
 	union json.RawMessage
@@ -1785,6 +1804,9 @@ type UpdateMovie400JSONResponseBody struct {
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = Credentials
+
+// ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
+type ChangePasswordJSONRequestBody = PasswordChange
 
 // SignupJSONRequestBody defines body for Signup for application/json ContentType.
 type SignupJSONRequestBody = Credentials
@@ -1967,6 +1989,208 @@ func (t Login400JSONResponseBody) MarshalJSON() ([]byte, error) {
 }
 
 func (t *Login400JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSchemaValidationError returns the union data inside the ChangePassword400JSONResponseBody as a SchemaValidationError
+func (t ChangePassword400JSONResponseBody) AsSchemaValidationError() (SchemaValidationError, error) {
+	var body SchemaValidationError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSchemaValidationError overwrites any union data inside the ChangePassword400JSONResponseBody as the provided SchemaValidationError
+func (t *ChangePassword400JSONResponseBody) FromSchemaValidationError(v SchemaValidationError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSchemaValidationError performs a merge with any union data inside the ChangePassword400JSONResponseBody, using the provided SchemaValidationError
+func (t *ChangePassword400JSONResponseBody) MergeSchemaValidationError(v SchemaValidationError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvalidJSONError returns the union data inside the ChangePassword400JSONResponseBody as a InvalidJSONError
+func (t ChangePassword400JSONResponseBody) AsInvalidJSONError() (InvalidJSONError, error) {
+	var body InvalidJSONError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvalidJSONError overwrites any union data inside the ChangePassword400JSONResponseBody as the provided InvalidJSONError
+func (t *ChangePassword400JSONResponseBody) FromInvalidJSONError(v InvalidJSONError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvalidJSONError performs a merge with any union data inside the ChangePassword400JSONResponseBody, using the provided InvalidJSONError
+func (t *ChangePassword400JSONResponseBody) MergeInvalidJSONError(v InvalidJSONError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ChangePassword400JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ChangePassword400JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsUnauthorizedError returns the union data inside the ChangePassword401JSONResponseBody as a UnauthorizedError
+func (t ChangePassword401JSONResponseBody) AsUnauthorizedError() (UnauthorizedError, error) {
+	var body UnauthorizedError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUnauthorizedError overwrites any union data inside the ChangePassword401JSONResponseBody as the provided UnauthorizedError
+func (t *ChangePassword401JSONResponseBody) FromUnauthorizedError(v UnauthorizedError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeUnauthorizedError performs a merge with any union data inside the ChangePassword401JSONResponseBody, using the provided UnauthorizedError
+func (t *ChangePassword401JSONResponseBody) MergeUnauthorizedError(v UnauthorizedError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsTokenMissingError returns the union data inside the ChangePassword401JSONResponseBody as a TokenMissingError
+func (t ChangePassword401JSONResponseBody) AsTokenMissingError() (TokenMissingError, error) {
+	var body TokenMissingError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromTokenMissingError overwrites any union data inside the ChangePassword401JSONResponseBody as the provided TokenMissingError
+func (t *ChangePassword401JSONResponseBody) FromTokenMissingError(v TokenMissingError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeTokenMissingError performs a merge with any union data inside the ChangePassword401JSONResponseBody, using the provided TokenMissingError
+func (t *ChangePassword401JSONResponseBody) MergeTokenMissingError(v TokenMissingError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsTokenInvalidError returns the union data inside the ChangePassword401JSONResponseBody as a TokenInvalidError
+func (t ChangePassword401JSONResponseBody) AsTokenInvalidError() (TokenInvalidError, error) {
+	var body TokenInvalidError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromTokenInvalidError overwrites any union data inside the ChangePassword401JSONResponseBody as the provided TokenInvalidError
+func (t *ChangePassword401JSONResponseBody) FromTokenInvalidError(v TokenInvalidError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeTokenInvalidError performs a merge with any union data inside the ChangePassword401JSONResponseBody, using the provided TokenInvalidError
+func (t *ChangePassword401JSONResponseBody) MergeTokenInvalidError(v TokenInvalidError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsTokenExpiredError returns the union data inside the ChangePassword401JSONResponseBody as a TokenExpiredError
+func (t ChangePassword401JSONResponseBody) AsTokenExpiredError() (TokenExpiredError, error) {
+	var body TokenExpiredError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromTokenExpiredError overwrites any union data inside the ChangePassword401JSONResponseBody as the provided TokenExpiredError
+func (t *ChangePassword401JSONResponseBody) FromTokenExpiredError(v TokenExpiredError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeTokenExpiredError performs a merge with any union data inside the ChangePassword401JSONResponseBody, using the provided TokenExpiredError
+func (t *ChangePassword401JSONResponseBody) MergeTokenExpiredError(v TokenExpiredError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsTokenRevokedError returns the union data inside the ChangePassword401JSONResponseBody as a TokenRevokedError
+func (t ChangePassword401JSONResponseBody) AsTokenRevokedError() (TokenRevokedError, error) {
+	var body TokenRevokedError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromTokenRevokedError overwrites any union data inside the ChangePassword401JSONResponseBody as the provided TokenRevokedError
+func (t *ChangePassword401JSONResponseBody) FromTokenRevokedError(v TokenRevokedError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeTokenRevokedError performs a merge with any union data inside the ChangePassword401JSONResponseBody, using the provided TokenRevokedError
+func (t *ChangePassword401JSONResponseBody) MergeTokenRevokedError(v TokenRevokedError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ChangePassword401JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ChangePassword401JSONResponseBody) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -2390,6 +2614,32 @@ type ClientInterface interface {
 	// Corresponds with GET /api/auth/me (the `GetMe` operationId).
 	GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ChangePasswordWithBody Change the password (ends every other session)
+	//
+	// Needs the current password: a wrong one is `UnauthorizedError`, counted like a wrong login against the
+	// account's login limit (past it, 429 until `Retry-After`). The new password has sign-up's rules. Every
+	// access token of the user issued before the answer is refused by both services from then on (the movies
+	// service within a second), but those of the session of the token sent (its `sid`); as with a logout
+	// everywhere, the answer comes once the next whole second has begun.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
+	ChangePasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChangePassword Change the password (ends every other session)
+	//
+	// Needs the current password: a wrong one is `UnauthorizedError`, counted like a wrong login against the
+	// account's login limit (past it, 429 until `Retry-After`). The new password has sign-up's rules. Every
+	// access token of the user issued before the answer is refused by both services from then on (the movies
+	// service within a second), but those of the session of the token sent (its `sid`); as with a logout
+	// everywhere, the answer comes once the next whole second has begun.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
+	ChangePassword(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// SignupWithBody Create an account
 	//
 	// The email is stored in one form (see `Credentials`) and must be unique in it; the password is kept as a
@@ -2574,6 +2824,52 @@ func (c *Client) LogoutAll(ctx context.Context, reqEditors ...RequestEditorFn) (
 // Corresponds with GET /api/auth/me (the `GetMe` operationId).
 func (c *Client) GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetMeRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangePasswordWithBody Change the password (ends every other session)
+//
+// Needs the current password: a wrong one is `UnauthorizedError`, counted like a wrong login against the
+// account's login limit (past it, 429 until `Retry-After`). The new password has sign-up's rules. Every
+// access token of the user issued before the answer is refused by both services from then on (the movies
+// service within a second), but those of the session of the token sent (its `sid`); as with a logout
+// everywhere, the answer comes once the next whole second has begun.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
+func (c *Client) ChangePasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangePasswordRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangePassword Change the password (ends every other session)
+//
+// Needs the current password: a wrong one is `UnauthorizedError`, counted like a wrong login against the
+// account's login limit (past it, 429 until `Retry-After`). The new password has sign-up's rules. Every
+// access token of the user issued before the answer is refused by both services from then on (the movies
+// service within a second), but those of the session of the token sent (its `sid`); as with a logout
+// everywhere, the answer comes once the next whole second has begun.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
+func (c *Client) ChangePassword(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangePasswordRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2896,6 +3192,46 @@ func NewGetMeRequest(server string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewChangePasswordRequest calls the generic ChangePassword builder with application/json body
+func NewChangePasswordRequest(server string, body ChangePasswordJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewChangePasswordRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewChangePasswordRequestWithBody constructs an http.Request for the ChangePassword method, with any body, and a specified content type
+func NewChangePasswordRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/auth/password")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -3267,6 +3603,32 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/auth/me (the `GetMe` operationId).
 	GetMeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMeResponse, error)
+
+	// ChangePasswordWithBodyWithResponse Change the password (ends every other session)
+	//
+	// Needs the current password: a wrong one is `UnauthorizedError`, counted like a wrong login against the
+	// account's login limit (past it, 429 until `Retry-After`). The new password has sign-up's rules. Every
+	// access token of the user issued before the answer is refused by both services from then on (the movies
+	// service within a second), but those of the session of the token sent (its `sid`); as with a logout
+	// everywhere, the answer comes once the next whole second has begun.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
+	ChangePasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error)
+
+	// ChangePasswordWithResponse Change the password (ends every other session)
+	//
+	// Needs the current password: a wrong one is `UnauthorizedError`, counted like a wrong login against the
+	// account's login limit (past it, 429 until `Retry-After`). The new password has sign-up's rules. Every
+	// access token of the user issued before the answer is refused by both services from then on (the movies
+	// service within a second), but those of the session of the token sent (its `sid`); as with a logout
+	// everywhere, the answer comes once the next whole second has begun.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
+	ChangePasswordWithResponse(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error)
 
 	// SignupWithBodyWithResponse Create an account
 	//
@@ -4111,6 +4473,193 @@ func (r GetMeResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetMeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ChangePasswordResponse204Headers the declared response headers of an HTTP 204 response for ChangePassword
+type ChangePasswordResponse204Headers struct {
+	XRequestID string
+}
+
+// ChangePasswordResponse400Headers the declared response headers of an HTTP 400 response for ChangePassword
+type ChangePasswordResponse400Headers struct {
+	XRequestID string
+}
+
+// ChangePasswordResponse401Headers the declared response headers of an HTTP 401 response for ChangePassword
+type ChangePasswordResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// ChangePasswordResponse405Headers the declared response headers of an HTTP 405 response for ChangePassword
+type ChangePasswordResponse405Headers struct {
+	Allow      string
+	XRequestID string
+}
+
+// ChangePasswordResponse408Headers the declared response headers of an HTTP 408 response for ChangePassword
+type ChangePasswordResponse408Headers struct {
+	XRequestID string
+}
+
+// ChangePasswordResponse413Headers the declared response headers of an HTTP 413 response for ChangePassword
+type ChangePasswordResponse413Headers struct {
+	XRequestID string
+}
+
+// ChangePasswordResponse415Headers the declared response headers of an HTTP 415 response for ChangePassword
+type ChangePasswordResponse415Headers struct {
+	Accept         string
+	AcceptEncoding string
+	XRequestID     string
+}
+
+// ChangePasswordResponse429Headers the declared response headers of an HTTP 429 response for ChangePassword
+type ChangePasswordResponse429Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+// ChangePasswordResponse431Headers the declared response headers of an HTTP 431 response for ChangePassword
+type ChangePasswordResponse431Headers struct {
+	XRequestID string
+}
+
+// ChangePasswordResponse500Headers the declared response headers of an HTTP 500 response for ChangePassword
+type ChangePasswordResponse500Headers struct {
+	XRequestID string
+}
+
+// ChangePasswordResponse503Headers the declared response headers of an HTTP 503 response for ChangePassword
+type ChangePasswordResponse503Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+type ChangePasswordResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ChangePassword400JSONResponseBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *ChangePassword401JSONResponseBody
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *RequestTimeout
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON431 the response for an HTTP 431 `application/json` response
+	JSON431 *RequestHeadersTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *ChangePasswordResponse204Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ChangePasswordResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ChangePasswordResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ChangePasswordResponse405Headers
+	// Headers408 the parsed response headers for an HTTP 408 response
+	Headers408 *ChangePasswordResponse408Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ChangePasswordResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ChangePasswordResponse415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ChangePasswordResponse429Headers
+	// Headers431 the parsed response headers for an HTTP 431 response
+	Headers431 *ChangePasswordResponse431Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ChangePasswordResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ChangePasswordResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ChangePasswordResponse) GetJSON400() *ChangePassword400JSONResponseBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ChangePasswordResponse) GetJSON401() *ChangePassword401JSONResponseBody {
+	return r.JSON401
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ChangePasswordResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r ChangePasswordResponse) GetJSON408() *RequestTimeout {
+	return r.JSON408
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ChangePasswordResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ChangePasswordResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ChangePasswordResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON431 returns the response for an HTTP 431 `application/json` response
+func (r ChangePasswordResponse) GetJSON431() *RequestHeadersTooLarge {
+	return r.JSON431
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ChangePasswordResponse) GetJSON500() *InternalServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ChangePasswordResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ChangePasswordResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ChangePasswordResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ChangePasswordResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ChangePasswordResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5234,6 +5783,44 @@ func (c *ClientWithResponses) GetMeWithResponse(ctx context.Context, reqEditors 
 	return ParseGetMeResponse(rsp)
 }
 
+// ChangePasswordWithBodyWithResponse Change the password (ends every other session)
+//
+// Needs the current password: a wrong one is `UnauthorizedError`, counted like a wrong login against the
+// account's login limit (past it, 429 until `Retry-After`). The new password has sign-up's rules. Every
+// access token of the user issued before the answer is refused by both services from then on (the movies
+// service within a second), but those of the session of the token sent (its `sid`); as with a logout
+// everywhere, the answer comes once the next whole second has begun.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
+func (c *ClientWithResponses) ChangePasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error) {
+	rsp, err := c.ChangePasswordWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangePasswordResponse(rsp)
+}
+
+// ChangePasswordWithResponse Change the password (ends every other session)
+//
+// Needs the current password: a wrong one is `UnauthorizedError`, counted like a wrong login against the
+// account's login limit (past it, 429 until `Retry-After`). The new password has sign-up's rules. Every
+// access token of the user issued before the answer is refused by both services from then on (the movies
+// service within a second), but those of the session of the token sent (its `sid`); as with a logout
+// everywhere, the answer comes once the next whole second has begun.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
+func (c *ClientWithResponses) ChangePasswordWithResponse(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error) {
+	rsp, err := c.ChangePassword(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangePasswordResponse(rsp)
+}
+
 // SignupWithBodyWithResponse Create an account
 //
 // The email is stored in one form (see `Credentials`) and must be unique in it; the password is kept as a
@@ -6308,6 +6895,253 @@ func ParseGetMeResponse(rsp *http.Response) (*GetMeResponse, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetMeResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseChangePasswordResponse parses an HTTP response from a ChangePasswordWithResponse call
+func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ChangePasswordResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ChangePassword400JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ChangePassword401JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest RequestHeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers ChangePasswordResponse204Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 400:
+		var headers ChangePasswordResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ChangePasswordResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers ChangePasswordResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 408:
+		var headers ChangePasswordResponse408Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers408 = &headers
+	case rsp.StatusCode == 413:
+		var headers ChangePasswordResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ChangePasswordResponse415Headers
+		if values := rsp.Header.Values("Accept"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Accept = value
+		}
+		if values := rsp.Header.Values("Accept-Encoding"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept-Encoding", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AcceptEncoding = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers ChangePasswordResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 431:
+		var headers ChangePasswordResponse431Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers431 = &headers
+	case rsp.StatusCode == 500:
+		var headers ChangePasswordResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ChangePasswordResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

@@ -89,7 +89,7 @@ func (i *Issuer) Sign(t testing.TB, claims jwt.Claims) string {
 // MalformedTokens returns tokens signed with key (RS256) that a verifier
 // must refuse although their signature is good, by what is wrong with each:
 // no kid, an unknown critical header, exp as a string, aud as a number, an
-// object or null. Apart from that one defect each carries valid, the claims
+// object or null, sid as a number. Apart from that one defect each carries valid, the claims
 // of a token that would be accepted, and kid.
 func MalformedTokens(t testing.TB, key *rsa.PrivateKey, kid string, valid jwt.RegisteredClaims) map[string]string {
 	t.Helper()
@@ -129,6 +129,7 @@ func MalformedTokens(t testing.TB, key *rsa.PrivateKey, kid string, valid jwt.Re
 		"aud as an object":    sign(nil, with("aud", map[string]any{"aud": valid.Audience[0]})),
 		"aud null":            sign(nil, with("aud", nil)),
 		"nbf as a string":     sign(nil, with("nbf", strconv.FormatInt(valid.NotBefore.Unix(), 10))),
+		"sid as a number":     sign(nil, with("sid", 42)),
 	}
 }
 

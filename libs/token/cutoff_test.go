@@ -12,9 +12,17 @@ import (
 	"github.com/moviebag/moviebag/libs/token"
 )
 
-// claimsOf are the claims the cutoff looks at: a fresh jti, the user, iat.
+// claimsOf are the claims the cutoff looks at: a fresh jti, the user, iat;
+// sid "s1".
 func claimsOf(user string, iat time.Time) *token.Claims {
-	return &token.Claims{ID: "jti-" + iat.String(), Subject: user, IssuedAt: jwt.NewNumericDate(iat)}
+	return sessionClaims(user, "s1", iat)
+}
+
+func sessionClaims(user, sid string, iat time.Time) *token.Claims {
+	return &token.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{ID: "jti-" + sid + iat.String(), Subject: user, IssuedAt: jwt.NewNumericDate(iat)},
+		SessionID:        sid,
+	}
 }
 
 func denies(t *testing.T, d *token.Denylist, c *token.Claims) bool {
@@ -40,11 +48,11 @@ func TestRevokeUserRefusesTokensIssuedBefore(t *testing.T) {
 	const user, other = "0123456789abcdef01234567", "76543210fedcba9876543210"
 	cut := time.Now().Truncate(time.Second).Add(time.Second)
 	old, fresh := claimsOf(user, cut.Add(-time.Second)), claimsOf(user, cut)
-	if err := auth.deny.RevokeUser(context.Background(), user, cut, time.Hour); err != nil {
+	if err := auth.deny.RevokeUser(context.Background(), user, cut, time.Hour, ""); err != nil {
 		t.Fatal(err)
 	}
 	// An earlier cutoff, as a late replica would set, changes nothing.
-	if err := auth.deny.RevokeUser(context.Background(), user, cut.Add(-time.Hour), time.Hour); err != nil {
+	if err := auth.deny.RevokeUser(context.Background(), user, cut.Add(-time.Hour), time.Hour, ""); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, time.Second, "the mirror refuses the user's older token", func() bool { return denies(t, movies.deny, old) })
@@ -75,7 +83,44 @@ func TestRevokeUserFailsClosed(t *testing.T) {
 	if _, err := dead.deny.Denies(context.Background(), c); !apierr.Is(err, apierr.ServiceUnavailableError) {
 		t.Fatalf("Denies without Redis: got %v, want ServiceUnavailableError", err)
 	}
-	if err := dead.deny.RevokeUser(context.Background(), c.Subject, time.Now(), time.Hour); !apierr.Is(err, apierr.ServiceUnavailableError) {
+	if err := dead.deny.RevokeUser(context.Background(), c.Subject, time.Now(), time.Hour, ""); !apierr.Is(err, apierr.ServiceUnavailableError) {
 		t.Fatalf("RevokeUser without Redis: got %v, want ServiceUnavailableError", err)
+	}
+}
+
+// A cutoff that keeps a session (a password change ends every other one)
+// refuses the other sessions' older tokens, at every replica, but not the
+// kept session's, which stays refused only as far as the cutoff before it
+// reached.
+func TestRevokeUserKeepsOneSession(t *testing.T) {
+	url, prefix := testkit.RedisURL(t), prefixFor(t)
+	auth := newReplica(t, url, prefix, "auth", false)
+	movies := newReplica(t, url, prefix, "movies", true)
+	plain := newReplica(t, url, prefix, "plain", false)
+	waitFor(t, 10*time.Second, "mirror in sync", movies.deny.Synced)
+
+	const user = "0123456789abcdef01234567"
+	first := time.Now().Truncate(time.Second).Add(time.Second)
+	second := first.Add(10 * time.Second)
+	if err := auth.deny.RevokeUser(context.Background(), user, first, time.Hour, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := auth.deny.RevokeUser(context.Background(), user, second, time.Hour, "kept"); err != nil {
+		t.Fatal(err)
+	}
+	keptBetween := sessionClaims(user, "kept", first)                  // after the first cutoff: stays valid
+	keptBefore := sessionClaims(user, "kept", first.Add(-time.Second)) // ended by the first cutoff: stays ended
+	other := sessionClaims(user, "other", first)                       // ended by the second
+	waitFor(t, time.Second, "the mirror refuses the other session", func() bool { return denies(t, movies.deny, other) })
+	for _, r := range []*replica{movies, plain} {
+		if denies(t, r.deny, keptBetween) {
+			t.Errorf("%s refuses the kept session", r.name)
+		}
+		if !denies(t, r.deny, keptBefore) {
+			t.Errorf("%s accepts a token of the kept session that an earlier cutoff refused", r.name)
+		}
+		if !denies(t, r.deny, other) {
+			t.Errorf("%s accepts another session's token", r.name)
+		}
 	}
 }

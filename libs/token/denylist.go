@@ -55,15 +55,45 @@ type Denylist struct {
 }
 
 // cutoff is a user's cutoff in the mirror: tokens issued before the Unix
-// second before are refused; the entry is worthless from exp (Unix
-// milliseconds, local clock).
+// second before are refused, but those of the session keep, which only
+// keepBefore (the cutoff before this one) refuses; the entry is worthless
+// from exp (Unix milliseconds, local clock).
 type cutoff struct {
-	before int64
-	exp    int64
+	before, keepBefore int64
+	keep               string
+	exp                int64
+}
+
+// parseCutoff reads a cutoff as stored: "<before>" or
+// "<before>:<keepBefore>:<keep>".
+func parseCutoff(v string) (cutoff, bool) {
+	parts := strings.SplitN(v, ":", 3)
+	before, err := strconv.ParseInt(parts[0], 10, 64)
+	if err != nil {
+		return cutoff{}, false
+	}
+	c := cutoff{before: before}
+	if len(parts) == 3 {
+		if c.keepBefore, err = strconv.ParseInt(parts[1], 10, 64); err != nil || parts[2] == "" {
+			return cutoff{}, false
+		}
+		c.keep = parts[2]
+	}
+	return c, true
+}
+
+// refuses reports whether c refuses the token of claims (a token without
+// iat is refused).
+func (c cutoff) refuses(claims *Claims) bool {
+	before := c.before
+	if c.keep != "" && claims.SessionID == c.keep {
+		before = c.keepBefore
+	}
+	return claims.IssuedAt == nil || claims.IssuedAt.Unix() < before
 }
 
 // userPayload starts the published message of a user cutoff:
-// "user:<ttl ms>:<cutoff Unix s>:<user id>". A token revocation is
+// "user:<ttl ms>:<user id>:<cutoff as stored>". A token revocation is
 // "<ttl ms>:<jti>".
 const userPayload = "user:"
 
@@ -78,36 +108,53 @@ func NewDenylist(rdb redis.UniversalClient, keyPrefix string, errs store.Errors)
 }
 
 // RevokeUser refuses every token of user issued before the Unix second
-// before (its iat is earlier), at every follower. ttl is the longest life of
-// a token (the issuer's TTL): the cutoff is kept that and the verifiers'
-// leeway longer than now, after which no token it refuses is still valid.
-// A later cutoff replaces an earlier one, never the reverse.
-func (d *Denylist) RevokeUser(ctx context.Context, user string, before time.Time, ttl time.Duration) error {
+// before (its iat is earlier), at every follower, but those of the session
+// keep (when not empty), which stay as refused as they were. ttl is the
+// longest life of a token (the issuer's TTL): the cutoff is kept that and
+// the verifiers' leeway longer than now, after which no token it refuses is
+// still valid. A later cutoff replaces an earlier one, never the reverse.
+func (d *Denylist) RevokeUser(ctx context.Context, user string, before time.Time, ttl time.Duration, keep string) error {
 	ttl += leeway
-	sec := before.Unix()
 	// The key first: a follower resyncing after a missed message finds it.
 	// A cutoff only moves forward, also when two are set at once.
-	if err := raiseCutoff.Run(ctx, d.rdb, []string{d.userPrefix + user}, sec, ttl.Milliseconds()).Err(); err != nil {
+	stored, err := raiseCutoff.Run(ctx, d.rdb, []string{d.userPrefix + user}, before.Unix(), ttl.Milliseconds(), keep).Text()
+	if err != nil {
 		return d.errs.Redis(metrics.Set, err)
 	}
-	d.rememberUser(user, sec, time.Now().Add(ttl).UnixMilli())
-	payload := userPayload + strconv.FormatInt(ttl.Milliseconds(), 10) + ":" + strconv.FormatInt(sec, 10) + ":" + user
+	c, ok := parseCutoff(stored)
+	if !ok {
+		return d.errs.Redis(metrics.Set, fmt.Errorf("cutoff of user %s stored as %q", user, stored))
+	}
+	d.rememberUser(user, c, time.Now().Add(ttl).UnixMilli())
+	payload := userPayload + strconv.FormatInt(ttl.Milliseconds(), 10) + ":" + user + ":" + stored
 	if err := d.rdb.Publish(ctx, d.channel, payload).Err(); err != nil {
 		return d.errs.Redis(metrics.Publish, err)
 	}
 	return nil
 }
 
-// raiseCutoff sets KEYS[1] to ARGV[1] with a TTL of ARGV[2] ms unless it
-// holds a later cutoff already.
+// raiseCutoff sets KEYS[1] to the cutoff ARGV[1] with a TTL of ARGV[2] ms,
+// keeping the session ARGV[3] (when not empty) under the cutoff it replaces,
+// unless it holds a cutoff as late already; it returns the cutoff stored.
 var raiseCutoff = redis.NewScript(`
-local cur = tonumber(redis.call("GET", KEYS[1]))
-if cur and cur >= tonumber(ARGV[1]) then
+local v = redis.call("GET", KEYS[1])
+local cur = 0
+if v then cur = tonumber(string.match(v, "^%d+")) or 0 end
+if cur >= tonumber(ARGV[1]) then
   redis.call("PEXPIRE", KEYS[1], ARGV[2], "GT")
-  return 0
+  return v
 end
-redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
-return 1
+local new = ARGV[1]
+if ARGV[3] ~= "" then
+  local keepBefore = cur
+  if v then
+    local b, kb, k = string.match(v, "^(%d+):(%d+):(.+)$")
+    if k == ARGV[3] then keepBefore = tonumber(kb) end
+  end
+  new = ARGV[1] .. ":" .. keepBefore .. ":" .. ARGV[3]
+end
+redis.call("SET", KEYS[1], new, "PX", ARGV[2])
+return new
 `)
 
 // Denies reports whether the token of claims is refused: its jti revoked,
@@ -122,7 +169,7 @@ func (d *Denylist) Denies(ctx context.Context, claims *Claims) (bool, error) {
 		exp, revoked := d.mirror[claims.ID]
 		c, cut := d.users[claims.Subject]
 		d.mu.RUnlock()
-		return (revoked && exp > now) || (cut && c.exp > now && issuedBefore(claims, c.before)), nil
+		return (revoked && exp > now) || (cut && c.exp > now && c.refuses(claims)), nil
 	}
 	pipe := d.rdb.Pipeline()
 	exists := pipe.Exists(ctx, d.prefix+claims.ID)
@@ -139,17 +186,11 @@ func (d *Denylist) Denies(ctx context.Context, claims *Claims) (bool, error) {
 	if errors.Is(get.Err(), redis.Nil) {
 		return false, nil
 	}
-	before, err := get.Int64()
-	if err != nil {
-		return false, d.errs.Redis(metrics.Get, err)
+	c, ok := parseCutoff(get.Val())
+	if !ok {
+		return false, d.errs.Redis(metrics.Get, fmt.Errorf("cutoff of user %s stored as %q", claims.Subject, get.Val()))
 	}
-	return issuedBefore(claims, before), nil
-}
-
-// issuedBefore reports whether claims were issued before the Unix second
-// before; without iat, yes.
-func issuedBefore(claims *Claims, before int64) bool {
-	return claims.IssuedAt == nil || claims.IssuedAt.Unix() < before
+	return c.refuses(claims), nil
 }
 
 // Revoke puts jti on the denylist and tells every follower. ttl is the
@@ -302,19 +343,19 @@ func (d *Denylist) follow(ctx context.Context, o FollowOptions) error {
 }
 
 // apply records one published revocation, "<ttl ms>:<jti>" or a user
-// cutoff, "user:<ttl ms>:<cutoff Unix s>:<user id>".
+// cutoff, "user:<ttl ms>:<user id>:<cutoff as stored>".
 func (d *Denylist) apply(payload string) {
 	if rest, ok := strings.CutPrefix(payload, userPayload); ok {
 		parts := strings.SplitN(rest, ":", 3)
-		if len(parts) != 3 || parts[2] == "" {
+		if len(parts) != 3 || parts[1] == "" {
 			return
 		}
-		ms, err1 := strconv.ParseInt(parts[0], 10, 64)
-		sec, err2 := strconv.ParseInt(parts[1], 10, 64)
-		if err1 != nil || err2 != nil {
+		ms, err := strconv.ParseInt(parts[0], 10, 64)
+		c, ok := parseCutoff(parts[2])
+		if err != nil || !ok {
 			return
 		}
-		d.rememberUser(parts[2], sec, time.Now().UnixMilli()+ms)
+		d.rememberUser(parts[1], c, time.Now().UnixMilli()+ms)
 		return
 	}
 	ttl, jti, ok := strings.Cut(payload, ":")
@@ -334,10 +375,14 @@ func (d *Denylist) remember(jti string, expMilli int64) {
 }
 
 // rememberUser keeps the later of two cutoffs, for the longer of their lives.
-func (d *Denylist) rememberUser(user string, before, expMilli int64) {
+func (d *Denylist) rememberUser(user string, c cutoff, expMilli int64) {
 	d.mu.Lock()
-	c := d.users[user]
-	d.users[user] = cutoff{before: max(c.before, before), exp: max(c.exp, expMilli)}
+	old, ok := d.users[user]
+	if ok && old.before >= c.before {
+		c = old
+	}
+	c.exp = max(old.exp, expMilli)
+	d.users[user] = c
 	d.mu.Unlock()
 }
 
@@ -423,8 +468,8 @@ func (d *Denylist) scan(ctx context.Context, c *redis.Client, prefix string, use
 				d.remember(strings.TrimPrefix(k, prefix), exp)
 				continue
 			}
-			if before, err := values[i].Int64(); err == nil {
-				d.rememberUser(strings.TrimPrefix(k, prefix), before, exp)
+			if c, ok := parseCutoff(values[i].Val()); ok {
+				d.rememberUser(strings.TrimPrefix(k, prefix), c, exp)
 			}
 		}
 		keys = keys[:0]

@@ -30,8 +30,13 @@ type Config struct {
 	Audience string `env:"JWT_AUDIENCE" envDefault:"moviebag"`
 }
 
-// Claims are the claims of a moviebag access token: sub is the user's id.
-type Claims = jwt.RegisteredClaims
+// Claims are the claims of a moviebag access token: sub is the user's id,
+// sid the login session the token belongs to (empty in a token issued
+// before sessions had ids).
+type Claims struct {
+	jwt.RegisteredClaims
+	SessionID string `json:"sid,omitempty"`
+}
 
 // RevocationChecker answers whether a verified token has been revoked: its
 // id, or every token of its user issued before a time.
@@ -141,11 +146,11 @@ func checkHeader(keys jwt.Keyfunc) jwt.Keyfunc {
 	}
 }
 
-// strictClaims decodes the registered claims with the types RFC 7519 gives
-// them: exp, nbf and iat numbers (the jwt library also takes a numeric
-// string), aud a string or an array of strings, every name once.
+// strictClaims decodes the claims with the types RFC 7519 gives them: exp,
+// nbf and iat numbers (the jwt library also takes a numeric string), aud a
+// string or an array of strings, sid a string, every name once.
 type strictClaims struct {
-	jwt.RegisteredClaims
+	Claims
 }
 
 // UnmarshalJSON checks the claim types, then decodes the registered claims.
@@ -162,12 +167,15 @@ func (c *strictClaims) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("claim %s is not a number", name)
 		}
 	}
+	if v, ok := raw["sid"]; ok && jsontext.Value(v).Kind() != '"' {
+		return errors.New("claim sid is not a string")
+	}
 	if v, ok := raw["aud"]; ok {
 		if k := jsontext.Value(v).Kind(); k != '"' && k != '[' {
 			return errors.New("claim aud is neither a string nor an array")
 		}
 	}
-	return json.Unmarshal(b, &c.RegisteredClaims)
+	return json.Unmarshal(b, &c.Claims)
 }
 
 // check verifies everything but the denylist: from the cache when the token
@@ -201,7 +209,7 @@ func (v *Verifier) check(ctx context.Context, raw string) (*Claims, error) {
 		}
 		return nil, apierr.Wrap(apierr.TokenInvalidError, err)
 	}
-	claims := &strict.RegisteredClaims
+	claims := &strict.Claims
 	if claims.ID == "" {
 		return nil, apierr.Wrap(apierr.TokenInvalidError, errors.New("token lacks jti"))
 	}

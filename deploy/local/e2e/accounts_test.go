@@ -45,3 +45,28 @@ func TestLogoutAllRevokesForMovies(t *testing.T) {
 		t.Errorf("%d movies, want 2 (before and fresh)", len(list))
 	}
 }
+
+// A password change ends every other session at the movies service too,
+// within one second, and keeps the caller's.
+func TestChangePasswordRevokesOtherSessionsForMovies(t *testing.T) {
+	e := startStack(t, nil)
+	e.signup(t, "ada@example.com")
+	phone, laptop := e.login(t, "ada@example.com"), e.login(t, "ada@example.com")
+	r := testkit.Do(t, "POST", e.GatewayURL+"/api/auth/password", `{"current_password":"secret123","new_password":"another-secret"}`,
+		testkit.Bearer(laptop)...)
+	if r.Status != 204 {
+		t.Fatalf("change password: %d %s", r.Status, r.Body)
+	}
+	var refused testkit.Response
+	testkit.Eventually(t, time.Second, func() error {
+		refused = testkit.Do(t, "POST", e.GatewayURL+"/api/movies", `{"name":"Phone","casts":["a"],"genres":["b"]}`, testkit.Bearer(phone)...)
+		if refused.Status != 401 {
+			return fmt.Errorf("movies still accepts another session's token: %d %s", refused.Status, refused.Body)
+		}
+		return nil
+	})
+	testkit.Envelope(t, refused, apierr.TokenRevokedError)
+	if r := testkit.Do(t, "POST", e.GatewayURL+"/api/movies", `{"name":"Laptop","casts":["a"],"genres":["b"]}`, testkit.Bearer(laptop)...); r.Status != 200 {
+		t.Fatalf("movies refuses the session that changed the password: %d %s", r.Status, r.Body)
+	}
+}

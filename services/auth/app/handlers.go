@@ -105,6 +105,29 @@ func handleLogoutAll(logoutAll *account.LogoutAll) fiber.Handler {
 	}
 }
 
+// passwordChange is the body of a password change: the new password has
+// sign-up's rules.
+type passwordChange struct {
+	CurrentPassword string `json:"current_password" validate:"required,maxbytes=72"`
+	NewPassword     string `json:"new_password" validate:"required,min=6,maxbytes=72"`
+}
+
+func handleChangePassword(change *account.ChangePassword) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		in, err := request.DecodeValid[passwordChange](c)
+		if err != nil {
+			return err
+		}
+		claims := token.From(c)
+		if err := change.Handle(c.UserContext(), account.ChangePasswordCommand{
+			UserID: claims.Subject, SessionID: claims.SessionID, Current: in.CurrentPassword, New: in.NewPassword,
+		}); err != nil {
+			return err
+		}
+		return c.SendStatus(fiber.StatusNoContent)
+	}
+}
+
 func handleMe(store UserStore) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		claims := token.From(c)

@@ -33,7 +33,7 @@ func NewMetrics(reg prometheus.Registerer, shared *metrics.Metrics) *Metrics {
 		}, []string{"admission"}),
 		sessionEnds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metrics.SessionsEndedName, ConstLabels: shared.ConstLabels(),
-			Help: "Requests that ended sessions of a user, by reason: logout_all (every session).",
+			Help: "Requests that ended sessions of a user, by reason: logout_all (every session), password_change (every other session).",
 		}, []string{"reason"}),
 	}
 	reg.MustRegister(m.loginAttempts, m.tokensRevoked, m.passwordHashes, m.sessionEnds)

@@ -34,6 +34,8 @@ func TestMetricsStartAtZero(t *testing.T) {
 		// The denylist reads user cutoffs when its mirror is not in sync.
 		testkit.Series(metrics.DependencyErrorsName, "service", "auth", "dependency", "redis", "operation", "get"),
 		testkit.Series(metrics.SessionsEndedName, "service", "auth", "reason", "logout_all"),
+		testkit.Series(metrics.SessionsEndedName, "service", "auth", "reason", "password_change"),
+		testkit.Series(metrics.DependencyErrorsName, "service", "auth", "dependency", "mongodb", "operation", "update"),
 	)
 }
 

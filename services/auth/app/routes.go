@@ -14,5 +14,6 @@ func addRoutes(app *fiber.App, d Deps) {
 	app.Post("/api/auth/login", handleLogin(d.Accounts.Login, d.Clients))
 	app.Post("/api/auth/logout", auth, handleLogout(d.Denylist, d.Metrics))
 	app.Post("/api/auth/logout-all", auth, handleLogoutAll(d.Accounts.LogoutAll))
+	app.Post("/api/auth/password", auth, handleChangePassword(d.Accounts.ChangePassword))
 	app.Get("/api/auth/me", auth, handleMe(d.Users))
 }

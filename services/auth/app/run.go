@@ -73,9 +73,14 @@ func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, 
 		ClientLimit: limit.New(p.Redis, p.Errors, prefix+"signup:ip:", cfg.SignupLimitPerIP, cfg.SignupLimitWindow),
 	}
 	return NewServer(p.Logger, cfg, p.Metrics, Deps{
-		Accounts: account.Accounts{Signup: signup, Login: login, LogoutAll: &account.LogoutAll{
-			Revoker: p.Denylist, TokenTTL: cfg.TokenTTL, Record: m.sessionsEnded,
-		}},
+		Accounts: account.Accounts{
+			Signup: signup, Login: login,
+			LogoutAll: &account.LogoutAll{Revoker: p.Denylist, TokenTTL: cfg.TokenTTL, Record: m.sessionsEnded},
+			ChangePassword: &account.ChangePassword{
+				Users: userStore, Hasher: h, EmailLimit: login.EmailLimit,
+				Revoker: p.Denylist, TokenTTL: cfg.TokenTTL, Record: m.sessionsEnded,
+			},
+		},
 		Users:    userStore,
 		Keys:     keySet,
 		Verifier: p.Verifier(keySet.Keyfunc, []string{"RS256"}),

@@ -19,9 +19,10 @@ import (
 
 // Accounts lists the use cases, for the handlers.
 type Accounts struct {
-	Signup    *Signup
-	Login     *Login
-	LogoutAll *LogoutAll
+	Signup         *Signup
+	Login          *Login
+	LogoutAll      *LogoutAll
+	ChangePassword *ChangePassword
 }
 
 // Users is what the use cases need of the users collection.

@@ -10,10 +10,12 @@ import (
 	"github.com/moviebag/moviebag/libs/token"
 )
 
-// Token is a signed access token and how long it lives.
+// Token is a signed access token, how long it lives and the session it
+// belongs to.
 type Token struct {
-	Value string
-	TTL   time.Duration
+	Value     string
+	TTL       time.Duration
+	SessionID string
 }
 
 // Issuer mints access tokens for the configured issuer and audience.
@@ -29,21 +31,25 @@ func NewIssuer(signer Signer, cfg token.Config, ttl time.Duration) *Issuer {
 	return &Issuer{signer: signer, cfg: cfg, ttl: ttl, now: time.Now}
 }
 
-// Issue signs a new access token for userID (its hex ObjectID), with a jti
-// of its own.
+// Issue signs a new access token for userID (its hex ObjectID) that starts
+// a new session: a jti and a sid of its own.
 func (i *Issuer) Issue(userID string) (Token, error) {
 	now := i.now()
+	sid := uuid.NewString()
 	signed, err := i.signer.Sign(token.Claims{
-		Issuer:    i.cfg.Issuer,
-		Subject:   userID,
-		Audience:  jwt.ClaimStrings{i.cfg.Audience},
-		ExpiresAt: jwt.NewNumericDate(now.Add(i.ttl)),
-		IssuedAt:  jwt.NewNumericDate(now),
-		NotBefore: jwt.NewNumericDate(now),
-		ID:        uuid.NewString(),
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    i.cfg.Issuer,
+			Subject:   userID,
+			Audience:  jwt.ClaimStrings{i.cfg.Audience},
+			ExpiresAt: jwt.NewNumericDate(now.Add(i.ttl)),
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			ID:        uuid.NewString(),
+		},
+		SessionID: sid,
 	})
 	if err != nil {
 		return Token{}, apierr.Wrap(apierr.InternalServerError, err)
 	}
-	return Token{Value: signed, TTL: i.ttl}, nil
+	return Token{Value: signed, TTL: i.ttl, SessionID: sid}, nil
 }

@@ -8,9 +8,10 @@ import (
 )
 
 // UserRevoker refuses, at both services, every token of a user issued
-// before a time (a token's iat is in whole seconds).
+// before a time (a token's iat is in whole seconds), but those of the
+// session keep when it is not empty.
 type UserRevoker interface {
-	RevokeUser(ctx context.Context, user string, before time.Time, ttl time.Duration) error
+	RevokeUser(ctx context.Context, user string, before time.Time, ttl time.Duration, keep string) error
 }
 
 // SessionEnd is why sessions were ended, for metrics.
@@ -18,11 +19,12 @@ type SessionEnd string
 
 // The reasons sessions end.
 const (
-	EndedByLogoutAll SessionEnd = "logout_all"
+	EndedByLogoutAll      SessionEnd = "logout_all"
+	EndedByPasswordChange SessionEnd = "password_change"
 )
 
 // SessionEnds are every SessionEnd.
-func SessionEnds() []SessionEnd { return []SessionEnd{EndedByLogoutAll} }
+func SessionEnds() []SessionEnd { return []SessionEnd{EndedByLogoutAll, EndedByPasswordChange} }
 
 // LogoutAll ends every session of a user.
 type LogoutAll struct {
@@ -34,17 +36,26 @@ type LogoutAll struct {
 	Record func(SessionEnd)
 }
 
-// Handle refuses every token of userID issued before it returns. A token's
-// iat is in whole seconds, so the cutoff is the next whole second, and
-// Handle returns only once it has passed: a token issued before the answer
-// is refused (also one issued concurrently, in the same second), one issued
-// after it is not. It takes up to a second.
+// Handle refuses every token of userID issued before it returns (see
+// endSessions); it takes up to a second.
 func (l *LogoutAll) Handle(ctx context.Context, userID string) error {
-	cut := time.Now().Truncate(time.Second).Add(time.Second)
-	if err := l.Revoker.RevokeUser(ctx, userID, cut, l.TokenTTL); err != nil {
+	if err := endSessions(ctx, l.Revoker, userID, l.TokenTTL, ""); err != nil {
 		return err
 	}
 	l.Record(EndedByLogoutAll)
+	return nil
+}
+
+// endSessions refuses every token of userID issued before it returns, but
+// those of the session keep (when not empty). A token's iat is in whole
+// seconds, so the cutoff is the next whole second, and it returns only once
+// that has passed: a token issued before it returns is refused (also one
+// issued concurrently, in the same second), one issued after it is not.
+func endSessions(ctx context.Context, r UserRevoker, userID string, ttl time.Duration, keep string) error {
+	cut := time.Now().Truncate(time.Second).Add(time.Second)
+	if err := r.RevokeUser(ctx, userID, cut, ttl, keep); err != nil {
+		return err
+	}
 	t := time.NewTimer(time.Until(cut))
 	defer t.Stop()
 	select {

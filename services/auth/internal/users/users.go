@@ -36,7 +36,7 @@ type Store struct {
 
 // New returns a Store on db.
 func New(db *mongo.Database, errs store.Errors) *Store {
-	errs.ExpectMongo(metrics.Insert, metrics.Find)
+	errs.ExpectMongo(metrics.Insert, metrics.Find, metrics.Update)
 	return &Store{coll: db.Collection("users"), errs: errs}
 }
 
@@ -108,6 +108,20 @@ func (s *Store) Create(ctx context.Context, email string, passwordHash []byte) (
 		return User{}, s.errs.Mongo(metrics.Insert, err)
 	}
 	return u, nil
+}
+
+// SetPassword replaces the password hash of the user id; a user that is
+// gone is ErrNotFound.
+func (s *Store) SetPassword(ctx context.Context, id bson.ObjectID, passwordHash []byte) error {
+	res, err := s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "password_hash", Value: passwordHash}}}})
+	if err != nil {
+		return s.errs.Mongo(metrics.Update, err)
+	}
+	if res.MatchedCount == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 // ByEmail finds a user by (lower-cased) email.

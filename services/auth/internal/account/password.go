@@ -1,0 +1,96 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/services/auth/internal/users"
+)
+
+// PasswordStore is what a password change needs of the users collection.
+type PasswordStore interface {
+	ByID(ctx context.Context, id bson.ObjectID) (users.User, error)
+	SetPassword(ctx context.Context, id bson.ObjectID, passwordHash []byte) error
+}
+
+// ChangePasswordCommand is one password change by a signed-in user: the
+// token's user and session, the current password and the new one.
+type ChangePasswordCommand struct {
+	UserID    string
+	SessionID string
+	Current   string
+	New       string
+}
+
+// ChangePassword replaces a user's password and ends every other session.
+type ChangePassword struct {
+	Users  PasswordStore
+	Hasher Hasher
+	// EmailLimit is the login limit per email: a wrong current password is
+	// a guess like a wrong login, counted in the same place.
+	EmailLimit Limiter
+	Revoker    UserRevoker
+	// TokenTTL is the life of the access tokens issued.
+	TokenTTL time.Duration
+	Record   func(SessionEnd)
+}
+
+// Handle checks cmd's current password (wrong: UnauthorizedError, counted
+// against the user's login limit like a wrong login), stores the hash of the
+// new one, then refuses every token of the user issued before it returns
+// but those of cmd's session (see endSessions). The password work is
+// admitted before any Redis or MongoDB call.
+func (c *ChangePassword) Handle(ctx context.Context, cmd ChangePasswordCommand) error {
+	permit, err := c.Hasher.Admit(ctx)
+	if err != nil {
+		return err
+	}
+	defer permit.Release()
+	id, err := bson.ObjectIDFromHex(cmd.UserID)
+	if err != nil {
+		return apierr.Wrap(apierr.TokenInvalidError, err)
+	}
+	u, err := c.Users.ByID(ctx, id)
+	if errors.Is(err, users.ErrNotFound) {
+		return apierr.Wrap(apierr.TokenInvalidError, err)
+	}
+	if err != nil {
+		return err
+	}
+	if err := checkLimit(ctx, c.EmailLimit, u.Email); err != nil {
+		return err
+	}
+	guessed := false
+	defer func() {
+		if !guessed {
+			_ = c.EmailLimit.Forgive(ctx, u.Email) // best effort, as at login
+		}
+	}()
+	ok, err := permit.Matches(ctx, u.PasswordHash, cmd.Current)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		guessed = true
+		return apierr.New(apierr.UnauthorizedError)
+	}
+	hash, err := permit.Hash(ctx, cmd.New)
+	if err != nil {
+		return err
+	}
+	if err := c.Users.SetPassword(ctx, id, hash); err != nil {
+		if errors.Is(err, users.ErrNotFound) {
+			return apierr.Wrap(apierr.TokenInvalidError, err)
+		}
+		return err
+	}
+	if err := endSessions(ctx, c.Revoker, cmd.UserID, c.TokenTTL, cmd.SessionID); err != nil {
+		return err
+	}
+	c.Record(EndedByPasswordChange)
+	return nil
+}
