@@ -1,11 +1,11 @@
 package apierr
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Envelope is the JSON body of every non-2xx answer of every service. The
@@ -30,14 +30,92 @@ func (e *Error) Envelope(requestID string) Envelope {
 	}
 }
 
-// Marshal encodes the envelope. It cannot fail for catalog data; the fallback
-// keeps the contract even so.
+// Marshal encodes the envelope: the bytes encoding/json writes for it (HTML
+// characters, U+2028 and U+2029 escaped, invalid UTF-8 replaced by U+FFFD), without
+// reflection and in one allocation; FuzzEnvelope holds the two equal.
 func (env Envelope) Marshal() []byte {
-	b, err := json.Marshal(env)
-	if err != nil {
-		return []byte(`{"message":"Something went wrong","status":500,"code":"InternalServerError","request_id":""}`)
+	n := 64 + len(env.Message) + len(env.Code) + len(env.RequestID)
+	for _, d := range env.Details {
+		n += 32 + len(d.Field) + len(d.Issue)
 	}
-	return b
+	b := make([]byte, 0, n)
+	b = append(b, `{"message":`...)
+	b = appendString(b, env.Message)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(env.Status), 10)
+	b = append(b, `,"code":`...)
+	b = appendString(b, string(env.Code))
+	b = append(b, `,"request_id":`...)
+	b = appendString(b, env.RequestID)
+	if len(env.Details) > 0 {
+		b = append(b, `,"details":[`...)
+		for i, d := range env.Details {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"field":`...)
+			b = appendString(b, d.Field)
+			b = append(b, `,"issue":`...)
+			b = appendString(b, d.Issue)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string, escaped as encoding/json escapes
+// it by default.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default: // other control characters and <, >, &
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, "\uFFFD"...) // as the character, like encoding/json
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // Headers returns the response headers that go with the error, beyond
