@@ -47,11 +47,31 @@ func record(c *fiber.Ctx, logger *slog.Logger, m *metrics.Metrics, id, route str
 	status := c.Response().StatusCode()
 	elapsed := time.Since(c.Context().Time())
 	method := methodLabel(c.Method())
-	m.Requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	m.Requests.WithLabelValues(method, route, statusLabel(status)).Inc()
 	m.Duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
-	logger.LogAttrs(c.UserContext(), slog.LevelInfo, "request",
-		slog.String("request_id", id), slog.String("method", method), slog.String("route", route),
-		slog.Int("status", status), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
+	// Asked first, so that a level that drops the line builds none of it.
+	if ctx := c.UserContext(); logger.Enabled(ctx, slog.LevelInfo) {
+		logger.LogAttrs(ctx, slog.LevelInfo, "request",
+			slog.String("request_id", id), slog.String("method", method), slog.String("route", route),
+			slog.Int("status", status), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
+	}
+}
+
+// statusLabels are the status label values of 100 to 599, made once: a label
+// per request would otherwise be a new string each time.
+var statusLabels = func() (l [500]string) {
+	for i := range l {
+		l[i] = strconv.Itoa(100 + i)
+	}
+	return l
+}()
+
+// statusLabel is the status label value of status.
+func statusLabel(status int) string {
+	if status >= 100 && status < 600 {
+		return statusLabels[status-100]
+	}
+	return strconv.Itoa(status)
 }
 
 // errorRoute is the route label of a failed request: one constant for a
