@@ -28,7 +28,7 @@ import (
 // subscription is (re)established it is trusted only after a full resync (a
 // SCAN of the denylist keys), because messages published while a subscriber
 // was away are lost. Until then, and whenever the subscription breaks,
-// Revoked asks Redis per request, which fails closed (a 503) when Redis
+// Denies asks Redis per request, which fails closed (a 503) when Redis
 // cannot be asked.
 type Denylist struct {
 	rdb        redis.UniversalClient
@@ -215,23 +215,7 @@ func (d *Denylist) Revoke(ctx context.Context, jti string, ttl time.Duration) er
 	return nil
 }
 
-// Revoked reports whether jti is on the denylist: from the mirror while it
-// is in sync, else from Redis.
-func (d *Denylist) Revoked(ctx context.Context, jti string) (bool, error) {
-	if d.Synced() {
-		d.mu.RLock()
-		exp, ok := d.mirror[jti]
-		d.mu.RUnlock()
-		return ok && exp > time.Now().UnixMilli(), nil
-	}
-	n, err := d.rdb.Exists(ctx, d.prefix+jti).Result()
-	if err != nil {
-		return false, d.errs.Redis(metrics.Exists, err)
-	}
-	return n > 0, nil
-}
-
-// Synced reports whether the mirror is trusted (Revoked answers without
+// Synced reports whether the mirror is trusted (Denies answers without
 // Redis): resynced since its last subscription, and heard from recently.
 func (d *Denylist) Synced() bool {
 	return d.synced.Load() && time.Now().UnixNano()-d.heard.Load() < d.trustFor.Load()

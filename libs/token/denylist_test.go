@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -102,11 +103,16 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 
 func revoked(t *testing.T, d *token.Denylist, jti string) bool {
 	t.Helper()
-	ok, err := d.Revoked(context.Background(), jti)
+	ok, err := d.Denies(context.Background(), jtiClaims(jti))
 	if err != nil {
-		t.Fatalf("Revoked(%s): %v", jti, err)
+		t.Fatalf("Denies(%s): %v", jti, err)
 	}
 	return ok
+}
+
+// jtiClaims are the claims of a token with id jti and no user.
+func jtiClaims(jti string) *token.Claims {
+	return &token.Claims{RegisteredClaims: jwt.RegisteredClaims{ID: jti}}
 }
 
 func prefixFor(t *testing.T) string { return "test:" + strings.ReplaceAll(t.Name(), "/", "_") + ":" }
@@ -243,7 +249,7 @@ func TestDenylistSubscriberThatMissesAMessageResyncs(t *testing.T) {
 	}
 }
 
-// While the mirror is not in sync, Revoked asks Redis, and fails closed
+// While the mirror is not in sync, Denies asks Redis, and fails closed
 // (503) when Redis cannot be asked; Revoke fails the same way.
 func TestDenylistNotInSyncFailsClosed(t *testing.T) {
 	prefix := prefixFor(t)
@@ -252,8 +258,8 @@ func TestDenylistNotInSyncFailsClosed(t *testing.T) {
 	if dead.deny.Synced() {
 		t.Fatal("in sync without a Redis")
 	}
-	if _, err := dead.deny.Revoked(context.Background(), "x"); !apierr.Is(err, apierr.ServiceUnavailableError) {
-		t.Fatalf("Revoked without Redis: got %v, want ServiceUnavailableError", err)
+	if _, err := dead.deny.Denies(context.Background(), jtiClaims("x")); !apierr.Is(err, apierr.ServiceUnavailableError) {
+		t.Fatalf("Denies without Redis: got %v, want ServiceUnavailableError", err)
 	}
 	if err := dead.deny.Revoke(context.Background(), "x", time.Hour); !apierr.Is(err, apierr.ServiceUnavailableError) {
 		t.Fatalf("Revoke without Redis: got %v, want ServiceUnavailableError", err)
