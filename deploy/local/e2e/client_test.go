@@ -155,4 +155,33 @@ func TestGeneratedClientWalk(t *testing.T) {
 	if r, err := c.CreateMovieWithResponse(ctx, client.MovieInput{Name: "After", Casts: client.Casts{"a"}, Genres: client.Genres{"b"}}, auth); err != nil || r.JSON401 == nil {
 		t.Errorf("create after logout: %v %s", err, r.Body)
 	}
+
+	// Two sessions: a password change from one ends the other; a logout
+	// everywhere ends the one left.
+	session := func() client.RequestEditorFn {
+		t.Helper()
+		r, err := c.LoginWithResponse(ctx, creds)
+		if err != nil || r.JSON200 == nil {
+			t.Fatalf("login: %v %s", err, r.Body)
+		}
+		return bearer(r.JSON200.Token)
+	}
+	laptop, phone := session(), session()
+	changed, err := c.ChangePasswordWithResponse(ctx, client.PasswordChange{CurrentPassword: "secret123", NewPassword: "another-secret"}, laptop)
+	if err != nil || changed.StatusCode() != http.StatusNoContent {
+		t.Fatalf("change password: %v %d %s", err, changed.StatusCode(), changed.Body)
+	}
+	if r, err := c.GetMeWithResponse(ctx, phone); err != nil || r.JSON401 == nil {
+		t.Errorf("me from the other session after a password change: %v %s", err, r.Body)
+	}
+	if r, err := c.GetMeWithResponse(ctx, laptop); err != nil || r.JSON200 == nil {
+		t.Fatalf("me from the session that changed the password: %v %s", err, r.Body)
+	}
+	all, err := c.LogoutAllWithResponse(ctx, laptop)
+	if err != nil || all.StatusCode() != http.StatusNoContent {
+		t.Fatalf("logout everywhere: %v %d %s", err, all.StatusCode(), all.Body)
+	}
+	if r, err := c.GetMeWithResponse(ctx, laptop); err != nil || r.JSON401 == nil {
+		t.Errorf("me after logout everywhere: %v %s", err, r.Body)
+	}
 }
