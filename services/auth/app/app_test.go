@@ -252,6 +252,11 @@ func TestLoginRateLimits(t *testing.T) {
 	})
 }
 
+// slowMachine is a REQUEST_TIMEOUT for tests of something else than
+// deadlines: a burst of hashes on a busy machine, under the race detector,
+// must not meet the deadline (or the hasher's admission, which reads it).
+const slowMachine = "30s"
+
 // A burst of concurrent logins is counted before any password is checked:
 // of 40 parallel wrong-password logins for one account only the limit's
 // worth are answered 401, the rest 429, and likewise per client address.
@@ -288,7 +293,7 @@ func TestLoginRateLimitsConcurrent(t *testing.T) {
 		return statuses
 	}
 	t.Run("per email", func(t *testing.T) {
-		s := startAuth(t, map[string]string{"LOGIN_LIMIT_PER_EMAIL": strconv.Itoa(limit)})
+		s := startAuth(t, map[string]string{"LOGIN_LIMIT_PER_EMAIL": strconv.Itoa(limit), "REQUEST_TIMEOUT": slowMachine})
 		for round := range rounds {
 			email := fmt.Sprintf("target%d@example.com", round)
 			signup(t, s, `{"email":"`+email+`","password":"secret123"}`)
@@ -306,7 +311,7 @@ func TestLoginRateLimitsConcurrent(t *testing.T) {
 		}
 	})
 	t.Run("per client address", func(t *testing.T) {
-		s := startAuth(t, map[string]string{"LOGIN_LIMIT_PER_IP": strconv.Itoa(limit)})
+		s := startAuth(t, map[string]string{"LOGIN_LIMIT_PER_IP": strconv.Itoa(limit), "REQUEST_TIMEOUT": slowMachine})
 		for round := range rounds {
 			// The test client is a trusted (loopback) proxy: X-Forwarded-For names the client.
 			ip := fmt.Sprintf("203.0.113.%d", round+1)
