@@ -102,7 +102,7 @@ const userPayload = "user:"
 // publishing revocations on the channel keyPrefix + "revocations"; its
 // Redis failures are counted and mapped by errs.
 func NewDenylist(rdb redis.UniversalClient, keyPrefix string, errs store.Errors) *Denylist {
-	errs.ExpectRedis(metrics.Set, metrics.Get, metrics.Exists, metrics.Publish)
+	errs.ExpectRedis(metrics.Set, metrics.Eval, metrics.Get, metrics.Exists, metrics.Publish)
 	return &Denylist{rdb: rdb, errs: errs, prefix: keyPrefix + "denylist:", userPrefix: keyPrefix + "notbefore:",
 		channel: keyPrefix + "revocations", mirror: map[string]int64{}, users: map[string]cutoff{}}
 }
@@ -119,11 +119,11 @@ func (d *Denylist) RevokeUser(ctx context.Context, user string, before time.Time
 	// A cutoff only moves forward, also when two are set at once.
 	stored, err := raiseCutoff.Run(ctx, d.rdb, []string{d.userPrefix + user}, before.Unix(), ttl.Milliseconds(), keep).Text()
 	if err != nil {
-		return d.errs.Redis(metrics.Set, err)
+		return d.errs.Redis(metrics.Eval, err)
 	}
 	c, ok := parseCutoff(stored)
 	if !ok {
-		return d.errs.Redis(metrics.Set, fmt.Errorf("cutoff of user %s stored as %q", user, stored))
+		return d.errs.Redis(metrics.Eval, fmt.Errorf("cutoff of user %s stored as %q", user, stored))
 	}
 	d.rememberUser(user, c, time.Now().Add(ttl).UnixMilli())
 	payload := userPayload + strconv.FormatInt(ttl.Milliseconds(), 10) + ":" + user + ":" + stored
