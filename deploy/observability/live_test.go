@@ -132,6 +132,7 @@ func TestLivePrometheus(t *testing.T) {
 		metrics.LoginAttemptsName:  "auth",
 		metrics.TokensRevokedName:  "auth",
 		metrics.PasswordHashesName: "auth",
+		metrics.SessionsEndedName:  "auth",
 		metrics.JWKSRefreshesName:  "movies",
 	}
 	mayBeEmpty := map[string]string{metrics.DependencyErrorsName: "no MongoDB or Redis call failed"}
