@@ -197,8 +197,8 @@ cluster-down: ## remove what cluster-up made, and only that (processes, cgroups,
 cluster_run = $(CLUSTER_ENV) GO=$(GO) deploy/cluster/test.sh $(1) '$(2)'
 
 .PHONY: test-cluster
-test-cluster: deps-cluster images ## the host's canaries; an up killed halfway and down; cluster-up, the checks on the real cluster (chart, monitoring), cluster-down; the canaries checked
-	@$(call cluster_run,-canary,^(TestCluster|TestClusterMonitoring)$$)
+test-cluster: deps-cluster images ## the host's canaries; an up killed halfway and down; cluster-up, the checks on the real cluster (chart, monitoring, oversized bodies), cluster-down; the canaries checked
+	@$(call cluster_run,-canary,^(TestCluster|TestClusterMonitoring|TestClusterOversizedBodies)$$)
 
 .PHONY: test-cluster-disruption
 test-cluster-disruption: deps-cluster images ## cluster-up; under load: each worker drained, the databases' node drained, a worker lost, pods rolled and killed, dev Redis and MongoDB restarted, a signing key rotated; cluster-down
