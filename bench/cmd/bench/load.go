@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,7 +38,8 @@ type result struct {
 	RPS         float64
 	P50, P99    time.Duration // of the answered requests (shed ones left out)
 	Errors      int
-	Shed        int // quick 503s with Retry-After, where the scenario Sheds
+	Shed        int           // quick 503s with Retry-After, where the scenario Sheds
+	ShedP99     time.Duration // how long the slowest of them (but 1 %) took
 	FirstError  string
 	Ratio       float64 // to its ceiling at the same concurrency; NaN when none
 }
@@ -63,14 +67,21 @@ func attack(s scenario, c int, warmup, d time.Duration) result {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	defer client.CloseIdleConnections()
-	a := vegeta.NewAttacker(vegeta.Client(client), vegeta.Workers(uint64(c)), vegeta.MaxWorkers(uint64(c)), vegeta.MaxBody(512))
 	r := result{scenario: s, Concurrency: c, Ratio: math.NaN()}
-	var lat []time.Duration
+	var lat, shedLat []time.Duration
 	winStart := time.Now().Add(warmup)
 	winEnd := winStart.Add(d)
-	for res := range a.Attack(targeter, vegeta.ConstantPacer{}, warmup+d, s.Path) {
+	var results <-chan *vegeta.Result
+	if s.Sheds {
+		results = politeClients(s, c, client, winEnd)
+	} else {
+		a := vegeta.NewAttacker(vegeta.Client(client), vegeta.Workers(uint64(c)), vegeta.MaxWorkers(uint64(c)), vegeta.MaxBody(512))
+		results = a.Attack(targeter, vegeta.ConstantPacer{}, warmup+d, s.Path)
+	}
+	for res := range results {
 		if s.Sheds && shed(res) {
 			r.Shed++
+			shedLat = append(shedLat, res.Latency)
 			continue
 		}
 		if int(res.Code) != s.Want {
@@ -87,7 +98,58 @@ func attack(s scenario, c int, warmup, d time.Duration) result {
 	r.RPS = float64(r.Requests) / d.Seconds()
 	slices.Sort(lat)
 	r.P50, r.P99 = quantile(lat, 0.50), quantile(lat, 0.99)
+	slices.Sort(shedLat)
+	r.ShedP99 = quantile(shedLat, 0.99)
 	return r
+}
+
+// politeClients runs s as c clients in a closed loop until end, as attack's
+// workers do, but each client that is refused with a quick 503 waits the
+// Retry-After it was given before its next request, as a client of the API
+// should. Clients that ignore it are refused again and again, and their
+// refusals, however cheap, take the shared cores from the work (and from the
+// load generator itself): that measures the client, not the service.
+func politeClients(s scenario, c int, client *http.Client, end time.Time) <-chan *vegeta.Result {
+	out := make(chan *vegeta.Result, c)
+	var seq atomic.Uint64
+	var wg sync.WaitGroup
+	for range c {
+		wg.Go(func() {
+			for time.Now().Before(end) {
+				var t vegeta.Target
+				s.next(seq.Add(1)-1, &t)
+				res := send(client, &t)
+				out <- res
+				if shed(res) {
+					secs, _ := strconv.Atoi(res.Headers.Get("Retry-After"))
+					time.Sleep(min(time.Duration(max(secs, 1))*time.Second, time.Until(end)))
+				}
+			}
+		})
+	}
+	go func() { wg.Wait(); close(out) }()
+	return out
+}
+
+// send makes t's request with client and reports it as vegeta does: status,
+// start, latency, headers and the first 512 bytes of the body.
+func send(client *http.Client, t *vegeta.Target) *vegeta.Result {
+	res := &vegeta.Result{Timestamp: time.Now()}
+	req, err := t.Request()
+	if err == nil {
+		var resp *http.Response
+		if resp, err = client.Do(req); err == nil {
+			res.Body, err = io.ReadAll(io.LimitReader(resp.Body, 512))
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			res.Code, res.Headers = uint16(resp.StatusCode), resp.Header
+		}
+	}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	res.Latency = time.Since(res.Timestamp)
+	return res
 }
 
 // shedWithin bounds a shed answer: a 503 that took longer waited for its

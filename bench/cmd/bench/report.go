@@ -82,7 +82,8 @@ func (r *report) markdown() string {
 	p("- data: %d users, %d movies seeded before the load (FerretDB v1 answers a FindOne by _id with a scan, so "+
 		"the collection is kept small; create runs last and adds its movies after every read was measured)\n", r.Opts.users, r.Movies)
 	p("- load: vegeta (closed loop: c workers, each sends when its previous answer arrives), %s per run after a %s warm-up, "+
-		"concurrency %s; load generator, services, gateway and storage share the same %d cores\n",
+		"concurrency %s; login's clients are the same closed loop, each of them waiting the Retry-After of a quick 503 "+
+		"before its next request, as a client of the API should; load generator, services, gateway and storage share the same %d cores\n",
 		r.Opts.duration, r.Opts.warmup, joinInts(r.Opts.concurrency), r.Cores)
 	p("- services: release builds (-trimpath -tags %s -ldflags \"-s -w\"), separate processes, LOG_LEVEL=warn, BCRYPT_COST=%d, login limits raised; "+
 		"Go runtime settings from the environment: %s\n", releaseTags, r.Opts.bcryptCost, runtimeSettings())
@@ -93,15 +94,19 @@ func (r *report) markdown() string {
 
 	p("req/s, p50 and p99 are of the answered requests; shed: quick 503s with Retry-After (under %s), the designed "+
 		"answer of a login the service could not hash in time, counted apart from errors.\n\n", shedWithin)
-	p("| path | via | conc | req/s | p50 ms | p99 ms | errors | shed | ceiling | ratio |\n")
+	p("| path | via | conc | req/s | p50 ms | p99 ms | errors | shed (p99 ms) | ceiling | ratio |\n")
 	p("|---|---|---:|---:|---:|---:|---:|---:|---|---:|\n")
 	for _, res := range r.Results {
 		ceil := res.Ceiling
 		if ceil == "" {
 			ceil = "–"
 		}
-		p("| %s | %s | %d | %.1f | %.2f | %.2f | %d | %d | %s | %s |\n", res.Path, res.Via, res.Concurrency, res.RPS,
-			ms(res.P50), ms(res.P99), res.Errors, res.Shed, ceil, ratioString(res.Ratio))
+		shedCell := "–"
+		if res.Sheds {
+			shedCell = fmt.Sprintf("%d (%.2f)", res.Shed, ms(res.ShedP99))
+		}
+		p("| %s | %s | %d | %.1f | %.2f | %.2f | %d | %s | %s | %s |\n", res.Path, res.Via, res.Concurrency, res.RPS,
+			ms(res.P50), ms(res.P99), res.Errors, shedCell, ceil, ratioString(res.Ratio))
 	}
 	p("\n| process | VmRSS before the load (seeded) | VmRSS after the load | of which the executable's pages (RssFile) | VmHWM (peak) |\n|---|---:|---:|---:|---:|\n")
 	for _, m := range r.Memory {
