@@ -19,49 +19,6 @@ import (
 	"github.com/moviebag/moviebag/libs/testkit"
 )
 
-// rawRequest writes a whole request (headers, then every byte of a body of
-// size bytes, chunked or with Content-Length) before reading anything, as
-// Python's http.client does, then reads the answer.
-func rawRequest(base, path string, size int, chunked bool) (*http.Response, []byte, error) {
-	u, err := url.Parse(base)
-	if err != nil {
-		return nil, nil, err
-	}
-	conn, err := net.Dial("tcp", u.Host)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer func() { _ = conn.Close() }()
-	if err := conn.SetDeadline(time.Now().Add(60 * time.Second)); err != nil {
-		return nil, nil, err
-	}
-	body := []byte(`{"name":"` + strings.Repeat("x", size-11) + `"}`)
-	var req bytes.Buffer
-	fmt.Fprintf(&req, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n", path, u.Host)
-	if chunked {
-		req.WriteString("Transfer-Encoding: chunked\r\n\r\n")
-		for rest := body; len(rest) > 0; {
-			n := min(len(rest), 64<<10)
-			fmt.Fprintf(&req, "%x\r\n%s\r\n", n, rest[:n])
-			rest = rest[n:]
-		}
-		req.WriteString("0\r\n\r\n")
-	} else {
-		fmt.Fprintf(&req, "Content-Length: %d\r\n\r\n", len(body))
-		req.Write(body)
-	}
-	if _, err := conn.Write(req.Bytes()); err != nil {
-		return nil, nil, fmt.Errorf("write whole request: %w", err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read answer: %w", err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	return resp, b, err
-}
-
 // Every client gets the JSON 413 for a body over BODY_LIMIT_BYTES, up to at
 // least 8 MiB, even one that writes its whole body before reading: directly
 // from both services and through the gateway. Repeated, because a reset
@@ -80,7 +37,7 @@ func TestOversizedBodiesGet413(t *testing.T) {
 			for _, chunked := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%s %d bytes chunked=%v", tg.name, size, chunked), func(t *testing.T) {
 					for range 3 {
-						resp, body, err := rawRequest(tg.base, tg.path, size, chunked)
+						resp, body, err := testkit.PostWholeBody(tg.base, tg.path, size, chunked)
 						if err != nil {
 							t.Fatal(err)
 						}
