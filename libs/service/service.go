@@ -6,11 +6,13 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
@@ -33,14 +35,10 @@ type Config struct {
 	Token  token.Config
 }
 
-// Shared returns c; through embedding, it is how Run reaches the shared part
-// of a service's configuration.
-func (c Config) Shared() Config { return c }
-
-// Configuration is a service's configuration type: it embeds Config and
-// checks the rules its tags cannot say.
+// Configuration is a service's configuration type: it embeds Config (Run
+// reads that part from the same variables on its own) and checks the rules
+// its tags cannot say.
 type Configuration interface {
-	Shared() Config
 	Validate() error
 }
 
@@ -82,15 +80,12 @@ func (p Parts) Verifier(keys func(ctx context.Context) jwt.Keyfunc, algorithms [
 	}, p.Denylist)
 }
 
-// Retry runs a start-up step until it succeeds or ctx is done, logging each
-// failure: for work on a dependency that may come up later (indexes).
-func (p Parts) Retry(ctx context.Context, what string, fn func(ctx context.Context) error) error {
-	return store.Retry(ctx, p.Logger, what, fn)
-}
-
 // Run runs the service spec describes until ctx is done or SIGINT or SIGTERM
 // arrives, reading its configuration through getenv and logging to stdout.
 // Once it is ready, ready (when not nil) is told the addresses it listens on.
+// It starts, in order: the admin port, the storage clients, the service's
+// own parts (Build), the revocation mirror, then serves; what it started
+// stops in reverse, and a failure to stop is logged.
 func Run[C Configuration](ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(server.Addrs), spec Spec[C]) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -99,11 +94,11 @@ func Run[C Configuration](ctx context.Context, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
+	shared, err := config.Load[Config](getenv, spec.Defaults)
+	if err != nil {
+		return err
 	}
-	shared := cfg.Shared()
-	if err := shared.Server.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), shared.Server.Validate()); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	logger, err := server.NewLogger(stdout, shared.Server.LogLevel, spec.Name)
@@ -114,21 +109,30 @@ func Run[C Configuration](ctx context.Context, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, spec.Name)
-	// Probes see a live process while it waits for its dependencies.
+	// Once stopping, each stop gets its own bounded time, whatever ctx says.
+	stopping := func(what string, stop func(context.Context) error) {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+		defer cancel()
+		if err := stop(sctx); err != nil {
+			logger.Warn("stop "+what, "error", err)
+		}
+	}
+
+	// The admin port first: probes see a live process while it waits for its
+	// dependencies.
 	admin := server.NewAdmin(reg)
 	if err := admin.Start(shared.Server.AdminAddr); err != nil {
 		return err
 	}
-	defer func() { _ = admin.Shutdown(context.WithoutCancel(ctx)) }()
+	defer stopping("the admin server", admin.Shutdown)
 
 	conns, err := store.Open(shared.Store, m)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = conns.Close(ctx) }()
+	defer stopping("the MongoDB and Redis clients", conns.Close)
 
 	denylist := token.NewDenylist(conns.Redis, shared.Store.RedisKeyPrefix, conns.Errors)
 	app, err := spec.Build(ctx, cfg, Parts{
@@ -141,8 +145,14 @@ func Run[C Configuration](ctx context.Context, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+
 	// Revocations are mirrored in process: a token check needs no Redis
 	// round trip while the mirror is in sync.
-	defer denylist.Start(ctx, token.FollowOptions{Logger: logger})()
+	stopMirror := denylist.Start(ctx, token.FollowOptions{Logger: logger})
+	defer stopMirror()
+
 	return server.Serve(ctx, logger, shared.Server, app, admin, ready)
 }
+
+// stopTimeout bounds each step of stopping that Serve does not already bound.
+const stopTimeout = 5 * time.Second

@@ -13,6 +13,7 @@ import (
 
 	"github.com/moviebag/moviebag/libs/server"
 	"github.com/moviebag/moviebag/libs/service"
+	"github.com/moviebag/moviebag/libs/store"
 	"github.com/moviebag/moviebag/services/auth/internal/account"
 	"github.com/moviebag/moviebag/services/auth/internal/email"
 	"github.com/moviebag/moviebag/services/auth/internal/keys"
@@ -50,10 +51,10 @@ func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, 
 		return nil, err
 	}
 	userStore := users.New(p.DB, p.Errors)
-	if err := p.Retry(ctx, "create users indexes", userStore.EnsureIndexes); err != nil {
+	if err := store.Retry(ctx, p.Logger, "create users indexes", userStore.EnsureIndexes); err != nil {
 		return nil, err
 	}
-	if err := p.Retry(ctx, "store emails in one form", func(ctx context.Context) error {
+	if err := store.Retry(ctx, p.Logger, "store emails in one form", func(ctx context.Context) error {
 		return userStore.Canonicalize(ctx, p.Logger, email.Canonical)
 	}); err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/moviebag/moviebag/libs/server"
 	"github.com/moviebag/moviebag/libs/service"
+	"github.com/moviebag/moviebag/libs/store"
 	"github.com/moviebag/moviebag/libs/token"
 	"github.com/moviebag/moviebag/services/movies/internal/movies"
 )
@@ -35,7 +36,7 @@ func build(ctx context.Context, cfg Config, p service.Parts) (*fiber.App, error)
 		return nil, err
 	}
 	movieStore := movies.New(p.DB, p.Errors)
-	if err := p.Retry(ctx, "create movies indexes", func(ctx context.Context) error {
+	if err := store.Retry(ctx, p.Logger, "create movies indexes", func(ctx context.Context) error {
 		return movieStore.EnsureIndexes(ctx, p.Logger)
 	}); err != nil {
 		return nil, err
