@@ -147,3 +147,36 @@ func TestReleasePinsImageDigests(t *testing.T) {
 		}
 	}
 }
+
+// versionedSince is the commit from which every chart has been versioned on its own (release.yaml stopped
+// overwriting chart versions with the tag).
+const versionedSince = "5641971"
+
+// TestEveryChartCommitBumpsItsVersion: in the history since versionedSince, each commit that changed a
+// chart's files gave it a greater version than it had in the commit before. Unlike TestChartVersionBumped,
+// whose base is where HEAD left origin/main, this holds in a clean clone of main too (CI).
+func TestEveryChartCommitBumpsItsVersion(t *testing.T) {
+	if _, err := runErr(repoRoot, "git", "cat-file", "-e", versionedSince+"^{commit}"); err != nil {
+		t.Fatalf("commit %s is not in this clone (shallow?): fetch the history (git fetch --unshallow): %v", versionedSince, err)
+	}
+	for _, chart := range charts {
+		out, err := runErr(repoRoot, "git", "rev-list", "--reverse", versionedSince+"..HEAD", "--", "helm/"+chart)
+		if err != nil {
+			t.Fatalf("git rev-list: %v\n%s", err, out)
+		}
+		for _, c := range strings.Fields(string(out)) {
+			if _, err := runErr(repoRoot, "git", "diff", "--quiet", c+"^", c, "--", "helm/"+chart, ":(exclude)helm/"+chart+"/charts"); err == nil {
+				continue // only files helm ignores changed
+			}
+			old, existed := chartVersionAt(t, c+"^", chart)
+			v, _ := chartVersionAt(t, c, chart)
+			if !existed {
+				continue
+			}
+			if less, err := semverLess(old, v); err != nil || !less {
+				subject, _ := runErr(repoRoot, "git", "log", "-1", "--format=%h %s", c)
+				t.Errorf("helm/%s changed in %s but its version stayed %s (or went back from %s)", chart, strings.TrimSpace(string(subject)), v, old)
+			}
+		}
+	}
+}
