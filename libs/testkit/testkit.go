@@ -22,6 +22,9 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/server"
 )
@@ -324,4 +327,18 @@ func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// MongoDatabase connects to the test MongoDB-protocol server and returns a
+// database of the test's own (named by Database), for a test that writes
+// documents as an older release did before starting the service on them
+// (MONGO_DATABASE: its Name()). The client is disconnected when the test ends.
+func MongoDatabase(t testing.TB) *mongo.Database {
+	t.Helper()
+	client, err := mongo.Connect(options.Client().ApplyURI(MongoURI(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return client.Database(Database(t))
 }

@@ -12,8 +12,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/moviebag/moviebag/libs/apierr"
@@ -212,18 +210,14 @@ func TestOnlyUserIDSubjectsAccepted(t *testing.T) {
 // start, so their users log in with either spelling; one whose form another
 // account already has is left alone.
 func TestStoredEmailsCanonicalAtStart(t *testing.T) {
-	db := testkit.Database(t)
+	mdb := testkit.MongoDatabase(t)
+	db := mdb.Name()
 	ctx := context.Background()
-	client, err := mongo.Connect(options.Client().ApplyURI(testkit.MongoURI(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = client.Disconnect(ctx) }()
 	hash, err := bcrypt.GenerateFromPassword([]byte("secret123"), 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	coll := client.Database(db).Collection("users")
+	coll := mdb.Collection("users")
 	ada, bob := bson.NewObjectID(), bson.NewObjectID()
 	for id, addr := range map[bson.ObjectID]string{
 		ada: "ada@bücher.example", bob: "bob@exämple.example", bson.NewObjectID(): "bob@xn--exmple-cua.example",

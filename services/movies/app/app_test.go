@@ -490,14 +490,10 @@ func TestConcurrentRenames(t *testing.T) {
 // two of them equal after normalisation both stay, a new spelling of them is
 // refused, and the old unique index on the exact name goes.
 func TestNameKeyBackfill(t *testing.T) {
-	db := testkit.Database(t)
+	mdb := testkit.MongoDatabase(t)
+	db := mdb.Name()
 	ctx := context.Background()
-	client, err := mongo.Connect(options.Client().ApplyURI(testkit.MongoURI(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = client.Disconnect(ctx) }()
-	coll := client.Database(db).Collection("movies")
+	coll := mdb.Collection("movies")
 	if _, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys: bson.D{{Key: "name", Value: 1}}, Options: options.Index().SetUnique(true).SetName("name_unique"),
 	}); err != nil {

@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/testkit"
@@ -48,14 +46,10 @@ func TestNamesWithDefaultIgnorablesRefused(t *testing.T) {
 // "Heat  2"; two old movies that are now one name both stay, the later
 // with a key no new name can have.
 func TestStaleNameKeysRekeyedAtStart(t *testing.T) {
-	db := testkit.Database(t)
+	mdb := testkit.MongoDatabase(t)
+	db := mdb.Name()
 	ctx := context.Background()
-	client, err := mongo.Connect(options.Client().ApplyURI(testkit.MongoURI(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = client.Disconnect(ctx) }()
-	coll := client.Database(db).Collection("movies")
+	coll := mdb.Collection("movies")
 	// As the service stored them before: trimmed, NFC, case-folded, white space as written.
 	old := map[string]string{"Heat  2": "heat  2", "Heat\u00a02": "heat\u00a02", "Big\u3000Fish": "big\u3000fish", "Ronin": "ronin"}
 	ids := map[string]bson.ObjectID{}
