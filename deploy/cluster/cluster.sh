@@ -38,7 +38,10 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="${BIN:-$REPO/bin}"
-CLUSTER_NAME="${CLUSTER_NAME:-moviebag}"
+# CLUSTER_SHAPE=managed: the differently shaped cluster of deploy/cluster/shapes/managed.sh, named after
+# its shape unless CLUSTER_NAME says otherwise.
+CLUSTER_SHAPE="${CLUSTER_SHAPE:-}"
+CLUSTER_NAME="${CLUSTER_NAME:-${CLUSTER_SHAPE:-moviebag}}"
 if [[ ! "$CLUSTER_NAME" =~ ^[a-z][a-z0-9]{0,9}$ ]]; then
   echo "cluster: CLUSTER_NAME=$CLUSTER_NAME: want a letter then up to 9 letters or digits" >&2
   exit 2
@@ -425,6 +428,7 @@ nodes() {
 }
 
 addons() {
+  : "${GATEWAY_API_CRDS:?GATEWAY_API_CRDS: the Gateway API standard CRDs file}"
   log "CoreDNS, the default StorageClass, Gateway API CRDs, Traefik (on $(node_name n1))"
   kubectl apply --server-side -f "$GATEWAY_API_CRDS" >/dev/null
   kubectl wait --for condition=Established crd --all --timeout 60s >/dev/null
@@ -506,7 +510,6 @@ up() {
     command -v "$b" >/dev/null || die "$b is missing from $BIN: run 'make cluster-up' (it builds everything first)"
   done
   [[ -d "$IMAGES" ]] || die "no images in $IMAGES: run 'make cluster-up'"
-  : "${GATEWAY_API_CRDS:?GATEWAY_API_CRDS: the Gateway API standard CRDs file}"
   : "${IMAGE_TAG:?IMAGE_TAG: tag of the service images}"
   if [[ -d "$STATE" || -d "$RUN" ]] || ip link show "$BRIDGE" >/dev/null 2>&1 || cluster_cgroups | grep -q .; then
     log "a cluster named $CLUSTER_NAME (or what is left of one) is here: removing it first"
@@ -533,7 +536,7 @@ up() {
     return
   fi
   install_chart
-  kubectl -n traefik rollout status deployment/traefik --timeout 180s >&2
+  routing_ready
   PROMETHEUS_URL=""
   if ! monitoring; then
     log "WARNING: the in-cluster Prometheus is not up (above: why); the cluster is up without it and no PROMETHEUS_URL"
@@ -541,9 +544,15 @@ up() {
   trap - ERR
   log "ready"
   echo "KUBECONFIG=$KUBECONFIG"
+  urls
+  if [[ -n "$PROMETHEUS_URL" ]]; then echo "PROMETHEUS_URL=$PROMETHEUS_URL"; fi
+}
+
+routing_ready() { kubectl -n traefik rollout status deployment/traefik --timeout 180s >&2; }
+
+urls() { # the ways in, as up's last lines
   echo "GATEWAY_URL=http://$(node_ip n1):$GATEWAY_PORT"
   echo "INGRESS_URL=http://$(node_ip n1):$INGRESS_PORT"
-  if [[ -n "$PROMETHEUS_URL" ]]; then echo "PROMETHEUS_URL=$PROMETHEUS_URL"; fi
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -735,6 +744,14 @@ start_node() {
   start_proxies "$n"
   wait_for 180 "node $(node_name "$n") Ready" bash -c "kubectl get node $(node_name "$n") -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
 }
+
+# A shape replaces what it changes (NODES, RELEASE, NAMESPACE, and the functions addons, install_chart,
+# routing_ready, monitoring and urls); down and the node commands work on it as they are.
+if [[ -n "$CLUSTER_SHAPE" ]]; then
+  [[ -f "$REPO/deploy/cluster/shapes/$CLUSTER_SHAPE.sh" ]] || die "CLUSTER_SHAPE=$CLUSTER_SHAPE: no deploy/cluster/shapes/$CLUSTER_SHAPE.sh"
+  # shellcheck disable=SC1090 # chosen at run time
+  . "$REPO/deploy/cluster/shapes/$CLUSTER_SHAPE.sh"
+fi
 
 case "${1:-}" in
   up) up ;;
