@@ -27,6 +27,8 @@ GOTESTFLAGS ?= -race -count=1 -timeout 20m -tags $(RELEASE_TAGS)
 # Later parts (Kubernetes, observability, benchmarks) add their targets to these
 # lists from deploy/make/*.mk, so `make deps` and `make test` stay the one entry point.
 DEPS_TARGETS := deps-go
+# The Debian packages they install, one apt-get at a time before the builds (see deps).
+APT_TARGETS := deps-go-apt
 TEST_TARGETS := vet check-dce lint test-go test-fuzz
 # The pinned linter of lint (below): make deps builds it once into bin/, so make test can run it.
 DEPS_TARGETS += deps-lint
@@ -68,27 +70,50 @@ check-dce: ## the linker's dead-code elimination stays on in both services (no r
 	  echo "check-dce: $$s keeps dead-code elimination"; \
 	done
 
+# Where the time of a run goes: every step of make deps and make test prints "step NAME: M min S s" when it
+# ends, and the top-level make deps / make test ends with the table of them (build/steps/table).
+export STEP_DIR := $(CURDIR)/build/steps
+STEP := $(CURDIR)/deploy/make/step
+step_top = $(filter 0,$(MAKELEVEL))
+
+# make deps installs the Debian packages first, one apt-get at a time (APT_TARGETS), then builds the tools of
+# DEPS_TARGETS side by side (DEPS_JOBS at once): while one build downloads modules or links (one core), another
+# compiles. The longest build (Kubernetes) starts first.
+DEPS_JOBS ?= 3
+DEPS_FIRST ?=
 .PHONY: deps
-deps: $(DEPS_TARGETS) ## install what the tests need (Debian packages, pinned tools in bin/)
+deps: ## install what the tests need (Debian packages, pinned tools in bin/)
+	@$(if $(step_top),$(STEP) reset)
+	@$(STEP) run deps-apt $(MAKE) --no-print-directory $(APT_TARGETS)
+	@$(STEP) run deps-builds $(MAKE) --no-print-directory -j$(DEPS_JOBS) --output-sync=line $(DEPS_FIRST) $(DEPS_TARGETS)
+	@$(if $(step_top),$(STEP) table)
 
 # apt-get as root, or through sudo (CI runners).
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
 # deps-go is quiet and quick when everything is there: the module cache is
 # asked first with the network off, and only what is missing is fetched.
-.PHONY: deps-go
-deps-go:
+.PHONY: deps-go deps-go-apt
+deps-go-apt:
 	@command -v redis-server >/dev/null || { \
 	  command -v apt-get >/dev/null || { echo "redis-server is not on PATH: install it with your package manager"; exit 1; }; \
 	  echo "installing Debian package redis-server (about a minute)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq -o DPkg::Lock::Timeout=300 redis-server; }
+
+deps-go: deps-go-apt
+	@$(STEP) begin $@
 	@for d in $(ALL_MODULES); do \
 	  (cd "$$d" && GOWORK=off GOPROXY=off GOFLAGS=-mod=mod $(GO) mod download >/dev/null 2>&1) || { \
 	    echo "downloading the Go modules of $$d (first run: up to a few minutes)"; \
 	    (cd "$$d" && GOWORK=off $(GO) mod download) || exit 1; }; done
+	@$(STEP) end $@
 
 .PHONY: test
-test: deps $(TEST_TARGETS) ## every test (installs what it lacks first, as make deps): vet, unit, integration (FerretDB + redis-server on free ports), end-to-end, charts
+test: ## every test (installs what it lacks first, as make deps): vet, unit, integration (FerretDB + redis-server on free ports), end-to-end, charts
+	@$(if $(step_top),$(STEP) reset)
+	@$(MAKE) --no-print-directory deps
+	@for t in $(TEST_TARGETS); do $(STEP) run "$$t" $(MAKE) --no-print-directory "$$t" || { $(STEP) table; exit 1; }; done
+	@$(if $(step_top),$(STEP) table)
 
 .PHONY: vet
 # deploy/cluster/kube is one small main over all of Kubernetes: vetting it vets Kubernetes (thousands of
@@ -107,7 +132,9 @@ deps-lint: $(GOLANGCI_LINT)
 
 $(GOLANGCI_LINT):
 	@echo "building golangci-lint $(GOLANGCI_LINT_VERSION) into bin/ (first run only: about 3 minutes)"
+	@$(STEP) begin golangci-lint
 	GOBIN=$(BIN) GOWORK=off $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	@$(STEP) end golangci-lint
 
 .PHONY: lint
 # golangci-lint skips deploy/cluster/kube for the reason vet does (VET_MODULES): it would lint all of Kubernetes.

@@ -18,11 +18,14 @@ API_SUDO      := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&
 API_CONTRACT_DIR := $(CURDIR)/build/contract
 
 DEPS_TARGETS += deps-api
+APT_TARGETS += deps-api-apt
 # test-api-contract runs test-go itself (with the answers recorded), so it takes test-go's place.
 TEST_TARGETS := lint-api test-api-docs $(patsubst test-go,test-api-contract,$(TEST_TARGETS))
 
-.PHONY: deps-api
-deps-api: $(API_NPM_DIR)/.package-lock.json ## Redocly CLI (npm ci, pinned) and Debian's chromium when missing
+.PHONY: deps-api deps-api-apt
+deps-api: deps-api-apt $(API_NPM_DIR)/.package-lock.json ## Redocly CLI (npm ci, pinned) and Debian's chromium when missing
+
+deps-api-apt:
 	@if ! command -v chromium >/dev/null; then \
 	  echo "installing Debian package chromium (the reference page test opens the page in it)"; \
 	  $(API_SUDO) apt-get update -qq && \
@@ -33,8 +36,10 @@ deps-api: $(API_NPM_DIR)/.package-lock.json ## Redocly CLI (npm ci, pinned) and 
 # npm ci only when the lockfile changed since the last install.
 $(API_NPM_DIR)/.package-lock.json: $(API_DIR)/package.json $(API_DIR)/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is not on PATH (Debian package npm)"; exit 1; }
+	@$(STEP) begin npm-ci
 	cd $(API_DIR) && $(API_NPM_ENV) npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+	@$(STEP) end npm-ci
 
 .PHONY: lint-api
 lint-api: $(API_NPM_DIR)/.package-lock.json ## lint api/openapi.yaml with Redocly CLI (0 errors, 0 warnings)

@@ -14,16 +14,19 @@ BENCH_GO_FLAGS ?= -run '^$$' -bench . -benchmem -count 1
 BENCH_SUDO     := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
 DEPS_TARGETS += deps-bench
+APT_TARGETS += deps-bench-apt
 
-.PHONY: deps-bench
-deps-bench: ## wrk (Debian package; the optional cross-check of make bench) when missing, and the bench module
+.PHONY: deps-bench deps-bench-apt
+deps-bench: deps-bench-apt ## wrk (Debian package; the optional cross-check of make bench) when missing, and the bench module
+	cd $(BENCH_MODULE) && GOWORK=off $(GO) mod download
+
+deps-bench-apt:
 	@if ! command -v wrk >/dev/null; then \
 	  echo "installing Debian package wrk (cross-check of make bench)"; \
 	  $(BENCH_SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(BENCH_SUDO) apt-get install -y -qq --no-install-recommends \
 	    -o DPkg::Lock::Timeout=300 wrk || echo "wrk not installed: make bench runs without its cross-check"; \
 	fi
-	cd $(BENCH_MODULE) && GOWORK=off $(GO) mod download
 
 .PHONY: bench
 bench: ## load-test release builds of both services against the framework and storage ceilings; table in bench/results/

@@ -10,12 +10,16 @@ OBS_RULE_TESTS  = $(sort $(wildcard deploy/prometheus/tests/*.yaml))
 OBS_SUDO       := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
 DEPS_TARGETS += deps-observability
+APT_TARGETS += deps-observability-apt
 # test-observability starts the local stack on the default ports (8080, 8081, 8082, 9091, 9092; override with
 # GATEWAY_ADDR, AUTH_ADDR, AUTH_ADMIN_ADDR, MOVIES_ADDR, MOVIES_ADMIN_ADDR) and refuses to run if they are taken.
 TEST_TARGETS += test-observability-static test-observability
 
-.PHONY: deps-observability
-deps-observability: ## Debian's prometheus package (prometheus, promtool) when missing, and the observability module
+.PHONY: deps-observability deps-observability-apt
+deps-observability: deps-observability-apt ## Debian's prometheus package (prometheus, promtool) when missing, and the observability module
+	cd $(OBS_MODULE) && GOWORK=off $(GO) mod download
+
+deps-observability-apt:
 	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then \
 	  echo "installing Debian package prometheus (promtool, prometheus)"; \
 	  $(OBS_SUDO) apt-get update -qq && \
@@ -29,7 +33,6 @@ deps-observability: ## Debian's prometheus package (prometheus, promtool) when m
 	    $(OBS_SUDO) update-rc.d prometheus disable >/dev/null 2>&1 || true; \
 	  fi; \
 	fi
-	cd $(OBS_MODULE) && GOWORK=off $(GO) mod download
 
 .PHONY: test-observability-static
 test-observability-static: ## promtool check/test rules; dashboard and rule checks in Go (no stack needed)

@@ -4,6 +4,7 @@
 REDIS_SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
 DEPS_TARGETS += deps-redis
+APT_TARGETS += deps-redis
 
 .PHONY: deps-redis
 deps-redis: ## redis-server and redis-sentinel (Debian packages) when missing

@@ -38,6 +38,9 @@ CLUSTER_SH := deploy/cluster/cluster.sh
 
 # Part of `make deps` and `make test` (it needs root, as the cluster does): about 13 minutes once built.
 DEPS_TARGETS += deps-cluster
+APT_TARGETS += deps-cluster-apt
+# Kubernetes is the longest build of make deps: it starts first, the others run beside it.
+DEPS_FIRST := $(KUBE) $(DEPS_FIRST)
 TEST_TARGETS += test-cluster
 
 .PHONY: deps-cluster
@@ -59,29 +62,37 @@ KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION
 $(KUBE): deploy/cluster/kube/main.go deploy/cluster/kube/go.mod deploy/cluster/kube/go.sum
 	@echo "building Kubernetes $(KUBE_VERSION) (apiserver, controller-manager, scheduler, kubelet, kube-proxy, kubectl): about 10 min on 2 cores"
 	@mkdir -p $(BIN)
+	@$(STEP) begin kubernetes
 	cd deploy/cluster/kube && GOWORK=off $(GO) build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $@ .
+	@$(STEP) end kubernetes
 
 $(KUBE_LINKS): $(KUBE)
 	ln -sf kube $@
 
 $(COREDNS):
 	@echo "building CoreDNS $(COREDNS_VERSION): about 2 min"
+	@$(STEP) begin coredns
 	GOBIN=$(BIN) GOWORK=off CGO_ENABLED=0 $(GO) install -trimpath -ldflags '-s -w' github.com/coredns/coredns@$(COREDNS_VERSION)
+	@$(STEP) end coredns
 
 $(KUBE_ROUTER):
 	@echo "building kube-router $(KUBE_ROUTER_VERSION) (NetworkPolicy enforcement only): about 1 min"
+	@$(STEP) begin kube-router
 	GOBIN=$(BIN) GOWORK=off CGO_ENABLED=0 $(GO) install -trimpath -ldflags '-s -w' \
 	  github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$(KUBE_ROUTER_VERSION)
+	@$(STEP) end kube-router
 
 # Traefik's go.mod has replace lines, so `go install` is refused: build a copy of the module.
 $(TRAEFIK): | deps-k8s-apt
 	@echo "building Traefik $(TRAEFIK_VERSION) (Gateway API and Ingress controller): about 4 min"
 	@mkdir -p $(BIN) $(K8S_BUILD)
+	@$(STEP) begin traefik
 	set -e; dir=$$(GOWORK=off GOFLAGS=-mod=mod $(GO) mod download -json github.com/traefik/traefik/v3@$(TRAEFIK_VERSION) | jq -r .Dir); \
 	rm -rf $(K8S_BUILD)/traefik && cp -r "$$dir" $(K8S_BUILD)/traefik && chmod -R u+w $(K8S_BUILD)/traefik; \
 	cd $(K8S_BUILD)/traefik && GOWORK=off CGO_ENABLED=0 GOFLAGS='-mod=mod -buildvcs=false' $(GO) build -trimpath \
 	  -ldflags '-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$(TRAEFIK_VERSION)' -o $@ ./cmd/traefik
 	rm -rf $(K8S_BUILD)/traefik
+	@$(STEP) end traefik
 
 # Prometheus with Kubernetes service discovery only (remove_all_sd drops every other but file and http),
 # static. `go install` names the binary prometheus: it is built in a directory of its own and renamed, so
@@ -89,10 +100,12 @@ $(TRAEFIK): | deps-k8s-apt
 $(PROMETHEUS_K8S):
 	@echo "building Prometheus $(PROMETHEUS_K8S_VERSION) with Kubernetes discovery (first run: ~12 min)"
 	@mkdir -p $(BIN) $(K8S_BUILD)/prometheus-k8s
+	@$(STEP) begin prometheus-k8s
 	GOBIN=$(K8S_BUILD)/prometheus-k8s GOWORK=off CGO_ENABLED=0 $(GO) install -trimpath -ldflags '-s -w' \
 	  -tags remove_all_sd,enable_kubernetes_sd github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_K8S_VERSION)
 	mv $(K8S_BUILD)/prometheus-k8s/prometheus $@
 	rm -rf $(K8S_BUILD)/prometheus-k8s
+	@$(STEP) end prometheus-k8s
 
 $(MKIMAGE): $(wildcard deploy/image/*.go) deploy/image/go.mod deploy/image/go.sum
 	cd deploy/image && GOWORK=off $(GO) build -o $@ .

@@ -23,11 +23,14 @@ TEST_TARGETS += test-vuln
 deps-vuln: $(GOVULNCHECK) $(VULNDB)/index/db.json ## govulncheck and its offline vulnerability database
 
 $(GOVULNCHECK):
+	@$(STEP) begin govulncheck
 	GOBIN=$(BIN) $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+	@$(STEP) end govulncheck
 
 # gendb (in the vulndb module) reads the data as a git repository: copy the module, commit it, generate.
 $(VULNDB)/index/db.json:
 	@echo "vuln: building the offline database from golang.org/x/vulndb@$(VULNDB_VERSION) (once, a few minutes)"
+	@$(STEP) begin vulndb
 	@rm -rf "$(VULNDB)" "$(VULNDB).src" "$(VULNDB).tmp"
 	@mkdir -p "$(dir $(VULNDB))"
 	@src=$$(cd "$(dir $(VULNDB))" && GOWORK=off GOFLAGS=-mod=mod $(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) \
@@ -38,6 +41,7 @@ $(VULNDB)/index/db.json:
 	  git -c user.name=moviebag -c user.email=moviebag@localhost -c commit.gpgsign=false commit -qm "vulndb $(VULNDB_VERSION)" && \
 	  GOWORK=off $(GO) build -o gendb ./cmd/gendb && ./gendb -repo . -out "$(VULNDB).tmp"
 	@mv "$(VULNDB).tmp" "$(VULNDB)" && rm -rf "$(VULNDB).src"
+	@$(STEP) end vulndb
 
 .PHONY: test-vuln
 test-vuln: deps-vuln ## govulncheck every Go module against the offline database: fails on reachable vulnerable code
