@@ -5,7 +5,8 @@
 // and (TestClusterMonitoring) the in-cluster Prometheus scraping, recording and alerting on it.
 //
 // It runs from `make test-cluster`, which brings the cluster up, exports the lines cluster-up ends
-// with (KUBECONFIG, GATEWAY_URL, INGRESS_URL, PROMETHEUS_URL) and takes the cluster down afterwards.
+// with (KUBECONFIG, GATEWAY_URL, INGRESS_URL, PROMETHEUS_URL) and takes the cluster down afterwards; then
+// again on the managed shape (CLUSTER_SHAPE=managed, shape_test.go), whose names are all different.
 package clustertest
 
 import (
@@ -22,15 +23,11 @@ import (
 	"time"
 )
 
-const (
-	namespace = "moviebag"
-	release   = "moviebag"
-)
-
 // env returns the variable cluster-up printed, or stops the test run: without a cluster there is
 // nothing to test, and a silent skip would hide it.
 func env(t *testing.T, key string) string {
 	t.Helper()
+	checkShape(t)
 	v := os.Getenv(key)
 	if v == "" {
 		t.Fatalf("%s is not set: run these tests with `make test-cluster` (it brings the cluster up and sets it)", key)
@@ -86,25 +83,29 @@ func kubectl(t *testing.T, args ...string) string {
 // TestCluster runs the checks in order: each later one changes what the earlier ones looked at.
 func TestCluster(t *testing.T) {
 	env(t, "KUBECONFIG")
-	gateway, ingress := env(t, "GATEWAY_URL"), env(t, "INGRESS_URL")
+	ingress := env(t, "INGRESS_URL")
 
-	t.Run("installed with defaults into a restricted namespace, every pod Ready", func(t *testing.T) {
+	t.Run("installed into a restricted namespace, every pod Ready", func(t *testing.T) {
 		label := kubectl(t, "get", "namespace", namespace, "-o", `jsonpath={.metadata.labels.pod-security\.kubernetes\.io/enforce}`)
 		if label != "restricted" {
 			t.Fatalf("namespace %s: Pod Security enforce label %q, want restricted", namespace, label)
 		}
 		kubectl(t, "-n", namespace, "wait", "--for=condition=Ready", "pod", "--all", "--timeout=300s")
 		pods := kubectl(t, "-n", namespace, "get", "pods", "-o", "jsonpath={range .items[*]}{.metadata.labels.app\\.kubernetes\\.io/name}{\"\\n\"}{end}")
-		for _, want := range []string{"auth", "movies", "mongodb", "redis"} {
+		want := []string{"auth", "movies"}
+		if shape.inChartStores {
+			want = append(want, "mongodb", "redis")
+		}
+		for _, want := range want {
 			if !strings.Contains(pods, want+"\n") {
 				t.Errorf("no %s pod among %q", want, pods)
 			}
 		}
 	})
 
-	t.Run("three nodes, the replicas of each service on different nodes", func(t *testing.T) {
-		if all, _ := clusterNodes(t); len(all) < 3 {
-			t.Errorf("nodes %v, want 3", all)
+	t.Run(fmt.Sprintf("%d nodes, the replicas of each service on different nodes", shape.nodes), func(t *testing.T) {
+		if all, _ := clusterNodes(t); len(all) < shape.nodes {
+			t.Errorf("nodes %v, want %d", all, shape.nodes)
 		}
 		checkSpread(t)
 	})
@@ -120,12 +121,20 @@ func TestCluster(t *testing.T) {
 	})
 
 	e2e := filepath.Join(repoRoot(t), "deploy/kind/e2e.sh")
-	t.Run("end to end through the Gateway (HTTPRoute)", func(t *testing.T) {
-		t.Log(sh(t, 5*time.Minute, "bash", e2e, gateway))
-	})
+	if shape.gatewayAPI {
+		t.Run("end to end through the Gateway (HTTPRoute)", func(t *testing.T) {
+			t.Log(sh(t, 5*time.Minute, "bash", e2e, env(t, "GATEWAY_URL")))
+		})
+	} else {
+		t.Run("no Gateway API: no HTTPRoute, and the NOTES say the Ingress is the way in", func(t *testing.T) { noGatewayAPI(t) })
+	}
 	t.Run("end to end through the Ingress", func(t *testing.T) {
 		t.Log(sh(t, 5*time.Minute, "bash", e2e, ingress))
 	})
+
+	if shape.signingKeys != "" {
+		t.Run("the signing key comes from the existing Secret", func(t *testing.T) { signingKeysFromSecret(t, ingress) })
+	}
 
 	t.Run("NetworkPolicies are enforced", func(t *testing.T) { networkPolicies(t) })
 
@@ -147,7 +156,9 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("the README's command for any cluster, storage outside the chart", func(t *testing.T) { anyCluster(t, gateway) })
+	if shape.readmeAnyCluster {
+		t.Run("the README's command for any cluster, storage outside the chart", func(t *testing.T) { anyCluster(t, env(t, "GATEWAY_URL")) })
+	}
 }
 
 // upgrade runs the same upgrade cluster-up's install ran, plus args.
@@ -186,34 +197,49 @@ type probe struct {
 	want       bool
 }
 
-// networkPolicies starts a pod in each of three namespaces and has it try every port of the release.
+// networkPolicies starts a pod in another namespace, and in the routing controller's and Prometheus'
+// (as their pods, and, where the chart's values name their labels, as another pod there), and has it try
+// every port of the release; then a pod labelled as movies tries what movies must reach, and must not.
 func networkPolicies(t *testing.T) {
 	svc := func(name string) string { return fmt.Sprintf("%s-%s.%s.svc.cluster.local", release, name, namespace) }
-	// The dev databases are headless Services: their names resolve to the pods.
 	all := func(api, admin, storage bool) []probe {
-		return []probe{
+		probes := []probe{
 			{"auth API", svc("auth"), 8081, api},
 			{"movies API", svc("movies"), 8082, api},
 			{"auth admin", svc("auth"), 9091, admin},
 			{"movies admin", svc("movies"), 9092, admin},
-			{"MongoDB", svc("mongodb"), 27017, storage},
-			{"Redis", svc("redis"), 6379, storage},
 		}
+		if shape.inChartStores {
+			// The dev databases are headless Services: their names resolve to the pods.
+			probes = append(probes, probe{"MongoDB", svc("mongodb"), 27017, storage}, probe{"Redis", svc("redis"), 6379, storage})
+		}
+		return probes
 	}
-	cases := []struct {
+	type from struct {
 		namespace string
 		labels    map[string]string
 		probes    []probe
-	}{
+	}
+	cases := []from{
 		{"np-outsider", nil, all(false, false, false)},
-		// The routing controller's namespace reaches the API, nothing else.
-		{"traefik", nil, all(true, false, false)},
-		// Prometheus' namespace reaches the admin ports (metrics), nothing else.
-		{"monitoring", nil, all(false, true, false)},
+		// The routing controller's pods reach the API, nothing else.
+		{shape.routing.namespace, shape.routing.labels, all(true, false, false)},
+		// Prometheus' pods reach the admin ports (metrics), nothing else.
+		{shape.prometheus.namespace, shape.prometheus.labels, all(false, true, false)},
+	}
+	// Where the values name the pods, other pods of their namespace reach nothing.
+	for _, n := range []neighbour{shape.routing, shape.prometheus} {
+		if len(n.labels) > 0 {
+			cases = append(cases, from{n.namespace, nil, all(false, false, false)})
+		}
 	}
 	for _, c := range cases {
-		t.Run("from namespace "+c.namespace, func(t *testing.T) {
-			results := probeFrom(t, c.namespace, c.probes)
+		what := "from namespace " + c.namespace
+		if len(c.labels) > 0 {
+			what += fmt.Sprintf(" as %v", c.labels)
+		}
+		t.Run(what, func(t *testing.T) {
+			results := probeFrom(t, c.namespace, c.labels, c.probes)
 			for _, p := range c.probes {
 				got := results[fmt.Sprintf("%s:%d", p.host, p.port)]
 				if got != p.want {
@@ -222,24 +248,36 @@ func networkPolicies(t *testing.T) {
 			}
 		})
 	}
-	t.Run("movies reaches auth's JWKS", func(t *testing.T) {
+	name := "movies reaches auth's JWKS"
+	if len(shape.externalStores) > 0 {
+		name += ", the databases outside the chart (every port), and no other port of the cluster"
+	}
+	t.Run(name, func(t *testing.T) {
 		// The only client of the JWKS inside the cluster: a pod with the movies pods' labels.
+		probes := []probe{{"auth API", svc("auth"), 8081, true}}
+		if len(shape.externalStores) > 0 {
+			probes = append(append(probes, shape.externalStores...), shape.otherCluster)
+		}
 		results := probeFromPod(t, namespace, "np-as-movies", map[string]string{
 			"app.kubernetes.io/name": "movies", "app.kubernetes.io/instance": release,
-		}, []probe{{"auth API", svc("auth"), 8081, true}})
-		if !results[svc("auth")+":8081"] {
-			t.Fatal("a pod labelled as movies cannot reach auth's API port (JWKS)")
+		}, probes)
+		for _, p := range probes {
+			if got := results[fmt.Sprintf("%s:%d", p.host, p.port)]; got != p.want {
+				t.Errorf("%s (%s:%d) from a pod labelled as movies: reachable=%v, want %v", p.what, p.host, p.port, got, p.want)
+			}
 		}
 	})
 }
 
-func probeFrom(t *testing.T, ns string, probes []probe) map[string]bool {
+// probeFrom runs the probes from a pod with labels in namespace ns, made (Pod Security restricted) if
+// there is none.
+func probeFrom(t *testing.T, ns string, labels map[string]string, probes []probe) map[string]bool {
 	t.Helper()
 	if _, err := try(time.Minute, "kubectl", "get", "namespace", ns); err != nil {
 		kubectl(t, "create", "namespace", ns)
 		kubectl(t, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
 	}
-	return probeFromPod(t, ns, "np-probe", nil, probes)
+	return probeFromPod(t, ns, "np-probe", labels, probes)
 }
 
 // probeFromPod runs the tools image as a pod that tries each address, all at once, once a second for

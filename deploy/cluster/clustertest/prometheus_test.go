@@ -22,14 +22,13 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// What TestClusterMonitoring reads from the repository: the Prometheus cluster-up applies, the rules it
-// loads and the dashboard whose queries it must answer.
+// What TestClusterMonitoring reads from the repository: the rules Prometheus loads (on the managed shape,
+// through the chart's PrometheusRule, which carries the same rules) and the dashboard whose queries it must
+// answer. The Prometheus manifest and its namespace are the shape's (shape_test.go).
 const (
-	prometheusManifest = "deploy/cluster/manifests/prometheus.yaml"
-	rulesFile          = "deploy/prometheus/moviebag-rules.yaml"
-	dashboardFile      = "deploy/grafana/moviebag-overview.json"
-	monitoringNS       = "monitoring"
-	serviceDownAlert   = "MoviebagServiceDown"
+	rulesFile        = "deploy/prometheus/moviebag-rules.yaml"
+	dashboardFile    = "deploy/grafana/moviebag-overview.json"
+	serviceDownAlert = "MoviebagServiceDown"
 )
 
 // TestClusterMonitoring proves the in-cluster Prometheus (deploy/cluster/manifests/prometheus.yaml, which
@@ -41,7 +40,7 @@ const (
 // long it took.
 func TestClusterMonitoring(t *testing.T) {
 	env(t, "KUBECONFIG")
-	gateway := strings.TrimRight(env(t, "GATEWAY_URL"), "/")
+	gateway := strings.TrimRight(wayIn(t), "/")
 	if os.Getenv("PROMETHEUS_URL") == "" {
 		t.Fatal("PROMETHEUS_URL is not set: cluster-up did not bring the in-cluster Prometheus up (a WARNING line " +
 			"of its output says why), or this test was not run by `make test-cluster`")
@@ -49,7 +48,7 @@ func TestClusterMonitoring(t *testing.T) {
 	prom := &promAPI{base: strings.TrimRight(os.Getenv("PROMETHEUS_URL"), "/"), http: &http.Client{Timeout: 20 * time.Second}}
 	root := repoRoot(t)
 	rules := loadRules(t, filepath.Join(root, rulesFile))
-	eval := evaluationInterval(t, filepath.Join(root, prometheusManifest))
+	eval := evaluationInterval(t, filepath.Join(root, shape.prometheusManifest))
 	api := &gatewayClient{base: gateway, http: &http.Client{Timeout: 10 * time.Second}}
 	begin := time.Now()
 
@@ -57,8 +56,10 @@ func TestClusterMonitoring(t *testing.T) {
 	// discovery Role and RoleBinding, which live there, went with it. Applying the manifest again puts them
 	// back and changes nothing else (no restart).
 	start := time.Now()
-	kubectl(t, "apply", "-f", filepath.Join(root, prometheusManifest))
-	kubectl(t, "-n", monitoringNS, "rollout", "status", "deployment/prometheus", "--timeout=180s")
+	if shape.reapplyPrometheus {
+		kubectl(t, "apply", "-f", filepath.Join(root, shape.prometheusManifest))
+	}
+	kubectl(t, "-n", monitoringNS, "rollout", "status", "deployment/"+shape.prometheusDeployment, "--timeout=180s")
 	kubectl(t, "-n", namespace, "rollout", "status", "deployment", "--timeout=300s")
 	t.Logf("setup (manifest applied again, Prometheus and the release rolled out): %v", since(start))
 
