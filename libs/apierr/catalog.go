@@ -39,6 +39,9 @@ const (
 	TooManyRequestsError        Code = "TooManyRequestsError"
 	RequestHeadersTooLargeError Code = "RequestHeadersTooLargeError"
 	ServiceUnavailableError     Code = "ServiceUnavailableError"
+	// ResetTokenInvalidError is one answer for an unknown, used or expired
+	// password reset token, so that none of the three can be told apart.
+	ResetTokenInvalidError Code = "ResetTokenInvalidError"
 )
 
 // entry is one row of the catalog.
@@ -76,6 +79,7 @@ var catalog = map[Code]entry{
 	TooManyRequestsError:        {http.StatusTooManyRequests, "Too many requests, try again later", ""},
 	RequestHeadersTooLargeError: {http.StatusRequestHeaderFieldsTooLarge, "Request headers are too large", ""},
 	ServiceUnavailableError:     {http.StatusServiceUnavailable, "Service is temporarily unavailable, try again later", ""},
+	ResetTokenInvalidError:      {http.StatusBadRequest, "Password reset token is invalid or has expired", ""},
 }
 
 // Codes lists every code of the catalog, for tests and documentation.

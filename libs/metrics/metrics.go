@@ -52,6 +52,11 @@ const (
 	Exists  Operation = "exists"
 	Eval    Operation = "eval" // a Lua script (EVAL, EVALSHA)
 	Publish Operation = "publish"
+	// On a Redis Stream: XADD; the consumer group's reads (XREADGROUP,
+	// XPENDING, XCLAIM, XLEN); XACK with XDEL.
+	Append Operation = "append"
+	Read   Operation = "read"
+	Ack    Operation = "ack"
 )
 
 // DurationBuckets suit an API answering in milliseconds.

@@ -20,6 +20,16 @@ const (
 	// SessionsEndedName counts requests that ended sessions of a user, by
 	// reason (logout_all).
 	SessionsEndedName = "moviebag_sessions_ended_total"
+	// PasswordResetsName counts password resets by stage: asked (a forgot
+	// request accepted), completed, invalid_token.
+	PasswordResetsName = "moviebag_password_resets_total"
+	// MailSentName and MailFailedName count the deliveries of mails to the
+	// mail server by kind, the failures also by reason (temporary: retried;
+	// permanent and expired: dropped); MailPendingName is how many mails
+	// wait in the outbox.
+	MailSentName    = "moviebag_mail_sent_total"
+	MailFailedName  = "moviebag_mail_failed_total"
+	MailPendingName = "moviebag_mail_pending"
 
 	// The movies service's own.
 	JWKSRefreshesName = "moviebag_jwks_refresh_total"
@@ -50,6 +60,10 @@ func Exported() map[string]Type {
 		TokensRevokedName:    Counter,
 		PasswordHashesName:   Counter,
 		SessionsEndedName:    Counter,
+		PasswordResetsName:   Counter,
+		MailSentName:         Counter,
+		MailFailedName:       Counter,
+		MailPendingName:      Gauge,
 		JWKSRefreshesName:    Counter,
 	}
 }
