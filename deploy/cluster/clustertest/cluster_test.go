@@ -40,7 +40,15 @@ func chartDir(t *testing.T) string {
 	t.Helper()
 	state := os.Getenv("CLUSTER_STATE")
 	if state == "" {
+		// As cluster.sh names it: CLUSTER_NAME, else the shape's name, else moviebag.
+		name := os.Getenv("CLUSTER_NAME")
+		if name == "" {
+			name = shapeName
+		}
 		state = filepath.Join(repoRoot(t), ".data/cluster")
+		if name != "" && name != "moviebag" {
+			state += "-" + name
+		}
 	}
 	return filepath.Join(state, "charts/moviebag")
 }
@@ -134,6 +142,7 @@ func TestCluster(t *testing.T) {
 
 	if shape.signingKeys != "" {
 		t.Run("the signing key comes from the existing Secret", func(t *testing.T) { signingKeysFromSecret(t, ingress) })
+		t.Run("a GitOps render (helm template) gives the objects the install made", func(t *testing.T) { gitOpsRender(t) })
 	}
 
 	t.Run("NetworkPolicies are enforced", func(t *testing.T) { networkPolicies(t) })

@@ -2,12 +2,19 @@ package clustertest
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/yaml"
 )
 
 // clusterShape is what the checks expect of the cluster under test: the default cluster of `make cluster-up`,
@@ -160,4 +167,80 @@ func signingKeysFromSecret(t *testing.T, base string) {
 	if out, err := try(time.Minute, "kubectl", "-n", namespace, "get", "secret", release+"-auth-signing-keys"); err == nil {
 		t.Errorf("the chart made a signing-key Secret although signingKeys.existingSecret is set:\n%s", out)
 	}
+}
+
+// gitOpsRender: the render a GitOps controller makes (Argo CD runs `helm template` with the cluster's API
+// versions; lookup sees nothing there) of the same chart and values gives the objects the install made, one
+// for one, but for the existing storage Secret's checksum on the pods (its name there; its data where helm
+// reads the cluster). So applying that render installs what the checks proved.
+func gitOpsRender(t *testing.T) {
+	values := sh(t, time.Minute, "helm", "get", "values", release, "-n", namespace, "-o", "yaml")
+	file := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(file, []byte(values), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	apiVersions := strings.Fields(kubectl(t, "api-versions"))
+	args := []string{"template", release, chartDir(t), "-n", namespace, "-f", file, "--skip-tests"}
+	for _, v := range apiVersions {
+		args = append(args, "--api-versions", v)
+	}
+	for _, kind := range []string{"monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PrometheusRule"} {
+		args = append(args, "--api-versions", kind)
+	}
+	rendered := manifestObjects(t, sh(t, 2*time.Minute, "helm", args...))
+	installed := manifestObjects(t, sh(t, time.Minute, "helm", "get", "manifest", release, "-n", namespace))
+	var keys []string
+	for k := range installed {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		r, ok := rendered[k]
+		if !ok {
+			t.Errorf("%s: installed, not in the GitOps render", k)
+			continue
+		}
+		if !reflect.DeepEqual(r, installed[k]) {
+			a, _ := json.MarshalIndent(installed[k], "", " ")
+			b, _ := json.MarshalIndent(r, "", " ")
+			t.Errorf("%s differs: installed\n%s\nrendered\n%s", k, a, b)
+		}
+	}
+	for k := range rendered {
+		if _, ok := installed[k]; !ok {
+			t.Errorf("%s: in the GitOps render, not installed", k)
+		}
+	}
+	t.Logf("the GitOps render and the install agree on %d objects (the storage checksum aside)", len(installed))
+}
+
+// manifestObjects decodes a multi-document manifest into its objects by kind/namespace/name, without the
+// hooks and without the pods' checksum/storage annotation.
+func manifestObjects(t *testing.T, manifest string) map[string]map[string]any {
+	t.Helper()
+	objs := map[string]map[string]any{}
+	for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(manifest, -1) {
+		var o map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
+			t.Fatalf("%v in\n%s", err, doc)
+		}
+		if o == nil {
+			continue
+		}
+		meta, _ := o["metadata"].(map[string]any)
+		if ann, _ := meta["annotations"].(map[string]any); ann["helm.sh/hook"] != nil {
+			continue
+		}
+		if spec, _ := o["spec"].(map[string]any); spec != nil {
+			if tmpl, _ := spec["template"].(map[string]any); tmpl != nil {
+				if m, _ := tmpl["metadata"].(map[string]any); m != nil {
+					if ann, _ := m["annotations"].(map[string]any); ann != nil {
+						delete(ann, "checksum/storage")
+					}
+				}
+			}
+		}
+		objs[fmt.Sprintf("%v %v/%v", o["kind"], meta["namespace"], meta["name"])] = o
+	}
+	return objs
 }

@@ -27,6 +27,7 @@
 # the discovery Role in each namespace they scrape. A monitor or a rule without the label is not seen.
 
 SHAPE_DIR="$REPO/deploy/cluster/shapes/managed"
+# shellcheck disable=SC2034 # cluster.sh's variables, which this shape replaces
 NODES=(n1 n2)
 RELEASE=mb
 NAMESPACE=apps
@@ -73,9 +74,11 @@ install_chart() {
   log "namespace $NAMESPACE (Pod Security: restricted): the storage Secret and the signing key, made before the chart"
   kubectl create namespace "$NAMESPACE" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   kubectl label namespace "$NAMESPACE" --overwrite pod-security.kubernetes.io/enforce=restricted >/dev/null
+  # go-redis' Sentinel form: the URL's user information is the Sentinel's, the primary's password is the
+  # password parameter.
   kubectl -n "$NAMESPACE" create secret generic mb-stores \
     --from-literal=MONGO_URI="mongodb://docdb.$STORES.svc.cluster.local:27017/" \
-    --from-literal=REDIS_URL="redis://:$redis_pass@sentinel.$STORES.svc.cluster.local:26379/0?master_name=primary&sentinel_password=$sentinel_pass" \
+    --from-literal=REDIS_URL="redis://:$sentinel_pass@sentinel.$STORES.svc.cluster.local:26379/0?master_name=primary&password=$redis_pass" \
     --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out "$STATE/$SIGNING_KID.pem" 2>/dev/null
   kubectl -n "$NAMESPACE" create secret generic mb-jwt-keys --from-file="$STATE/$SIGNING_KID.pem" \
@@ -176,5 +179,6 @@ monitoring() {
     fi
     sleep 1
   done
+  # shellcheck disable=SC2034 # read by cluster.sh's up
   PROMETHEUS_URL="$url"
 }
