@@ -42,6 +42,9 @@ const (
 	// ResetTokenInvalidError is one answer for an unknown, used or expired
 	// password reset token, so that none of the three can be told apart.
 	ResetTokenInvalidError Code = "ResetTokenInvalidError"
+	// RefreshTokenInvalidError is one answer for an unknown, spent, expired
+	// or ended refresh token.
+	RefreshTokenInvalidError Code = "RefreshTokenInvalidError"
 )
 
 // entry is one row of the catalog.
@@ -80,6 +83,7 @@ var catalog = map[Code]entry{
 	RequestHeadersTooLargeError: {http.StatusRequestHeaderFieldsTooLarge, "Request headers are too large", ""},
 	ServiceUnavailableError:     {http.StatusServiceUnavailable, "Service is temporarily unavailable, try again later", ""},
 	ResetTokenInvalidError:      {http.StatusBadRequest, "Password reset token is invalid or has expired", ""},
+	RefreshTokenInvalidError:    {http.StatusUnauthorized, "Refresh token is invalid or has expired", ""},
 }
 
 // Codes lists every code of the catalog, for tests and documentation.
