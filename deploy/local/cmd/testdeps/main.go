@@ -1,7 +1,9 @@
 // Command testdeps starts FerretDB and redis-server on free ports, plus a
-// 3-master Redis Cluster and a Sentinel-managed primary with a replica, runs
-// the command after "--" with MOVIEBAG_TEST_MONGO_URI, MOVIEBAG_TEST_REDIS_URL,
-// MOVIEBAG_TEST_REDIS_CLUSTER_URL and MOVIEBAG_TEST_REDIS_SENTINEL_URL set,
+// 3-master Redis Cluster, a Sentinel-managed primary with a replica and a
+// mail server (Mailpit), runs the command after "--" with
+// MOVIEBAG_TEST_MONGO_URI, MOVIEBAG_TEST_REDIS_URL,
+// MOVIEBAG_TEST_REDIS_CLUSTER_URL, MOVIEBAG_TEST_REDIS_SENTINEL_URL,
+// MOVIEBAG_TEST_SMTP_URL and MOVIEBAG_TEST_MAIL_API_URL set,
 // and stops them again: `make test` runs the Go tests under it. When
 // both variables are already set (a real MongoDB and Redis, as in GitHub
 // Actions), it runs the command against those instead.
@@ -63,6 +65,16 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		defer stop()
 		env = append(env, "MOVIEBAG_TEST_REDIS_SENTINEL_URL="+setup.URL)
+	}
+
+	// A mail server whose mail the tests read, unless given too.
+	if os.Getenv("MOVIEBAG_TEST_SMTP_URL") == "" || os.Getenv("MOVIEBAG_TEST_MAIL_API_URL") == "" {
+		mp, err := devstore.StartMailpit(ctx, filepath.Join(dir, "mailpit"), "", "", logger)
+		if err != nil {
+			return fmt.Errorf("mailpit: %w", err)
+		}
+		defer mp.Stop()
+		env = append(env, "MOVIEBAG_TEST_SMTP_URL="+mp.SMTPURL, "MOVIEBAG_TEST_MAIL_API_URL="+mp.APIURL)
 	}
 
 	if os.Getenv("MOVIEBAG_TEST_MONGO_URI") != "" && os.Getenv("MOVIEBAG_TEST_REDIS_URL") != "" {

@@ -26,7 +26,19 @@ type User struct {
 	Email        string        `bson:"email"`
 	PasswordHash []byte        `bson:"password_hash"`
 	CreatedAt    time.Time     `bson:"created_at"`
+	// Reset is the user's outstanding password reset, if any.
+	Reset *Reset `bson:"password_reset,omitempty"`
 }
+
+// Reset is an outstanding password reset: the digest of the token sent
+// (never the token) and when it stops working.
+type Reset struct {
+	Digest    string    `bson:"digest"`
+	ExpiresAt time.Time `bson:"expires_at"`
+}
+
+// resetDigest is the field reset tokens are looked up by.
+const resetDigest = "password_reset.digest"
 
 // Store keeps users in the "users" collection.
 type Store struct {
@@ -40,9 +52,18 @@ func New(db *mongo.Database, errs store.Errors) *Store {
 	return &Store{coll: db.Collection("users"), errs: errs}
 }
 
-// EnsureIndexes creates the unique index on email.
+// EnsureIndexes creates the unique index on email and the index reset
+// tokens are looked up by.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
-	return store.EnsureUnique(ctx, s.coll, "email")
+	if err := store.EnsureUnique(ctx, s.coll, "email"); err != nil {
+		return err
+	}
+	if _, err := s.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: resetDigest, Value: 1}}, Options: options.Index().SetName("password_reset_digest"),
+	}); err != nil {
+		return fmt.Errorf("index on users.%s: %w", resetDigest, err)
+	}
+	return nil
 }
 
 // nonASCII matches an email with a character outside ASCII (Go's regexp
@@ -122,6 +143,55 @@ func (s *Store) SetPassword(ctx context.Context, id bson.ObjectID, passwordHash 
 		return ErrNotFound
 	}
 	return nil
+}
+
+// SetReset makes r the one outstanding password reset of the user id (a
+// reset asked before stops working); a user that is gone is ErrNotFound.
+func (s *Store) SetReset(ctx context.Context, id bson.ObjectID, r Reset) error {
+	r.ExpiresAt = r.ExpiresAt.UTC().Truncate(time.Millisecond)
+	res, err := s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "password_reset", Value: r}}}})
+	if err != nil {
+		return s.errs.Mongo(metrics.Update, err)
+	}
+	if res.MatchedCount == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// liveReset matches the user whose outstanding reset has digest and has
+// not expired at now.
+func liveReset(digest string, now time.Time) bson.D {
+	return bson.D{
+		{Key: resetDigest, Value: digest},
+		{Key: "password_reset.expires_at", Value: bson.D{{Key: "$gt", Value: now.UTC()}}},
+	}
+}
+
+// ByReset finds the user whose reset token has digest, unexpired at now:
+// ErrNotFound for an unknown, used or expired token.
+func (s *Store) ByReset(ctx context.Context, digest string, now time.Time) (User, error) {
+	return s.findOne(ctx, liveReset(digest, now))
+}
+
+// ConsumeReset, in one atomic step, takes the reset whose token has digest,
+// unexpired at now, and sets the user's password hash: of concurrent calls
+// with one token, one succeeds. It returns the user as they were; an
+// unknown, used or expired token is ErrNotFound.
+func (s *Store) ConsumeReset(ctx context.Context, digest string, now time.Time, passwordHash []byte) (User, error) {
+	var u User
+	err := s.coll.FindOneAndUpdate(ctx, liveReset(digest, now), bson.D{
+		{Key: "$set", Value: bson.D{{Key: "password_hash", Value: passwordHash}}},
+		{Key: "$unset", Value: bson.D{{Key: "password_reset", Value: ""}}},
+	}).Decode(&u)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return User{}, ErrNotFound
+	case err != nil:
+		return User{}, s.errs.Mongo(metrics.Update, err)
+	}
+	return u, nil
 }
 
 // ByEmail finds a user by (lower-cased) email.
