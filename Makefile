@@ -133,9 +133,10 @@ deps-lint: $(GOLANGCI_LINT)
 $(GOLANGCI_LINT):
 	@echo "building golangci-lint $(GOLANGCI_LINT_VERSION) into bin/ (first run only: about 3 minutes)"
 	@$(STEP) begin golangci-lint
-	GOBIN=$(BIN) GOWORK=off $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	GOBIN=$(BIN) GOWORK=off $(GO) install -ldflags '-s -w' github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	@$(STEP) end golangci-lint
 
+TEST_NEEDS_lint := $(GOLANGCI_LINT)
 .PHONY: lint
 # golangci-lint skips deploy/cluster/kube for the reason vet does (VET_MODULES): it would lint all of Kubernetes.
 lint: $(GOLANGCI_LINT) ## gofmt every Go module, golangci-lint every one but the Kubernetes build

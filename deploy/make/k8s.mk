@@ -103,12 +103,12 @@ HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
 	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37
 $(HELM):
 	@$(STEP) begin helm
-	GOBIN=$(BIN) GOWORK=off $(GO) install -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	GOBIN=$(BIN) GOWORK=off $(GO) install -trimpath -ldflags '-s -w $(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	@$(STEP) end helm
 
 $(ACTIONLINT):
 	@$(STEP) begin actionlint
-	GOBIN=$(BIN) GOWORK=off $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	GOBIN=$(BIN) GOWORK=off $(GO) install -trimpath -ldflags '-s -w' github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 	@$(STEP) end actionlint
 
 # $(KUBE_APISERVER) is a link to the multi-call Kubernetes binary built by testcluster.mk.
@@ -119,7 +119,7 @@ $(SKAFFOLD): | deps-k8s-apt
 	@$(STEP) begin skaffold
 	set -e; dir=$$(GOWORK=off GOFLAGS=-mod=mod $(GO) mod download -json github.com/GoogleContainerTools/skaffold/v2@$(SKAFFOLD_VERSION) | jq -r .Dir); \
 	rm -rf $(K8S_BUILD)/skaffold && cp -r "$$dir" $(K8S_BUILD)/skaffold && chmod -R u+w $(K8S_BUILD)/skaffold; \
-	cd $(K8S_BUILD)/skaffold && GOWORK=off GOFLAGS='-mod=mod -buildvcs=false' $(GO) build \
-	  -ldflags "-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$(SKAFFOLD_VERSION)" -o $@ ./cmd/skaffold
+	cd $(K8S_BUILD)/skaffold && GOWORK=off GOFLAGS='-mod=mod -buildvcs=false' $(GO) build -trimpath \
+	  -ldflags "-s -w -X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$(SKAFFOLD_VERSION)" -o $@ ./cmd/skaffold
 	rm -rf $(K8S_BUILD)/skaffold
 	@$(STEP) end skaffold

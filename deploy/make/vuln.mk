@@ -24,7 +24,7 @@ deps-vuln: $(GOVULNCHECK) $(VULNDB)/index/db.json ## govulncheck and its offline
 
 $(GOVULNCHECK):
 	@$(STEP) begin govulncheck
-	GOBIN=$(BIN) $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+	GOBIN=$(BIN) $(GO) install -ldflags '-s -w' golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
 	@$(STEP) end govulncheck
 
 # gendb (in the vulndb module) reads the data as a git repository: copy the module, commit it, generate.
