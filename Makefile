@@ -30,6 +30,8 @@ DEPS_TARGETS := deps-go
 # The Debian packages they install, one apt-get at a time before the builds (see deps).
 APT_TARGETS := deps-go-apt
 TEST_TARGETS := vet check-dce lint test-go test-fuzz
+# The tests that run beside the tool builds (see test), each after its TEST_NEEDS_<target>.
+TEST_EARLY := vet check-dce lint test-fuzz
 # The pinned linter of lint (below): make deps builds it once into bin/, so make test can run it.
 DEPS_TARGETS += deps-lint
 
@@ -108,11 +110,17 @@ deps-go: deps-go-apt
 	    (cd "$$d" && GOWORK=off $(GO) mod download) || exit 1; }; done
 	@$(STEP) end $@
 
+# make test: the Debian packages (APT_TARGETS), then one make -j$(DEPS_JOBS) of the tool builds of make deps and
+# the tests (test-steps, at the end of this file). The tests run one at a time; those of TEST_EARLY (compile and
+# static checks) each as soon as the tools it names in TEST_NEEDS_<target> are built, beside the builds still
+# running on a cold machine; every other test (integration, the live stack, the cluster: they take their own
+# time and load) after every build, in TEST_TARGETS order. A target added to TEST_TARGETS waits for the builds
+# unless it is added to TEST_EARLY with its needs.
 .PHONY: test
 test: ## every test (installs what it lacks first, as make deps): vet, unit, integration (FerretDB + redis-server on free ports), end-to-end, charts
 	@$(if $(step_top),$(STEP) reset)
-	@$(MAKE) --no-print-directory deps
-	@for t in $(TEST_TARGETS); do $(STEP) run "$$t" $(MAKE) --no-print-directory "$$t" || { $(STEP) table; exit 1; }; done
+	@$(STEP) run deps-apt $(MAKE) --no-print-directory $(APT_TARGETS)
+	@$(MAKE) --no-print-directory -j$(DEPS_JOBS) --output-sync=line test-steps || { $(STEP) table; exit 1; }
 	@$(if $(step_top),$(STEP) table)
 
 .PHONY: vet
@@ -171,3 +179,19 @@ fmt: ## gofmt every module
 tidy: ## go mod tidy in every module, then go work sync
 	@for d in $(MODULES); do (cd "$$d" && $(GO) mod tidy); done
 	$(GO) work sync
+
+# The tests of make test in the order they run (see test): TEST_EARLY first, each after its TEST_NEEDS_<target>;
+# then the rest after every build of make deps. step-<target> runs <target> in a make of its own, timed, after
+# the step before it.
+TEST_LATE = $(filter-out $(TEST_EARLY),$(TEST_TARGETS))
+TEST_ORDER = $(filter $(TEST_TARGETS),$(TEST_EARLY)) $(TEST_LATE)
+define test_step
+.PHONY: step-$(1)
+step-$(1): $$(if $$(filter $(1),$$(TEST_LATE)),$$(DEPS_FIRST) $$(DEPS_TARGETS),$$(TEST_NEEDS_$(1))) $(if $(2),| step-$(2))
+	@$$(STEP) run $(1) $$(MAKE) --no-print-directory $(1)
+endef
+test_prev :=
+$(foreach t,$(TEST_ORDER),$(eval $(call test_step,$(t),$(test_prev)))$(eval test_prev := $(t)))
+
+.PHONY: test-steps
+test-steps: $(DEPS_FIRST) step-$(firstword $(TEST_ORDER)) $(DEPS_TARGETS) $(addprefix step-,$(TEST_ORDER))

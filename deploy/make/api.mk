@@ -19,6 +19,9 @@ API_CONTRACT_DIR := $(CURDIR)/build/contract
 
 DEPS_TARGETS += deps-api
 APT_TARGETS += deps-api-apt
+TEST_EARLY += lint-api test-api-docs
+TEST_NEEDS_lint-api := deps-api
+TEST_NEEDS_test-api-docs := deps-api
 # test-api-contract runs test-go itself (with the answers recorded), so it takes test-go's place.
 TEST_TARGETS := lint-api test-api-docs $(patsubst test-go,test-api-contract,$(TEST_TARGETS))
 

@@ -11,6 +11,8 @@ OBS_SUDO       := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>
 
 DEPS_TARGETS += deps-observability
 APT_TARGETS += deps-observability-apt
+TEST_EARLY += test-observability-static
+TEST_NEEDS_test-observability-static := deps-observability
 # test-observability starts the local stack on the default ports (8080, 8081, 8082, 9091, 9092; override with
 # GATEWAY_ADDR, AUTH_ADDR, AUTH_ADMIN_ADDR, MOVIES_ADDR, MOVIES_ADMIN_ADDR) and refuses to run if they are taken.
 TEST_TARGETS += test-observability-static test-observability

@@ -18,6 +18,8 @@ VULN_MODULES = $(shell find . -name go.mod -not -path './build/*' -not -path './
 
 DEPS_TARGETS += deps-vuln
 TEST_TARGETS += test-vuln
+TEST_EARLY += test-vuln
+TEST_NEEDS_test-vuln := deps-vuln
 
 .PHONY: deps-vuln
 deps-vuln: $(GOVULNCHECK) $(VULNDB)/index/db.json ## govulncheck and its offline vulnerability database
