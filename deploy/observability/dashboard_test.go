@@ -12,9 +12,10 @@ import (
 
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
-	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	grafana "github.com/grafana/grafana-foundation-sdk/go/dashboard"
 
 	"github.com/moviebag/moviebag/deploy/observability"
+	"github.com/moviebag/moviebag/deploy/observability/dashboard"
 	"github.com/moviebag/moviebag/libs/metrics"
 )
 
@@ -27,9 +28,9 @@ func mustReadFile(t *testing.T, path string) []byte {
 	return b
 }
 
-func mustDashboard(t *testing.T) observability.RawDashboard {
+func mustDashboard(t *testing.T) dashboard.Dashboard {
 	t.Helper()
-	d, err := observability.ParseDashboard(mustReadFile(t, observability.DashboardPath))
+	d, err := dashboard.Parse(mustReadFile(t, observability.DashboardPath))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestDeployFilesAreLinksToTheChart(t *testing.T) {
 func TestDashboardStrict(t *testing.T) {
 	plugins.RegisterDefaultPlugins()
 	// The dashboard file is Grafana's classic (v1) JSON model; dashboardv2 is a different schema.
-	var d dashboard.Dashboard //nolint:staticcheck // SA1019: see above
+	var d grafana.Dashboard //nolint:staticcheck // SA1019: see above
 	if err := d.UnmarshalJSONStrict(mustReadFile(t, observability.DashboardPath)); err != nil {
 		// A successful decode returns an empty, non-nil cog.BuildErrors.
 		var errs cog.BuildErrors
@@ -93,11 +94,11 @@ func compactJSON(t *testing.T, raw json.RawMessage) string {
 
 func TestDashboardVariables(t *testing.T) {
 	d := mustDashboard(t)
-	ds, ok := d.Variable("datasource")
+	ds, ok := d.Var("datasource")
 	if !ok || ds.Type != "datasource" || string(ds.Query) != `"prometheus"` {
 		t.Errorf("want a datasource variable of type prometheus, got %+v", ds)
 	}
-	ns, ok := d.Variable("namespace")
+	ns, ok := d.Var("namespace")
 	if !ok {
 		t.Fatal("no namespace variable")
 	}
@@ -105,7 +106,7 @@ func TestDashboardVariables(t *testing.T) {
 	if !ns.IncludeAll || ns.AllValue != ".*" {
 		t.Errorf("namespace variable: includeAll=%v allValue=%q, want true and .*", ns.IncludeAll, ns.AllValue)
 	}
-	svc, ok := d.Variable("service")
+	svc, ok := d.Var("service")
 	if !ok || !svc.IncludeAll {
 		t.Errorf("want a service variable with All, got %+v", svc)
 	}
@@ -117,11 +118,11 @@ func TestDashboardVariables(t *testing.T) {
 		if got := compactJSON(t, v.Datasource); got != datasourceRef {
 			t.Errorf("variable %s: datasource %s, want %s", v.Name, got, datasourceRef)
 		}
-		q, err := v.VariableQuery()
+		q, err := v.QueryText()
 		if err != nil {
 			t.Fatal(err)
 		}
-		sel, _, err := observability.LabelValuesQuery(q)
+		sel, _, err := dashboard.LabelValuesQuery(q)
 		if err != nil {
 			t.Errorf("variable %s: %v", v.Name, err)
 			continue
@@ -129,7 +130,7 @@ func TestDashboardVariables(t *testing.T) {
 		if v.Definition != q {
 			t.Errorf("variable %s: definition %q differs from query %q", v.Name, v.Definition, q)
 		}
-		sel = observability.Interpolate(sel, map[string]string{"namespace": ".*", "service": "auth", "route": ".*"}, "1m", "5m")
+		sel = dashboard.Interpolate(sel, map[string]string{"namespace": ".*", "service": "auth", "route": ".*"}, "1m", "5m")
 		if sel == "" {
 			continue
 		}
@@ -219,7 +220,7 @@ func TestDashboardPanels(t *testing.T) {
 	used := map[string]bool{}
 	p := observability.NewParser()
 	for _, q := range d.Queries() {
-		expr, err := p.ParseExpr(observability.Interpolate(q.Expr, map[string]string{"namespace": ".*", "service": "auth", "route": ".*"}, "1m", "5m"))
+		expr, err := p.ParseExpr(dashboard.Interpolate(q.Expr, map[string]string{"namespace": ".*", "service": "auth", "route": ".*"}, "1m", "5m"))
 		if err != nil {
 			continue // reported by TestDashboardQueriesParse
 		}
@@ -262,7 +263,7 @@ func TestDashboardQueriesParse(t *testing.T) {
 			{"namespace": ".*", "service": "auth", "route": ".*"},
 			{"namespace": "prod", "service": "(auth|movies)", "route": "/api/movies/:id"},
 		} {
-			src := observability.Interpolate(q.Expr, vars, "1m", "5m")
+			src := dashboard.Interpolate(q.Expr, vars, "1m", "5m")
 			if strings.Contains(src, "$") {
 				t.Errorf("%s: variable left after substitution: %s", q, src)
 			}

@@ -1,7 +1,6 @@
 package observability_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +22,8 @@ import (
 	"time"
 
 	"github.com/moviebag/moviebag/deploy/observability"
+	"github.com/moviebag/moviebag/deploy/observability/dashboard"
+	"github.com/moviebag/moviebag/deploy/observability/traffic"
 	"github.com/moviebag/moviebag/libs/metrics"
 )
 
@@ -58,13 +59,21 @@ func TestLivePrometheus(t *testing.T) {
 	}
 
 	// Phase 1 creates every series (a counter's first appearance is not an increase); phase 2 is counted.
-	api := &apiClient{base: strings.TrimRight(gateway, "/"), http: &http.Client{Timeout: 10 * time.Second}}
-	api.drive(t, 1)
+	api := &traffic.Client{Base: strings.TrimRight(gateway, "/")}
+	drive := func(rounds int) map[string]int {
+		t.Helper()
+		_, codes, err := api.Session(context.Background(), rounds, t.Logf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return codes
+	}
+	drive(1)
 	prom.waitFor(t, `moviebag_errors_total{code="MovieNotExistsError"}`, 20*time.Second, 1)
 	// Prometheus' latest samples hold all of phase 1 once they equal the services' own counters.
 	before := prom.errorsByCodeEventually(t, servicesErrorsByCode(t, targets), 20*time.Second)
 	const rounds = 5
-	observed := api.drive(t, rounds)
+	observed := drive(rounds)
 
 	t.Run("errors by code match the injected errors", func(t *testing.T) {
 		want := map[string]int{}
@@ -99,7 +108,7 @@ func TestLivePrometheus(t *testing.T) {
 		// The dashboard's panel, as Grafana would run it for all services, shows every injected code (once
 		// rate() has two samples that differ: polled, not slept for).
 		q := findQuery(t, "Errors by envelope code", "A")
-		expr := observability.Interpolate(q.Expr, map[string]string{"namespace": ".*", "service": strings.Join(services, "|"), "route": ".*"}, "1m", "5m")
+		expr := dashboard.Interpolate(q.Expr, map[string]string{"namespace": ".*", "service": strings.Join(services, "|"), "route": ".*"}, "1m", "5m")
 		shows := func(series []sample, code string) bool {
 			return slices.ContainsFunc(series, func(s sample) bool { return s.Metric["code"] == code && s.Value > 0 })
 		}
@@ -119,7 +128,7 @@ func TestLivePrometheus(t *testing.T) {
 		// The 4xx error ratio reflects them on their routes: movies' /api/movies/:id (MovieNotExistsError) and
 		// the unmatched route (NotFoundError).
 		q = findQuery(t, "4xx error ratio by route", "A")
-		ratios := prom.query(t, observability.Interpolate(q.Expr, map[string]string{"namespace": ".*", "service": strings.Join(services, "|"), "route": ".*"}, "1m", "5m"))
+		ratios := prom.query(t, dashboard.Interpolate(q.Expr, map[string]string{"namespace": ".*", "service": strings.Join(services, "|"), "route": ".*"}, "1m", "5m"))
 		for _, route := range []string{"/api/movies/:id", "unmatched"} {
 			if !slices.ContainsFunc(ratios, func(s sample) bool { return s.Metric["route"] == route && s.Value > 0 }) {
 				t.Errorf("panel %q shows no 4xx ratio for route %s: %v", q.PanelTitle, route, ratios)
@@ -141,14 +150,14 @@ func TestLivePrometheus(t *testing.T) {
 
 	t.Run("every panel query is valid and returns series", func(t *testing.T) {
 		for _, q := range d.Queries() {
-			expr, err := p.ParseExpr(observability.Interpolate(q.Expr, map[string]string{"namespace": ".*", "service": "x", "route": ".*"}, "1m", "5m"))
+			expr, err := p.ParseExpr(dashboard.Interpolate(q.Expr, map[string]string{"namespace": ".*", "service": "x", "route": ".*"}, "1m", "5m"))
 			if err != nil {
 				t.Errorf("%s: %v", q, err)
 				continue
 			}
 			names := observability.MetricNames(expr)
 			for _, svc := range services {
-				src := observability.Interpolate(q.Expr, map[string]string{"namespace": ".*", "service": svc, "route": ".*"}, "1m", "5m")
+				src := dashboard.Interpolate(q.Expr, map[string]string{"namespace": ".*", "service": svc, "route": ".*"}, "1m", "5m")
 				need, why := true, ""
 				for _, m := range names {
 					if other, ok := onlyIn[m]; ok && other != svc {
@@ -172,15 +181,15 @@ func TestLivePrometheus(t *testing.T) {
 			if v.Type != "query" {
 				continue
 			}
-			q, err := v.VariableQuery()
+			q, err := v.QueryText()
 			if err != nil {
 				t.Fatal(err)
 			}
-			sel, label, err := observability.LabelValuesQuery(q)
+			sel, label, err := dashboard.LabelValuesQuery(q)
 			if err != nil {
 				t.Fatal(err)
 			}
-			sel = observability.Interpolate(sel, map[string]string{"namespace": ".*", "service": strings.Join(services, "|")}, "1m", "5m")
+			sel = dashboard.Interpolate(sel, map[string]string{"namespace": ".*", "service": strings.Join(services, "|")}, "1m", "5m")
 			values := prom.labelValues(t, label, sel)
 			t.Logf("variable %s: %v", v.Name, values)
 			switch v.Name {
@@ -251,7 +260,7 @@ func parseTargets(s string) (map[string]string, error) {
 	return out, nil
 }
 
-func findQuery(t *testing.T, title, refID string) observability.Query {
+func findQuery(t *testing.T, title, refID string) dashboard.Query {
 	t.Helper()
 	for _, q := range mustDashboard(t).Queries() {
 		if q.PanelTitle == title && q.RefID == refID {
@@ -259,104 +268,7 @@ func findQuery(t *testing.T, title, refID string) observability.Query {
 		}
 	}
 	t.Fatalf("no panel %q target %s", title, refID)
-	return observability.Query{}
-}
-
-// apiClient drives traffic through the gateway and counts the envelope codes it receives.
-type apiClient struct {
-	base string
-	http *http.Client
-	seq  int
-}
-
-// do sends one request and returns the status, the envelope code (if any) and the decoded body.
-func (c *apiClient) do(t *testing.T, method, path, token string, body any) (int, string, map[string]any) {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, c.base+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	raw, _ := io.ReadAll(resp.Body)
-	var obj map[string]any
-	_ = json.Unmarshal(raw, &obj)
-	code, _ := obj["code"].(string)
-	return resp.StatusCode, code, obj
-}
-
-// drive runs rounds of a user session and of requests meant to fail, and returns how often each envelope code
-// was answered. It logs any answer that differs from the one intended.
-func (c *apiClient) drive(t *testing.T, rounds int) map[string]int {
-	t.Helper()
-	codes := map[string]int{}
-	expect := func(what string, wantStatus int, wantCode string, status int, code string) {
-		if code != "" {
-			codes[code]++
-		}
-		if status != wantStatus || code != wantCode {
-			t.Logf("%s: got %d %q, meant to get %d %q", what, status, code, wantStatus, wantCode)
-		}
-	}
-	for range rounds {
-		c.seq++
-		email := fmt.Sprintf("obs-%d-%d@example.com", time.Now().UnixNano(), c.seq)
-		st, code, _ := c.do(t, http.MethodPost, "/api/auth/signup", "", map[string]string{"email": email, "password": "secret123"})
-		expect("signup", 200, "", st, code)
-		st, code, body := c.do(t, http.MethodPost, "/api/auth/login", "", map[string]string{"email": email, "password": "secret123"})
-		expect("login", 200, "", st, code)
-		token, _ := body["token"].(string)
-		st, code, _ = c.do(t, http.MethodGet, "/api/auth/me", token, nil)
-		expect("me", 200, "", st, code)
-		st, code, _ = c.do(t, http.MethodGet, "/.well-known/jwks.json", "", nil)
-		expect("jwks", 200, "", st, code)
-		st, code, body = c.do(t, http.MethodPost, "/api/movies", token, map[string]any{
-			"name": "Observed " + strconv.FormatInt(time.Now().UnixNano(), 36), "casts": []string{"A"}, "genres": []string{"Drama"},
-		})
-		expect("create movie", 200, "", st, code)
-		if id, ok := body["id"].(string); ok {
-			st, code, _ = c.do(t, http.MethodGet, "/api/movies/"+url.PathEscape(id), "", nil)
-			expect("get movie", 200, "", st, code)
-		}
-		st, code, _ = c.do(t, http.MethodGet, "/api/movies", "", nil)
-		expect("list movies", 200, "", st, code)
-		// Requests meant to fail, one per code.
-		st, code, _ = c.do(t, http.MethodGet, "/api/auth/no-such-route", "", nil)
-		expect("unknown route", 404, "NotFoundError", st, code)
-		st, code, _ = c.do(t, http.MethodPost, "/api/auth/signup", "", map[string]any{})
-		expect("signup {}", 400, "SchemaValidationError", st, code)
-		st, code, _ = c.do(t, http.MethodPost, "/api/movies", "", map[string]any{"name": "x", "casts": []string{"a"}, "genres": []string{"b"}})
-		expect("create movie without a token", 401, "TokenMissingError", st, code)
-		st, code, _ = c.do(t, http.MethodGet, "/api/movies/zzz", "", nil)
-		expect("get movie zzz", 400, "MovieNotExistsError", st, code)
-		// Login results and revocation: a wrong password, a logout, the revoked token reused.
-		st, code, _ = c.do(t, http.MethodPost, "/api/auth/login", "", map[string]string{"email": email, "password": "wrong-password"})
-		expect("login with a wrong password", 401, "UnauthorizedError", st, code)
-		st, code, _ = c.do(t, http.MethodPost, "/api/auth/logout", token, nil)
-		if st != 200 && st != 204 {
-			t.Logf("logout: got %d %q", st, code)
-		}
-		st, code, _ = c.do(t, http.MethodGet, "/api/auth/me", token, nil)
-		expect("me with a revoked token", 401, "TokenRevokedError", st, code)
-	}
-	return codes
+	return dashboard.Query{}
 }
 
 // promServer is a prometheus process started for one test.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/moviebag/moviebag/deploy/cluster/load"
+	"github.com/moviebag/moviebag/deploy/observability/traffic"
 )
 
 // TestDisruptions puts steady, mixed load through the Gateway (load.Run: 50 requests a second of public
@@ -225,7 +226,7 @@ func rotateKey(t *testing.T, gateway string) {
 	oldKID, newKID := kids[0], kids[0]+"-next" // a greater name, as the README asks
 	email := fmt.Sprintf("rotation-%d@example.com", time.Now().UnixNano())
 	login := func() (string, string) {
-		tok, err := load.Token(context.Background(), gateway, email, "rotation-secret-1")
+		tok, err := (&traffic.Client{Base: gateway}).Token(context.Background(), email, "rotation-secret-1")
 		if err != nil {
 			t.Fatalf("login: %v", err)
 		}

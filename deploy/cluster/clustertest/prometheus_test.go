@@ -1,7 +1,6 @@
 package clustertest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,9 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/moviebag/moviebag/deploy/observability/dashboard"
+	"github.com/moviebag/moviebag/deploy/observability/traffic"
 )
 
 // What TestClusterMonitoring reads from the repository: the rules Prometheus loads (on the managed shape,
@@ -49,7 +51,7 @@ func TestClusterMonitoring(t *testing.T) {
 	root := repoRoot(t)
 	rules := loadRules(t, filepath.Join(root, rulesFile))
 	eval := evaluationInterval(t, filepath.Join(root, shape.prometheusManifest))
-	api := &gatewayClient{base: gateway, http: &http.Client{Timeout: 10 * time.Second}}
+	api := &traffic.Client{Base: gateway}
 	begin := time.Now()
 
 	// TestCluster's last step deletes namespace moviebag and installs the release again: Prometheus'
@@ -105,7 +107,10 @@ func TestClusterMonitoring(t *testing.T) {
 
 	// Requests through the Gateway, errors among them, make the series the rules and the dashboard read.
 	start = time.Now()
-	sent := api.drive(t, 5)
+	sent, _, err := api.Session(context.Background(), 5, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("traffic: %d requests through the Gateway in %v", sent, since(start))
 
 	t.Run("every rule is loaded from the rules file and healthy", func(t *testing.T) {
@@ -179,7 +184,7 @@ func TestClusterMonitoring(t *testing.T) {
 
 // errorsByCode sends requests that each produce a known catalog code, on both services, and checks that
 // moviebag_errors_total, summed over the pods, rose by at least as many for that code on that service.
-func errorsByCode(t *testing.T, prom *promAPI, api *gatewayClient) {
+func errorsByCode(t *testing.T, prom *promAPI, api *traffic.Client) {
 	const n = 10
 	type injected struct {
 		code, service, method, path string
@@ -220,12 +225,12 @@ func errorsByCode(t *testing.T, prom *promAPI, api *gatewayClient) {
 	for _, c := range cases {
 		statuses := map[string]int{}
 		for range n {
-			status, code, _, err := api.call(c.method, c.path, "", c.body)
+			a, err := api.Call(context.Background(), c.method, c.path, "", c.body)
 			if err != nil {
 				t.Fatal(err)
 			}
-			statuses[fmt.Sprintf("%d %s", status, code)]++
-			if status == c.status && code == c.code {
+			statuses[fmt.Sprintf("%d %s", a.Status, a.Code)]++
+			if a.Status == c.status && a.Code == c.code {
 				answered[c.code]++
 			}
 		}
@@ -267,12 +272,12 @@ func dashboardQueries(t *testing.T, prom *promAPI, file string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d dashboard
-	if err := json.Unmarshal(raw, &d); err != nil {
+	d, err := dashboard.Parse(raw)
+	if err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}
 	vars := map[string]string{"namespace": namespace, "service": "auth|movies", "route": ".*"}
-	queries := d.queries()
+	queries := d.Queries()
 	if len(queries) == 0 {
 		t.Fatalf("%s: no panel queries found", file)
 	}
@@ -280,16 +285,16 @@ func dashboardQueries(t *testing.T, prom *promAPI, file string) {
 	took := eventually(t, 2*time.Minute, 5*time.Second, "every dashboard query returning series", func() error {
 		var empty []string
 		for _, pq := range queries {
-			q := interpolate(pq.expr, vars, "1m", "1h")
-			if m := leftVariable.FindString(q); m != "" {
-				return fmt.Errorf("%s: %s is not a variable this test knows: %s", pq.name, m, q)
+			q := dashboard.Interpolate(pq.Expr, vars, "1m", "1h")
+			if m := dashboard.Uninterpolated(q); m != "" {
+				return fmt.Errorf("%s: %s is not a variable this test knows: %s", pq, m, q)
 			}
 			series, err := prom.query(q)
 			if err != nil {
-				return fmt.Errorf("%s: %w", pq.name, err)
+				return fmt.Errorf("%s: %w", pq, err)
 			}
 			if len(series) == 0 {
-				empty = append(empty, pq.name+": "+q)
+				empty = append(empty, pq.String()+": "+q)
 			}
 		}
 		if len(empty) > 0 {
@@ -298,11 +303,11 @@ func dashboardQueries(t *testing.T, prom *promAPI, file string) {
 		return nil
 	})
 	for _, pq := range queries {
-		series, err := prom.query(interpolate(pq.expr, vars, "1m", "1h"))
+		series, err := prom.query(dashboard.Interpolate(pq.Expr, vars, "1m", "1h"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s: %d series", pq.name, len(series))
+		t.Logf("%s: %d series", pq, len(series))
 	}
 	t.Logf("all %d panel queries returned series after %v", len(queries), took)
 
@@ -310,15 +315,15 @@ func dashboardQueries(t *testing.T, prom *promAPI, file string) {
 		if v.Type != "query" {
 			continue
 		}
-		q, err := v.query()
+		q, err := v.QueryText()
 		if err != nil {
 			t.Fatal(err)
 		}
-		selector, label, err := labelValuesQuery(q)
+		selector, label, err := dashboard.LabelValuesQuery(q)
 		if err != nil {
 			t.Fatalf("variable %s: %v", v.Name, err)
 		}
-		selector = interpolate(selector, vars, "1m", "1h")
+		selector = dashboard.Interpolate(selector, vars, "1m", "1h")
 		values, err := prom.labelValues(label, selector)
 		if err != nil {
 			t.Fatal(err)
@@ -576,112 +581,6 @@ func evaluationInterval(t *testing.T, manifest string) time.Duration {
 	return d
 }
 
-// dashboard is the part of the Grafana dashboard JSON the test reads.
-type dashboard struct {
-	Panels     []panel `json:"panels"`
-	Templating struct {
-		List []variable `json:"list"`
-	} `json:"templating"`
-}
-
-type panel struct {
-	ID      int     `json:"id"`
-	Type    string  `json:"type"`
-	Title   string  `json:"title"`
-	Panels  []panel `json:"panels"` // a collapsed row's panels
-	Targets []struct {
-		RefID string `json:"refId"`
-		Expr  string `json:"expr"`
-	} `json:"targets"`
-}
-
-type variable struct {
-	Name  string          `json:"name"`
-	Type  string          `json:"type"`
-	Query json.RawMessage `json:"query"`
-}
-
-type panelQuery struct {
-	name, expr string
-}
-
-// queries returns every panel target's query, rows' panels included, in panel order.
-func (d dashboard) queries() []panelQuery {
-	var out []panelQuery
-	var walk func([]panel)
-	walk = func(ps []panel) {
-		for _, p := range ps {
-			walk(p.Panels)
-			for _, tg := range p.Targets {
-				if tg.Expr != "" {
-					out = append(out, panelQuery{name: fmt.Sprintf("panel %d %q target %s", p.ID, p.Title, tg.RefID), expr: tg.Expr})
-				}
-			}
-		}
-	}
-	walk(d.Panels)
-	return out
-}
-
-// query returns a query variable's query, stored as a string or as the Prometheus editor's {"query": ...}.
-func (v variable) query() (string, error) {
-	var s string
-	if err := json.Unmarshal(v.Query, &s); err == nil {
-		return s, nil
-	}
-	var obj struct {
-		Query string `json:"query"`
-	}
-	if err := json.Unmarshal(v.Query, &obj); err != nil {
-		return "", fmt.Errorf("variable %s: query is neither a string nor an object: %w", v.Name, err)
-	}
-	return obj.Query, nil
-}
-
-// labelValuesQuery splits "label_values(selector, label)" into selector (empty when absent) and label.
-func labelValuesQuery(q string) (selector, label string, err error) {
-	q = strings.TrimSpace(q)
-	if !strings.HasPrefix(q, "label_values(") || !strings.HasSuffix(q, ")") {
-		return "", "", fmt.Errorf("not a label_values() query: %q", q)
-	}
-	inner := strings.TrimSuffix(strings.TrimPrefix(q, "label_values("), ")")
-	i := strings.LastIndex(inner, ",")
-	if i < 0 {
-		return "", strings.TrimSpace(inner), nil
-	}
-	return strings.TrimSpace(inner[:i]), strings.TrimSpace(inner[i+1:]), nil
-}
-
-// leftVariable finds a Grafana variable interpolate did not replace.
-var leftVariable = regexp.MustCompile(`\$\{?[A-Za-z_]\w*`)
-
-// interpolate replaces Grafana's variables as deploy/observability's Interpolate does: $name, ${name} and
-// ${name:regex} from vars, $__rate_interval and $__interval with rate, $__range with rng; longer names first,
-// so that $__rate_interval is not read as $__rate followed by text.
-func interpolate(expr string, vars map[string]string, rate, rng string) string {
-	repl := map[string]string{"$__rate_interval": rate, "$__interval": rate, "$__range": rng}
-	for name, val := range vars {
-		repl["${"+name+":regex}"] = val
-		repl["${"+name+"}"] = val
-		repl["$"+name] = val
-	}
-	keys := make([]string, 0, len(repl))
-	for k := range repl {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if len(keys[i]) != len(keys[j]) {
-			return len(keys[i]) > len(keys[j])
-		}
-		return keys[i] < keys[j]
-	})
-	pairs := make([]string, 0, 2*len(keys))
-	for _, k := range keys {
-		pairs = append(pairs, k, repl[k])
-	}
-	return strings.NewReplacer(pairs...).Replace(expr)
-}
-
 // promAPI asks Prometheus' HTTP API.
 type promAPI struct {
 	base string
@@ -820,87 +719,4 @@ func (p *promAPI) rules() ([]loadedRule, error) {
 		out = append(out, g.Rules...)
 	}
 	return out, nil
-}
-
-// gatewayClient sends API requests through the Gateway.
-type gatewayClient struct {
-	base string
-	http *http.Client
-}
-
-// call sends one request and returns the status, the envelope's code ("" for none) and the decoded body.
-func (c *gatewayClient) call(method, path, token string, body any) (int, string, map[string]any, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, "", nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return 0, "", nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, "", nil, fmt.Errorf("%s %s through the Gateway: %w", method, path, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var obj map[string]any
-	_ = json.Unmarshal(raw, &obj)
-	code, _ := obj["code"].(string)
-	return resp.StatusCode, code, obj, nil
-}
-
-// drive runs rounds of a user's session on both services, with requests that fail among them (codes other
-// than those errorsByCode counts), and returns how many requests it sent. An answer other than the one meant
-// is logged, not failed: the API's behaviour is TestCluster's to prove, this only makes series.
-func (c *gatewayClient) drive(t *testing.T, rounds int) int {
-	t.Helper()
-	sent := 0
-	do := func(what string, wantStatus int, wantCode, method, path, token string, body any) map[string]any {
-		t.Helper()
-		sent++
-		status, code, obj, err := c.call(method, path, token, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if status != wantStatus || code != wantCode {
-			t.Logf("%s: %s %s answered %d %q, meant to get %d %q", what, method, path, status, code, wantStatus, wantCode)
-		}
-		return obj
-	}
-	for i := range rounds {
-		email := fmt.Sprintf("monitoring-%d-%d@example.com", time.Now().UnixNano(), i)
-		creds := map[string]string{"email": email, "password": "monitoring-password"}
-		do("signup", 200, "", http.MethodPost, "/api/auth/signup", "", creds)
-		login := do("login", 200, "", http.MethodPost, "/api/auth/login", "", creds)
-		token, _ := login["token"].(string)
-		do("me", 200, "", http.MethodGet, "/api/auth/me", token, nil)
-		do("JWKS", 200, "", http.MethodGet, "/.well-known/jwks.json", "", nil)
-		created := do("create a movie", 200, "", http.MethodPost, "/api/movies", token, map[string]any{
-			"name": "monitoring " + strconv.FormatInt(time.Now().UnixNano(), 36), "casts": []string{"Someone"}, "genres": []string{"Test"},
-		})
-		if id, ok := created["id"].(string); ok {
-			do("get the movie", 200, "", http.MethodGet, "/api/movies/"+url.PathEscape(id), "", nil)
-			do("delete the movie", 204, "", http.MethodDelete, "/api/movies/"+url.PathEscape(id), token, nil)
-		}
-		do("list movies", 200, "", http.MethodGet, "/api/movies", "", nil)
-		do("an unknown route", 404, "NotFoundError", http.MethodGet, "/api/auth/no-such-route", "", nil)
-		do("login with a wrong password", 401, "UnauthorizedError", http.MethodPost, "/api/auth/login", "",
-			map[string]string{"email": email, "password": "wrong-password"})
-		do("logout", 204, "", http.MethodPost, "/api/auth/logout", token, nil)
-		do("me with the revoked token", 401, "TokenRevokedError", http.MethodGet, "/api/auth/me", token, nil)
-	}
-	return sent
 }

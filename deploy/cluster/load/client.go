@@ -1,5 +1,5 @@
-// The client: the transport that puts the current token on each request, and the single requests of
-// the setup and of the checks after a run.
+// The client: the transport that puts the current token on each request, the single requests of the
+// setup, and the checks after a run (through deploy/observability/traffic, the one client of single requests).
 
 package load
 
@@ -13,7 +13,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/moviebag/moviebag/deploy/observability/traffic"
 )
 
 // authMarker asks the transport to add the current token when it sends the request.
@@ -100,11 +101,12 @@ func field(body []byte, name string) string {
 // refuse the tokens a run logged out (Report.Revoked).
 func CheckRevoked(ctx context.Context, baseURL string, tokens []string) error {
 	var errs []error
+	c := &traffic.Client{Base: baseURL}
 	for i, tok := range tokens {
 		for _, r := range []struct{ method, path string }{{http.MethodGet, "/api/auth/me"}, {http.MethodPost, "/api/movies"}} {
-			status, err := send(ctx, r.method, baseURL+r.path, tok, []byte(`{"name":"revoked","casts":[],"genres":[]}`))
-			if err == nil && status != http.StatusUnauthorized {
-				err = fmt.Errorf("%d, want 401", status)
+			a, err := c.Call(ctx, r.method, r.path, tok, map[string]any{"name": "revoked", "casts": []string{}, "genres": []string{}})
+			if err == nil && a.Status != http.StatusUnauthorized {
+				err = fmt.Errorf("%d, want 401", a.Status)
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("revoked token %d: %s %s: %w", i, r.method, r.path, err))
@@ -118,63 +120,15 @@ func CheckRevoked(ctx context.Context, baseURL string, tokens []string) error {
 // not there: after a MongoDB restart, every movie a run left (Report.Movies) must still be there.
 func CheckMovies(ctx context.Context, baseURL string, ids []string) error {
 	var errs []error
+	c := &traffic.Client{Base: baseURL}
 	for _, id := range ids {
-		status, err := send(ctx, http.MethodGet, baseURL+"/api/movies/"+id, "", nil)
-		if err == nil && status != http.StatusOK {
-			err = fmt.Errorf("%d, want 200", status)
+		a, err := c.Call(ctx, http.MethodGet, "/api/movies/"+id, "", nil)
+		if err == nil && a.Status != http.StatusOK {
+			err = fmt.Errorf("%d, want 200", a.Status)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("movie %s: %w", id, err))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func send(ctx context.Context, method, u, token string, body []byte) (int, error) {
-	status, _, err := call(ctx, method, u, token, body)
-	return status, err
-}
-
-// call sends one request (10 s at most) and returns the status and up to 1 MiB of the body.
-func call(ctx context.Context, method, u, token string, body []byte) (int, []byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, b, err
-}
-
-// Token signs the user up (an existing one is fine) and logs in: a token of its own for a test to keep,
-// apart from the run's.
-func Token(ctx context.Context, baseURL, email, password string) (string, error) {
-	creds, _ := json.Marshal(map[string]string{"email": email, "password": password})
-	status, body, err := call(ctx, http.MethodPost, baseURL+"/api/auth/signup", "", creds)
-	if err != nil {
-		return "", fmt.Errorf("signup: %w", err)
-	}
-	if status != http.StatusOK && envelopeCode(body) != "EmailAlreadyExistsError" {
-		return "", fmt.Errorf("signup: %d %s", status, body)
-	}
-	status, body, err = call(ctx, http.MethodPost, baseURL+"/api/auth/login", "", creds)
-	if err != nil {
-		return "", fmt.Errorf("login: %w", err)
-	}
-	if tok := field(body, "token"); status == http.StatusOK && tok != "" {
-		return tok, nil
-	}
-	return "", fmt.Errorf("login: %d %s", status, body)
 }
