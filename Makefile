@@ -145,6 +145,18 @@ $(GOLANGCI_LINT):
 	@$(STEP) end golangci-lint
 
 TEST_NEEDS_lint := $(GOLANGCI_LINT)
+
+# The mail server of the Go tests (testdeps starts it; deploy/local/devstore.MailpitBinary): built here by make
+# deps, beside the other builds, rather than by the first test run. The version is deploy/mailpit's go.mod.
+MAILPIT := $(BIN)/mailpit
+DEPS_TARGETS += deps-mailpit
+.PHONY: deps-mailpit
+deps-mailpit: $(MAILPIT)
+bin/mailpit: $(MAILPIT)
+$(MAILPIT): deploy/mailpit/go.mod deploy/mailpit/go.sum
+	@$(STEP) begin mailpit
+	GOWORK=off $(GO) build -C deploy/mailpit -trimpath -ldflags '-s -w' -o $@ github.com/axllent/mailpit
+	@$(STEP) end mailpit
 .PHONY: lint
 # golangci-lint skips deploy/cluster/kube for the reason vet does (VET_MODULES): it would lint all of Kubernetes.
 lint: $(GOLANGCI_LINT) ## gofmt every Go module, golangci-lint every one but the Kubernetes build
