@@ -344,6 +344,12 @@ func checkDeployments(t *testing.T, s *set) {
 			if ws, _ := labelSelected(tsc.LabelSelector, []workload{{Labels: pod.Labels}}); len(ws) != 1 {
 				t.Errorf("%s: spread constraint on %s does not select its own pods", name, tsc.TopologyKey)
 			}
+			// A hard spread that counts cordoned or unreachable nodes as domains leaves an evicted pod
+			// Pending when one of two nodes is drained or lost.
+			if tsc.WhenUnsatisfiable == corev1.DoNotSchedule &&
+				(tsc.NodeTaintsPolicy == nil || *tsc.NodeTaintsPolicy != corev1.NodeInclusionPolicyHonor) {
+				t.Errorf("%s: spread constraint on %s is DoNotSchedule without nodeTaintsPolicy Honor", name, tsc.TopologyKey)
+			}
 		}
 		if pod.Annotations["checksum/config"] == "" || pod.Annotations["checksum/storage"] == "" {
 			t.Errorf("%s: pod template lacks checksum/config and checksum/storage annotations", name)
