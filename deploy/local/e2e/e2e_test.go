@@ -47,13 +47,15 @@ func startStack(t *testing.T, extra map[string]string) env {
 	vars := map[string]string{
 		"MONGO_DATABASE": db, "REDIS_KEY_PREFIX": db + ":", "JWT_KEYS_DIR": dir,
 		"BCRYPT_COST": "4", "LOG_LEVEL": "warn", "LOGIN_LIMIT_PER_EMAIL": "3",
+		"SMTP_STARTTLS": "none", // the test mail server, on loopback
 	}
 	for k, v := range extra {
 		vars[k] = v
 	}
 	logs := &testkit.SyncBuffer{}
 	s, err := stack.Start(context.Background(), stack.Options{
-		MongoURI: testkit.MongoURI(t), RedisURL: testkit.RedisURL(t), Env: vars, ServiceLogs: logs,
+		MongoURI: testkit.MongoURI(t), RedisURL: testkit.RedisURL(t), SMTPURL: testkit.SMTPURL(t),
+		Env: vars, ServiceLogs: logs,
 	})
 	if err != nil {
 		t.Fatalf("start stack: %v\n%s", err, logs)

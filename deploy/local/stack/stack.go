@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -33,6 +34,11 @@ type Options struct {
 	DataDir string
 	// RequireRedisServer refuses the in-process Redis fallback.
 	RequireRedisServer bool
+	// SMTPURL points at an existing mail server; empty starts a Mailpit,
+	// its SMTP on MailSMTPAddr and its API on MailAPIAddr (empty: free
+	// loopback ports).
+	SMTPURL                   string
+	MailSMTPAddr, MailAPIAddr string
 
 	GatewayAddr, AuthAddr, AuthAdminAddr, MoviesAddr, MoviesAdminAddr string
 
@@ -49,12 +55,16 @@ type Options struct {
 type Stack struct {
 	GatewayURL, AuthURL, MoviesURL, AuthAdminURL, MoviesAdminURL string
 	MongoURI, RedisURL, RedisKind                                string
+	// SMTPURL is auth's mail server; MailAPIURL the API of the Mailpit the
+	// stack started ("" with an existing mail server).
+	SMTPURL, MailAPIURL string
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	errs   []error
 	stores *devstore.Stores
+	mail   *devstore.Mailpit
 	gw     *http.Server
 }
 
@@ -91,6 +101,15 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		}
 	}
 
+	s.SMTPURL = o.SMTPURL
+	if s.SMTPURL == "" {
+		mp, err := devstore.StartMailpit(ctx, filepath.Join(o.DataDir, "mailpit"), o.MailSMTPAddr, o.MailAPIAddr, o.Logger)
+		if err != nil {
+			return fail(err)
+		}
+		s.mail, s.SMTPURL, s.MailAPIURL = mp, mp.SMTPURL, mp.APIURL
+	}
+
 	for _, a := range []*string{&o.GatewayAddr, &o.AuthAddr, &o.AuthAdminAddr, &o.MoviesAddr, &o.MoviesAdminAddr} {
 		if *a == "" {
 			*a = "127.0.0.1:0" // the services report the ports they bound
@@ -101,14 +120,26 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		}
 	}
 
+	// The gateway's address first: reset links in mails start with it.
+	ln, err := net.Listen("tcp", o.GatewayAddr)
+	if err != nil {
+		return fail(fmt.Errorf("gateway: %w", err))
+	}
+	s.GatewayURL = "http://" + ln.Addr().String()
+	closeLn := func(err error) (*Stack, error) { _ = ln.Close(); return fail(err) }
+
 	common := map[string]string{"MONGO_URI": s.MongoURI, "REDIS_URL": s.RedisURL}
 	for k, v := range o.Env {
 		common[k] = v
 	}
-	authEnv := merge(common, map[string]string{"HTTP_ADDR": o.AuthAddr, "ADMIN_ADDR": o.AuthAdminAddr})
+	mailEnv := map[string]string{"SMTP_URL": s.SMTPURL, "PUBLIC_BASE_URL": s.GatewayURL}
+	if s.mail != nil {
+		mailEnv["SMTP_STARTTLS"] = "none" // a loopback Mailpit offers no TLS
+	}
+	authEnv := merge(merge(mailEnv, common), map[string]string{"HTTP_ADDR": o.AuthAddr, "ADMIN_ADDR": o.AuthAdminAddr})
 	authAddrs, err := s.runService(ctx, "auth", authapp.Run, authEnv, o.ServiceLogs)
 	if err != nil {
-		return fail(err)
+		return closeLn(err)
 	}
 	s.AuthURL, s.AuthAdminURL = "http://"+authAddrs.HTTP, "http://"+authAddrs.Admin
 	moviesEnv := merge(common, map[string]string{
@@ -117,17 +148,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	})
 	moviesAddrs, err := s.runService(ctx, "movies", moviesapp.Run, moviesEnv, o.ServiceLogs)
 	if err != nil {
-		return fail(err)
+		return closeLn(err)
 	}
 	s.MoviesURL, s.MoviesAdminURL = "http://"+moviesAddrs.HTTP, "http://"+moviesAddrs.Admin
 
 	authURL, _ := url.Parse(s.AuthURL)
 	moviesURL, _ := url.Parse(s.MoviesURL)
-	ln, err := net.Listen("tcp", o.GatewayAddr)
-	if err != nil {
-		return fail(fmt.Errorf("gateway: %w", err))
-	}
-	s.GatewayURL = "http://" + ln.Addr().String()
 	gwCfg, err := config.Load[gateway.Config](lookup(common), nil)
 	if err != nil {
 		_ = ln.Close()
@@ -195,6 +221,9 @@ func (s *Stack) Stop() error {
 	}
 	s.cancel()
 	s.wg.Wait()
+	if s.mail != nil {
+		s.mail.Stop()
+	}
 	if s.stores != nil {
 		s.stores.Close()
 	}

@@ -1,6 +1,7 @@
 // Command moviebag-local runs the whole stack on one machine with nothing to
 // configure (`make run`): FerretDB and Redis unless MONGO_URI / REDIS_URL
-// are set, both services, and the gateway on 127.0.0.1:8080.
+// are set, a mail server (Mailpit) unless SMTP_URL is, both services, and
+// the gateway on 127.0.0.1:8080.
 package main
 
 import (
@@ -36,6 +37,9 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	s, err := stack.Start(ctx, stack.Options{
 		MongoURI:        getenv("MONGO_URI"),
 		RedisURL:        getenv("REDIS_URL"),
+		SMTPURL:         getenv("SMTP_URL"),
+		MailSMTPAddr:    or("MAIL_SMTP_ADDR", "127.0.0.1:1025"),
+		MailAPIAddr:     or("MAIL_API_ADDR", "127.0.0.1:8025"),
 		DataDir:         or("DATA_DIR", ".data"),
 		GatewayAddr:     or("GATEWAY_ADDR", "127.0.0.1:8080"),
 		AuthAddr:        or("AUTH_ADDR", "127.0.0.1:8081"),
@@ -55,13 +59,14 @@ moviebag is up.
   movies    %s   metrics and health on %s
   MongoDB   %s
   Redis     %s (%s)
+  mail      %s
 
 Try:
   curl -s -X POST %s/api/auth/signup -H 'Content-Type: application/json' \
        -d '{"email":"ada@example.com","password":"secret123"}'
   curl -s %s/api/movies
 
-`, s.GatewayURL, s.AuthURL, s.AuthAdminURL, s.MoviesURL, s.MoviesAdminURL, s.MongoURI, s.RedisURL, s.RedisKind,
+`, s.GatewayURL, s.AuthURL, s.AuthAdminURL, s.MoviesURL, s.MoviesAdminURL, s.MongoURI, s.RedisURL, s.RedisKind, mailLine(s),
 		s.GatewayURL, s.GatewayURL)
 
 	select {
@@ -70,4 +75,12 @@ Try:
 	case <-s.Done():
 	}
 	return s.Stop()
+}
+
+// mailLine says where auth sends mail and where it can be read.
+func mailLine(s *stack.Stack) string {
+	if s.MailAPIURL == "" {
+		return s.SMTPURL + " (SMTP_URL)"
+	}
+	return s.SMTPURL + ", read it at " + s.MailAPIURL + "/api/v1/messages (Mailpit's API; its web UI is not built in)"
 }

@@ -20,9 +20,6 @@ package sessions
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -33,42 +30,33 @@ import (
 
 	"github.com/moviebag/moviebag/libs/metrics"
 	"github.com/moviebag/moviebag/libs/store"
+	"github.com/moviebag/moviebag/services/auth/internal/opaque"
 )
 
 // TokenBytes is the size of a refresh token's secret.
-const TokenBytes = 32
+const TokenBytes = opaque.Size
 
 // TokenLen is the length of a refresh token as given to clients: TokenBytes
 // in unpadded base64url.
-var TokenLen = base64.RawURLEncoding.EncodedLen(TokenBytes)
+var TokenLen = opaque.Len
 
 // Hash is the SHA-256 of a refresh token, the only form of it kept.
-type Hash [sha256.Size]byte
+type Hash = opaque.Hash
 
 // ErrMalformed is a string that cannot be a refresh token.
 var ErrMalformed = errors.New("malformed refresh token")
 
 // NewToken returns a new refresh token and its hash.
-func NewToken() (string, Hash) {
-	var b [TokenBytes]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
-	return base64.RawURLEncoding.EncodeToString(b[:]), sha256.Sum256(b[:])
-}
+func NewToken() (string, Hash) { return opaque.New() }
 
-// ParseToken returns the hash of the refresh token s: exactly TokenBytes in
-// unpadded base64url, in its one canonical spelling (no padding, no
-// whitespace, no other alphabet, no stray bits in the last character), or
+// ParseToken returns the hash of the refresh token s (see opaque.Parse), or
 // ErrMalformed.
 func ParseToken(s string) (Hash, error) {
-	if len(s) != TokenLen {
+	h, ok := opaque.Parse(s)
+	if !ok {
 		return Hash{}, ErrMalformed
 	}
-	var b [TokenBytes]byte
-	n, err := base64.RawURLEncoding.Strict().Decode(b[:], []byte(s))
-	if err != nil || n != TokenBytes {
-		return Hash{}, ErrMalformed
-	}
-	return sha256.Sum256(b[:]), nil
+	return h, nil
 }
 
 // Store keeps the sessions.

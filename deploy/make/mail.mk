@@ -1,0 +1,6 @@
+# Password reset mail (issue 22): make run starts a Mailpit (bin/mailpit, built by make deps; MAILPIT in the
+# Makefile) unless SMTP_URL is set.
+run: $(MAILPIT)
+
+# The opaque token parser (refresh and reset tokens) takes whatever a client sends.
+FUZZ_TARGETS += services/auth:./internal/opaque:FuzzParse
