@@ -233,6 +233,23 @@ func TestNeighboursNamedOnce(t *testing.T) {
 			}
 		}
 	})
+	// Labels given for the DNS pods replace the default ones: a default in values.yaml would be merged with
+	// them key by key (also null cannot take it out through the subcharts' globals), and no pod carries both.
+	t.Run("DNS pods labelled otherwise", func(t *testing.T) {
+		objs := render(t, renderCase{Chart: "moviebag"}, "--set", nb+"dns.podLabels.app\\.kubernetes\\.io/name=coredns")
+		s := &set{objs: objs}
+		upstream := endpoint{Name: "CoreDNS labelled app.kubernetes.io/name=coredns", NS: "kube-system", Labels: map[string]string{"app.kubernetes.io/name": "coredns"}}
+		for _, d := range kinds(objs, "Deployment") {
+			p := podEndpoint(workloadOf(d))
+			nps := each[*networkingv1.NetworkPolicy](s)
+			if !allowed(nps, p, upstream, 53, corev1.ProtocolUDP) {
+				t.Errorf("%s: DNS to the pods of dns.podLabels refused", p.Name)
+			}
+			if allowed(nps, p, coredns, 53, corev1.ProtocolUDP) {
+				t.Errorf("%s: DNS to pods labelled k8s-app=kube-dns still allowed although dns.podLabels names others", p.Name)
+			}
+		}
+	})
 	t.Run("no DNS named", func(t *testing.T) {
 		out, err := runErr(repoRoot, tool(t, "helm"), append([]string{"template", releaseName, "helm/moviebag", "--set", nb + "dns.namespace=", "--set", nb + "dns.podLabels=null"}, offline("moviebag")...)...)
 		if err == nil || !strings.Contains(err.Error(), "neighbours.dns") {
