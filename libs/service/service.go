@@ -21,6 +21,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/moviebag/moviebag/libs/config"
+	"github.com/moviebag/moviebag/libs/denylist"
 	"github.com/moviebag/moviebag/libs/metrics"
 	"github.com/moviebag/moviebag/libs/server"
 	"github.com/moviebag/moviebag/libs/store"
@@ -65,7 +66,7 @@ type Parts struct {
 	Redis    redis.UniversalClient
 	// Errors counts and maps the storage failures.
 	Errors   store.Errors
-	Denylist *token.Denylist
+	Denylist *denylist.Denylist
 	// Clients tells the client address of a request behind the proxies of
 	// TRUSTED_PROXIES, and its key for per-client limits.
 	Clients *server.Clients
@@ -134,11 +135,11 @@ func Run[C Configuration](ctx context.Context, getenv func(string) string, stdou
 	}
 	defer stopping("the MongoDB and Redis clients", conns.Close)
 
-	denylist := token.NewDenylist(conns.Redis, shared.Store.RedisKeyPrefix, conns.Errors)
+	deny := denylist.New(conns.Redis, shared.Store.RedisKeyPrefix, conns.Errors)
 	app, err := spec.Build(ctx, cfg, Parts{
 		Logger: logger, Registry: reg, Metrics: m,
 		DB: conns.DB, Redis: conns.Redis, Errors: conns.Errors,
-		Denylist: denylist,
+		Denylist: deny,
 		Clients:  clients,
 		tokens:   shared.Token,
 	})
@@ -148,7 +149,7 @@ func Run[C Configuration](ctx context.Context, getenv func(string) string, stdou
 
 	// Revocations are mirrored in process: a token check needs no Redis
 	// round trip while the mirror is in sync.
-	stopMirror := denylist.Start(ctx, token.FollowOptions{Logger: logger})
+	stopMirror := deny.Start(ctx, denylist.FollowOptions{Logger: logger})
 	defer stopMirror()
 
 	return server.Serve(ctx, logger, shared.Server, app, admin, ready)

@@ -1,4 +1,4 @@
-package token
+package token_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/testkit"
+	"github.com/moviebag/moviebag/libs/token"
 )
 
 // user1 is a user id, the only form of sub a verifier accepts.
@@ -19,7 +20,7 @@ const user1 = "6b06f1ebcf512d8be09e8da8"
 
 type nothingRevoked struct{}
 
-func (nothingRevoked) Denies(context.Context, *Claims) (bool, error) { return false, nil }
+func (nothingRevoked) Denies(context.Context, *token.Claims) (bool, error) { return false, nil }
 
 // keySource publishes one issuer's key while published is true and counts
 // the signature checks it serves (a probe of the cache carries no raw token).
@@ -47,12 +48,12 @@ func (ks *keySource) keys(context.Context) jwt.Keyfunc {
 	}
 }
 
-func (ks *keySource) verifier(opts ...Option) *Verifier {
-	return NewVerifier(ks.keys, Policy{Issuer: ks.iss.Iss, Audience: ks.iss.Aud, Algorithms: []string{"RS256"}},
+func (ks *keySource) verifier(opts ...token.Option) *token.Verifier {
+	return token.NewVerifier(ks.keys, token.Policy{Issuer: ks.iss.Iss, Audience: ks.iss.Aud, Algorithms: []string{"RS256"}},
 		nothingRevoked{}, opts...)
 }
 
-func mustVerify(t *testing.T, v *Verifier, raw string) *Claims {
+func mustVerify(t *testing.T, v *token.Verifier, raw string) *token.Claims {
 	t.Helper()
 	c, err := v.Verify(context.Background(), raw)
 	if err != nil {
@@ -76,7 +77,7 @@ func TestCacheSkipsSignatureCheck(t *testing.T) {
 	}
 	// Without the cache every request pays the check.
 	ks.checks.Store(0)
-	v = ks.verifier(WithCacheSize(0))
+	v = ks.verifier(token.WithCacheSize(0))
 	mustVerify(t, v, raw)
 	mustVerify(t, v, raw)
 	if n := ks.checks.Load(); n != 2 {
@@ -90,20 +91,20 @@ func TestCacheEntryEndsAtExp(t *testing.T) {
 	ks := newKeySource(t)
 	v := ks.verifier()
 	now := time.Now()
-	v.now = func() time.Time { return now }
+	token.SetClock(v, func() time.Time { return now })
 	c := ks.iss.Claims(user1)
 	c.ExpiresAt = jwt.NewNumericDate(now.Add(time.Minute))
 	raw := ks.iss.Sign(t, c)
 	mustVerify(t, v, raw)
 
 	now = now.Add(time.Minute) // exactly exp
-	mustVerify(t, v, raw)      // still inside the leeway, but checked again
+	mustVerify(t, v, raw)      // still inside the token.Leeway, but checked again
 	if n := ks.checks.Load(); n != 2 {
 		t.Fatalf("%d signature checks, want 2: the entry was used at exp", n)
 	}
-	now = now.Add(leeway + time.Second)
+	now = now.Add(token.Leeway + time.Second)
 	if _, err := v.Verify(context.Background(), raw); !apierr.Is(err, apierr.TokenExpiredError) {
-		t.Fatalf("past exp and leeway: got %v, want TokenExpiredError", err)
+		t.Fatalf("past exp and token.Leeway: got %v, want TokenExpiredError", err)
 	}
 }
 
@@ -118,8 +119,8 @@ func TestCacheDropsEntryWhenKidLeavesKeySet(t *testing.T) {
 	if _, err := v.Verify(context.Background(), raw); !apierr.Is(err, apierr.TokenInvalidError) {
 		t.Fatalf("key no longer published: got %v, want TokenInvalidError", err)
 	}
-	if v.verified.Len() != 0 {
-		t.Fatalf("%d entries left after the key left the key set", v.verified.Len())
+	if token.CachedTokens(v) != 0 {
+		t.Fatalf("%d entries left after the key left the key set", token.CachedTokens(v))
 	}
 }
 
@@ -127,11 +128,11 @@ func TestCacheDropsEntryWhenKidLeavesKeySet(t *testing.T) {
 // again.
 func TestCacheIsBounded(t *testing.T) {
 	ks := newKeySource(t)
-	v := ks.verifier(WithCacheSize(2))
+	v := ks.verifier(token.WithCacheSize(2))
 	for i := range 5 {
 		mustVerify(t, v, ks.iss.Token(t, fmt.Sprintf("6b06f1ebcf512d8be09e8d%02d", i)))
 	}
-	if n := v.verified.Len(); n != 2 {
+	if n := token.CachedTokens(v); n != 2 {
 		t.Fatalf("%d entries, want the bound 2", n)
 	}
 }
@@ -141,17 +142,17 @@ func TestCacheIsBounded(t *testing.T) {
 func TestCacheKeepsOnlyAcceptedTokensAndAlwaysAsksDenylist(t *testing.T) {
 	ks := newKeySource(t)
 	deny := &countingDenylist{}
-	v := NewVerifier(ks.keys, Policy{Issuer: ks.iss.Iss, Audience: "someone-else", Algorithms: []string{"RS256"}}, deny)
+	v := token.NewVerifier(ks.keys, token.Policy{Issuer: ks.iss.Iss, Audience: "someone-else", Algorithms: []string{"RS256"}}, deny)
 	raw := ks.iss.Token(t, user1)
 	for range 2 {
 		if _, err := v.Verify(context.Background(), raw); !apierr.Is(err, apierr.TokenInvalidError) {
 			t.Fatalf("wrong audience: got %v", err)
 		}
 	}
-	if v.verified.Len() != 0 {
+	if token.CachedTokens(v) != 0 {
 		t.Fatal("a refused token was cached")
 	}
-	v = NewVerifier(ks.keys, Policy{Issuer: ks.iss.Iss, Audience: ks.iss.Aud, Algorithms: []string{"RS256"}}, deny)
+	v = token.NewVerifier(ks.keys, token.Policy{Issuer: ks.iss.Iss, Audience: ks.iss.Aud, Algorithms: []string{"RS256"}}, deny)
 	for range 3 {
 		mustVerify(t, v, raw)
 	}
@@ -162,7 +163,7 @@ func TestCacheKeepsOnlyAcceptedTokensAndAlwaysAsksDenylist(t *testing.T) {
 
 type countingDenylist struct{ asked atomic.Int64 }
 
-func (d *countingDenylist) Denies(context.Context, *Claims) (bool, error) {
+func (d *countingDenylist) Denies(context.Context, *token.Claims) (bool, error) {
 	d.asked.Add(1)
 	return false, nil
 }

@@ -1,6 +1,8 @@
 // Package token verifies moviebag's access tokens: RS256 (or the configured
 // algorithms) JWTs from the auth service, checked for issuer, audience and
-// lifetime, and refused once their id is on the Redis denylist.
+// lifetime, then asked of a RevocationChecker (package denylist). Keys come
+// from a key source such as package jwks; the HTTP middleware that reads the
+// Authorization header is in package server.
 package token
 
 import (
@@ -10,19 +12,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
-	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/moviebag/moviebag/libs/apierr"
 )
 
-// leeway is the clock skew tolerated on exp, nbf and iat.
-const leeway = 30 * time.Second
+// Leeway is the clock skew tolerated on exp, nbf and iat: a token is
+// accepted until Leeway past its exp, so whatever revokes it must last as long.
+const Leeway = 30 * time.Second
 
 // Config is what both services agree on about tokens.
 type Config struct {
@@ -98,7 +99,7 @@ func NewVerifier(keys func(ctx context.Context) jwt.Keyfunc, p Policy, denylist 
 		jwt.WithValidMethods(p.Algorithms),
 		jwt.WithIssuer(p.Issuer),
 		jwt.WithAudience(p.Audience),
-		jwt.WithLeeway(leeway),
+		jwt.WithLeeway(Leeway),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(func() time.Time { return v.now() }),
@@ -240,8 +241,6 @@ func (v *Verifier) stillPublished(ctx context.Context, e verified) bool {
 	return ok && pub.Equal(e.key)
 }
 
-const claimsKey = "moviebag.claims"
-
 // IsUserID reports whether sub has the form of the user ids auth issues
 // tokens for: an ObjectID in 24 lower-case hex digits. Any other sub
 // ("admin", upper-case hex naming the same id) is one auth never signs, and
@@ -256,48 +255,4 @@ func IsUserID(sub string) bool {
 		}
 	}
 	return true
-}
-
-// Require is middleware that lets a request through only with a valid
-// `Authorization: Bearer <token>` header, sent once: a request with two
-// Authorization headers is TokenInvalidError (neither is guessed to be the
-// one meant, so a client's header never wins over one an intermediary
-// added). Handlers read the claims with From.
-func Require(v *Verifier) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		if n := len(c.Request().Header.PeekAll(fiber.HeaderAuthorization)); n > 1 {
-			return apierr.Wrap(apierr.TokenInvalidError, fmt.Errorf("%d Authorization headers", n))
-		}
-		raw, err := bearer(c.Get(fiber.HeaderAuthorization))
-		if err != nil {
-			return err
-		}
-		claims, err := v.Verify(c.UserContext(), raw)
-		if err != nil {
-			return err
-		}
-		c.Locals(claimsKey, claims)
-		return c.Next()
-	}
-}
-
-// From returns the claims Require stored; nil outside Require.
-func From(c *fiber.Ctx) *Claims {
-	claims, _ := c.Locals(claimsKey).(*Claims)
-	return claims
-}
-
-// bearer extracts the token of an Authorization header. A missing header is
-// TokenMissingError; another scheme or an empty token is TokenInvalidError.
-func bearer(header string) (string, error) {
-	header = strings.TrimSpace(header)
-	if header == "" {
-		return "", apierr.New(apierr.TokenMissingError)
-	}
-	scheme, raw, ok := strings.Cut(header, " ")
-	raw = strings.TrimSpace(raw)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
-		return "", apierr.Wrap(apierr.TokenInvalidError, errors.New("authorization header is not a bearer token"))
-	}
-	return raw, nil
 }

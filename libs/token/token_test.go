@@ -17,6 +17,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/denylist"
+	"github.com/moviebag/moviebag/libs/jwks"
 	"github.com/moviebag/moviebag/libs/metrics"
 	"github.com/moviebag/moviebag/libs/store"
 	"github.com/moviebag/moviebag/libs/testkit"
@@ -38,11 +40,11 @@ func newRedis(t *testing.T, url string) *redis.Client {
 	return rdb
 }
 
-func newVerifier(t *testing.T, iss *testkit.Issuer, redisURL string) (*token.Verifier, *token.Denylist) {
+func newVerifier(t *testing.T, iss *testkit.Issuer, redisURL string) (*token.Verifier, *denylist.Denylist) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	keys, err := token.NewJWKS(ctx, token.JWKSOptions{
+	keys, err := jwks.New(ctx, jwks.Options{
 		URL: iss.JWKSURL, RefreshInterval: time.Minute, UnknownKIDInterval: time.Minute,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -50,7 +52,7 @@ func newVerifier(t *testing.T, iss *testkit.Issuer, redisURL string) (*token.Ver
 		t.Fatal(err)
 	}
 	errs := store.NewErrors(metrics.New(prometheus.NewRegistry(), "test"))
-	deny := token.NewDenylist(newRedis(t, redisURL), "test:"+t.Name()+":", errs)
+	deny := denylist.New(newRedis(t, redisURL), "test:"+t.Name()+":", errs)
 	return token.NewVerifier(keys, token.Policy{Issuer: iss.Iss, Audience: iss.Aud, Algorithms: []string{"RS256"}}, deny), deny
 }
 
@@ -148,23 +150,5 @@ func TestVerifyRedisDownFailsClosed(t *testing.T) {
 	_, err := v.Verify(context.Background(), iss.Token(t, userID))
 	if !apierr.Is(err, apierr.ServiceUnavailableError) {
 		t.Fatalf("got %v, want ServiceUnavailableError", err)
-	}
-}
-
-// A token past exp but inside the verifiers' leeway is still accepted, so
-// its revocation is kept (until exp + leeway); one past that needs no entry.
-func TestRevokeCoversTheLeewayOnly(t *testing.T) {
-	errs := store.NewErrors(metrics.New(prometheus.NewRegistry(), "test"))
-	deny := token.NewDenylist(newRedis(t, testkit.RedisURL(t)), "test:"+t.Name()+":", errs)
-	for jti, ttl := range map[string]time.Duration{"in-leeway": -8 * time.Second, "gone": -time.Minute} {
-		if err := deny.Revoke(context.Background(), jti, ttl); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if revoked, err := deny.Denies(context.Background(), jtiClaims("in-leeway")); err != nil || !revoked {
-		t.Errorf("8 s past exp: revoked=%v err=%v, want revoked", revoked, err)
-	}
-	if revoked, err := deny.Denies(context.Background(), jtiClaims("gone")); err != nil || revoked {
-		t.Errorf("past exp + leeway: revoked=%v err=%v, want no entry", revoked, err)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/request"
 	"github.com/moviebag/moviebag/libs/server"
-	"github.com/moviebag/moviebag/libs/token"
 	"github.com/moviebag/moviebag/services/auth/internal/account"
 	"github.com/moviebag/moviebag/services/auth/internal/email"
 	"github.com/moviebag/moviebag/services/auth/internal/users"
@@ -87,7 +86,7 @@ func noStore(c *fiber.Ctx) {
 
 func handleLogout(denylist Revoker, m *Metrics) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		claims := token.From(c)
+		claims := server.TokenClaims(c)
 		if err := denylist.Revoke(c.UserContext(), claims.ID, time.Until(claims.ExpiresAt.Time)); err != nil {
 			return err
 		}
@@ -98,7 +97,7 @@ func handleLogout(denylist Revoker, m *Metrics) fiber.Handler {
 
 func handleLogoutAll(logoutAll *account.LogoutAll) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if err := logoutAll.Handle(c.UserContext(), token.From(c).Subject); err != nil {
+		if err := logoutAll.Handle(c.UserContext(), server.TokenClaims(c).Subject); err != nil {
 			return err
 		}
 		return c.SendStatus(fiber.StatusNoContent)
@@ -118,7 +117,7 @@ func handleChangePassword(change *account.ChangePassword) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		claims := token.From(c)
+		claims := server.TokenClaims(c)
 		if err := change.Handle(c.UserContext(), account.ChangePasswordCommand{
 			UserID: claims.Subject, SessionID: claims.SessionID, Current: in.CurrentPassword, New: in.NewPassword,
 		}); err != nil {
@@ -130,7 +129,7 @@ func handleChangePassword(change *account.ChangePassword) fiber.Handler {
 
 func handleMe(store UserStore) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		claims := token.From(c)
+		claims := server.TokenClaims(c)
 		id, err := bson.ObjectIDFromHex(claims.Subject)
 		if err != nil {
 			return apierr.Wrap(apierr.TokenInvalidError, err)

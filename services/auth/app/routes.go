@@ -3,12 +3,12 @@ package app
 import (
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/moviebag/moviebag/libs/token"
+	"github.com/moviebag/moviebag/libs/server"
 )
 
 // addRoutes is the whole auth API.
 func addRoutes(app *fiber.App, d Deps) {
-	auth := token.Require(d.Verifier)
+	auth := server.RequireToken(d.Verifier)
 	app.Get("/.well-known/jwks.json", handleJWKS(d.Keys))
 	app.Post("/api/auth/signup", handleSignup(d.Accounts.Signup, d.Clients))
 	app.Post("/api/auth/login", handleLogin(d.Accounts.Login, d.Clients))

@@ -18,10 +18,10 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/denylist"
 	"github.com/moviebag/moviebag/libs/metrics"
 	"github.com/moviebag/moviebag/libs/store"
 	"github.com/moviebag/moviebag/libs/testkit"
-	"github.com/moviebag/moviebag/libs/token"
 	"github.com/moviebag/moviebag/services/movies/app"
 )
 
@@ -304,7 +304,7 @@ func TestTokens(t *testing.T) {
 	// replica's mirror. The service must refuse it within a second.
 	rdb := redis.NewClient(mustRedisOpts(t))
 	defer func() { _ = rdb.Close() }()
-	deny := token.NewDenylist(rdb, f.prefix, store.NewErrors(metrics.New(prometheus.NewRegistry(), "test")))
+	deny := denylist.New(rdb, f.prefix, store.NewErrors(metrics.New(prometheus.NewRegistry(), "test")))
 	if err := deny.Revoke(context.Background(), revoked.ID, time.Minute); err != nil {
 		t.Fatal(err)
 	}

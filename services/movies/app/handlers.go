@@ -11,7 +11,7 @@ import (
 
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/request"
-	"github.com/moviebag/moviebag/libs/token"
+	"github.com/moviebag/moviebag/libs/server"
 	"github.com/moviebag/moviebag/services/movies/internal/movies"
 )
 
@@ -122,7 +122,7 @@ func handleCreate(store MovieStore) fiber.Handler {
 			return err
 		}
 		m, err := store.Create(c.UserContext(), movies.Movie{
-			Name: strings.TrimSpace(in.Name), Casts: in.Casts, Genres: in.Genres, AddedBy: token.From(c).Subject,
+			Name: strings.TrimSpace(in.Name), Casts: in.Casts, Genres: in.Genres, AddedBy: server.TokenClaims(c).Subject,
 		})
 		if err != nil {
 			return err
@@ -159,7 +159,7 @@ func handleUpdate(store MovieStore) fiber.Handler {
 			name := strings.TrimSpace(*in.Name)
 			in.Name = &name
 		}
-		m, err := store.Update(c.UserContext(), id, token.From(c).Subject, movies.Patch(in))
+		m, err := store.Update(c.UserContext(), id, server.TokenClaims(c).Subject, movies.Patch(in))
 		if err != nil {
 			return err
 		}
@@ -173,7 +173,7 @@ func handleDelete(store MovieStore) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		if err := store.Delete(c.UserContext(), id, token.From(c).Subject); err != nil {
+		if err := store.Delete(c.UserContext(), id, server.TokenClaims(c).Subject); err != nil {
 			return err
 		}
 		return c.SendStatus(fiber.StatusNoContent)

@@ -12,10 +12,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/denylist"
 	"github.com/moviebag/moviebag/libs/metrics"
 	"github.com/moviebag/moviebag/libs/store"
 	"github.com/moviebag/moviebag/libs/testkit"
-	"github.com/moviebag/moviebag/libs/token"
 )
 
 // Runs of white space inside a name are one space in its key: "Heat  2"
@@ -107,7 +107,7 @@ func TestLogoutInsideExpiryLeewayRefused(t *testing.T) {
 	}
 	rdb := redis.NewClient(mustRedisOpts(t))
 	defer func() { _ = rdb.Close() }()
-	deny := token.NewDenylist(rdb, f.prefix, store.NewErrors(metrics.New(prometheus.NewRegistry(), "test")))
+	deny := denylist.New(rdb, f.prefix, store.NewErrors(metrics.New(prometheus.NewRegistry(), "test")))
 	if err := deny.Revoke(context.Background(), claims.ID, time.Until(claims.ExpiresAt.Time)); err != nil {
 		t.Fatal(err)
 	}

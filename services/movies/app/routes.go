@@ -3,12 +3,12 @@ package app
 import (
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/moviebag/moviebag/libs/token"
+	"github.com/moviebag/moviebag/libs/server"
 )
 
 // addRoutes is the whole movies API.
 func addRoutes(app *fiber.App, d Deps) {
-	auth, store := token.Require(d.Verifier), d.Movies
+	auth, store := server.RequireToken(d.Verifier), d.Movies
 	app.Get("/api/movies", handleList(store))
 	app.Post("/api/movies", auth, handleCreate(store))
 	app.Get("/api/movies/:id", handleGet(store))

@@ -9,10 +9,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/moviebag/moviebag/libs/jwks"
 	"github.com/moviebag/moviebag/libs/server"
 	"github.com/moviebag/moviebag/libs/service"
 	"github.com/moviebag/moviebag/libs/store"
-	"github.com/moviebag/moviebag/libs/token"
 	"github.com/moviebag/moviebag/services/movies/internal/movies"
 )
 
@@ -25,7 +25,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 // the auth service's keys and the movies collection.
 func build(ctx context.Context, cfg Config, p service.Parts) (*fiber.App, error) {
 	m := NewMetrics(p.Registry, p.Metrics)
-	keys, err := token.NewJWKS(ctx, token.JWKSOptions{
+	keys, err := jwks.New(ctx, jwks.Options{
 		URL:                cfg.JWKSURL,
 		RefreshInterval:    cfg.JWKSRefreshInterval,
 		UnknownKIDInterval: cfg.JWKSUnknownKIDInterval,

@@ -1,4 +1,4 @@
-package token_test
+package denylist_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/denylist"
 	"github.com/moviebag/moviebag/libs/metrics"
 	"github.com/moviebag/moviebag/libs/store"
 	"github.com/moviebag/moviebag/libs/testkit"
@@ -24,7 +25,7 @@ import (
 // replica is one service replica's view of the denylist: its own Redis
 // client (dials can be held back, commands are counted) and its mirror.
 type replica struct {
-	deny     *token.Denylist
+	deny     *denylist.Denylist
 	rdb      *redis.Client
 	name     string
 	commands atomic.Int64
@@ -79,11 +80,11 @@ func newReplica(t *testing.T, url, prefix, name string, follow bool) *replica {
 	r.rdb = redis.NewClient(opts)
 	r.rdb.AddHook(r)
 	t.Cleanup(func() { _ = r.rdb.Close() })
-	r.deny = token.NewDenylist(r.rdb, prefix, store.NewErrors(metrics.New(prometheus.NewRegistry(), "test")))
+	r.deny = denylist.New(r.rdb, prefix, store.NewErrors(metrics.New(prometheus.NewRegistry(), "test")))
 	if follow {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { defer close(done); r.deny.Follow(ctx, token.FollowOptions{Ping: 500 * time.Millisecond}) }()
+		go func() { defer close(done); r.deny.Follow(ctx, denylist.FollowOptions{Ping: 500 * time.Millisecond}) }()
 		t.Cleanup(func() { cancel(); <-done })
 	}
 	return r
@@ -101,7 +102,7 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 	})
 }
 
-func revoked(t *testing.T, d *token.Denylist, jti string) bool {
+func revoked(t *testing.T, d *denylist.Denylist, jti string) bool {
 	t.Helper()
 	ok, err := d.Denies(context.Background(), jtiClaims(jti))
 	if err != nil {
@@ -275,5 +276,23 @@ func TestDenylistNotInSyncFailsClosed(t *testing.T) {
 	before := plain.commands.Load()
 	if !revoked(t, plain.deny, "y") || plain.commands.Load() == before {
 		t.Fatal("a denylist that does not follow must ask Redis")
+	}
+}
+
+// A token past exp but inside the verifiers' leeway is still accepted, so
+// its revocation is kept (until exp + leeway); one past that needs no entry.
+func TestRevokeCoversTheLeewayOnly(t *testing.T) {
+	errs := store.NewErrors(metrics.New(prometheus.NewRegistry(), "test"))
+	deny := denylist.New(openRedis(t, testkit.RedisURL(t)), "test:"+t.Name()+":", errs)
+	for jti, ttl := range map[string]time.Duration{"in-leeway": -8 * time.Second, "gone": -time.Minute} {
+		if err := deny.Revoke(context.Background(), jti, ttl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if revoked, err := deny.Denies(context.Background(), jtiClaims("in-leeway")); err != nil || !revoked {
+		t.Errorf("8 s past exp: revoked=%v err=%v, want revoked", revoked, err)
+	}
+	if revoked, err := deny.Denies(context.Background(), jtiClaims("gone")); err != nil || revoked {
+		t.Errorf("past exp + leeway: revoked=%v err=%v, want no entry", revoked, err)
 	}
 }

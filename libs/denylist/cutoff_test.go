@@ -1,4 +1,4 @@
-package token_test
+package denylist_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/moviebag/moviebag/libs/apierr"
+	"github.com/moviebag/moviebag/libs/denylist"
 	"github.com/moviebag/moviebag/libs/testkit"
 	"github.com/moviebag/moviebag/libs/token"
 )
@@ -25,7 +26,7 @@ func sessionClaims(user, sid string, iat time.Time) *token.Claims {
 	}
 }
 
-func denies(t *testing.T, d *token.Denylist, c *token.Claims) bool {
+func denies(t *testing.T, d *denylist.Denylist, c *token.Claims) bool {
 	t.Helper()
 	ok, err := d.Denies(context.Background(), c)
 	if err != nil {

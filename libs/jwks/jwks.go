@@ -1,4 +1,7 @@
-package token
+// Package jwks fetches the auth service's published keys (its JWKS) for a
+// verifying service: cached, refreshed in the background and on an unknown
+// kid, and kept while auth cannot be reached.
+package jwks
 
 import (
 	"context"
@@ -14,8 +17,8 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// JWKSOptions configure the JWKS cache of a verifying service.
-type JWKSOptions struct {
+// Options configure the JWKS cache of a verifying service.
+type Options struct {
 	URL string
 	// RefreshInterval is how often the key set is fetched in the background.
 	RefreshInterval time.Duration
@@ -27,11 +30,11 @@ type JWKSOptions struct {
 	Logger  *slog.Logger
 }
 
-// NewJWKS returns a key source backed by a JWKS cache: fetched at start
+// New returns a key source backed by a JWKS cache: fetched at start
 // (a failure there is logged, not fatal: auth may start later), refreshed in
 // the background and on an unknown kid, and kept while the JWKS is
 // unreachable. It stops refreshing when ctx is done.
-func NewJWKS(ctx context.Context, o JWKSOptions) (func(ctx context.Context) jwt.Keyfunc, error) {
+func New(ctx context.Context, o Options) (func(ctx context.Context) jwt.Keyfunc, error) {
 	const fetchTimeout = 5 * time.Second
 	client := &http.Client{Timeout: fetchTimeout, Transport: countingTransport{next: http.DefaultTransport, onFetch: o.OnFetch}}
 	kf, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{o.URL}, keyfunc.Override{

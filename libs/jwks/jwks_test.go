@@ -1,4 +1,4 @@
-package token_test
+package jwks_test
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/moviebag/moviebag/libs/jwks"
 	"github.com/moviebag/moviebag/libs/testkit"
-	"github.com/moviebag/moviebag/libs/token"
 )
 
 // jwksServer serves the public keys of the issuers it is given, like auth's JWKS behind a Service:
@@ -76,7 +76,7 @@ func TestJWKSFetchesUnknownKIDOnDemand(t *testing.T) {
 	srv := newJWKSServer(t, 30*time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	keys, err := token.NewJWKS(ctx, token.JWKSOptions{
+	keys, err := jwks.New(ctx, jwks.Options{
 		URL: srv.url, RefreshInterval: time.Hour, UnknownKIDInterval: 200 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

@@ -1,4 +1,7 @@
-package token
+// Package denylist keeps revoked access tokens in Redis, written by auth,
+// and mirrors them in memory in every service that verifies tokens: token
+// ids (logout) and per-user cutoffs (logout everywhere, password changes).
+package denylist
 
 import (
 	"context"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/moviebag/moviebag/libs/metrics"
 	"github.com/moviebag/moviebag/libs/store"
+	"github.com/moviebag/moviebag/libs/token"
 )
 
 // Denylist keeps the ids of revoked tokens in Redis until they expire, and
@@ -84,7 +88,7 @@ func parseCutoff(v string) (cutoff, bool) {
 
 // refuses reports whether c refuses the token of claims (a token without
 // iat is refused).
-func (c cutoff) refuses(claims *Claims) bool {
+func (c cutoff) refuses(claims *token.Claims) bool {
 	before := c.before
 	if c.keep != "" && claims.SessionID == c.keep {
 		before = c.keepBefore
@@ -97,11 +101,11 @@ func (c cutoff) refuses(claims *Claims) bool {
 // "<ttl ms>:<jti>".
 const userPayload = "user:"
 
-// NewDenylist returns a denylist keeping its keys under keyPrefix +
+// New returns a denylist keeping its keys under keyPrefix +
 // "denylist:" (token ids) and keyPrefix + "notbefore:" (user cutoffs) and
 // publishing revocations on the channel keyPrefix + "revocations"; its
 // Redis failures are counted and mapped by errs.
-func NewDenylist(rdb redis.UniversalClient, keyPrefix string, errs store.Errors) *Denylist {
+func New(rdb redis.UniversalClient, keyPrefix string, errs store.Errors) *Denylist {
 	errs.ExpectRedis(metrics.Set, metrics.Eval, metrics.Get, metrics.Exists, metrics.Publish)
 	return &Denylist{rdb: rdb, errs: errs, prefix: keyPrefix + "denylist:", userPrefix: keyPrefix + "notbefore:",
 		channel: keyPrefix + "revocations", mirror: map[string]int64{}, users: map[string]cutoff{}}
@@ -111,10 +115,10 @@ func NewDenylist(rdb redis.UniversalClient, keyPrefix string, errs store.Errors)
 // before (its iat is earlier), at every follower, but those of the session
 // keep (when not empty), which stay as refused as they were. ttl is the
 // longest life of a token (the issuer's TTL): the cutoff is kept that and
-// the verifiers' leeway longer than now, after which no token it refuses is
+// the verifiers' leeway (token.Leeway) longer than now, after which no token it refuses is
 // still valid. A later cutoff replaces an earlier one, never the reverse.
 func (d *Denylist) RevokeUser(ctx context.Context, user string, before time.Time, ttl time.Duration, keep string) error {
-	ttl += leeway
+	ttl += token.Leeway
 	// The key first: a follower resyncing after a missed message finds it.
 	// A cutoff only moves forward, also when two are set at once.
 	stored, err := raiseCutoff.Run(ctx, d.rdb, []string{d.userPrefix + user}, before.Unix(), ttl.Milliseconds(), keep).Text()
@@ -162,7 +166,7 @@ return new
 // its user has one). It answers from the mirror while it is in sync, else
 // from Redis, and fails closed (ServiceUnavailableError) when Redis cannot
 // be asked.
-func (d *Denylist) Denies(ctx context.Context, claims *Claims) (bool, error) {
+func (d *Denylist) Denies(ctx context.Context, claims *token.Claims) (bool, error) {
 	if d.Synced() {
 		now := time.Now().UnixMilli()
 		d.mu.RLock()
@@ -195,12 +199,12 @@ func (d *Denylist) Denies(ctx context.Context, claims *Claims) (bool, error) {
 
 // Revoke puts jti on the denylist and tells every follower. ttl is the
 // token's remaining life, the time until its exp: negative for a token past
-// exp that verifiers still accept within their leeway. The entry lives that
+// exp that verifiers still accept within their leeway (token.Leeway). The entry lives that
 // leeway longer than the token, so no verifier accepts the token after the
 // entry is gone; a token past exp + leeway needs no entry. When Redis
 // cannot be asked the logout fails (503) rather than pretending.
 func (d *Denylist) Revoke(ctx context.Context, jti string, ttl time.Duration) error {
-	ttl += leeway
+	ttl += token.Leeway
 	if ttl < time.Millisecond { // Redis keeps nothing for less
 		return nil
 	}
@@ -220,9 +224,6 @@ func (d *Denylist) Revoke(ctx context.Context, jti string, ttl time.Duration) er
 func (d *Denylist) Synced() bool {
 	return d.synced.Load() && time.Now().UnixNano()-d.heard.Load() < d.trustFor.Load()
 }
-
-// Resyncs is how many full resyncs of the mirror have completed.
-func (d *Denylist) Resyncs() int64 { return d.resyncs.Load() }
 
 // FollowOptions tune Follow.
 type FollowOptions struct {
