@@ -115,7 +115,8 @@ deps-go: deps-go-apt
 # static checks) each as soon as the tools it names in TEST_NEEDS_<target> are built, beside the builds still
 # running on a cold machine; every other test (integration, the live stack, the cluster: they take their own
 # time and load) after every build, in TEST_TARGETS order. A target added to TEST_TARGETS waits for the builds
-# unless it is added to TEST_EARLY with its needs.
+# unless it is added to TEST_EARLY with its needs. A build's output shows when its recipe line ends (make
+# --output-sync=line); a test's streams as it runs.
 .PHONY: test
 test: ## every test (installs what it lacks first, as make deps): vet, unit, integration (FerretDB + redis-server on free ports), end-to-end, charts
 	@$(if $(step_top),$(STEP) reset)
@@ -200,7 +201,7 @@ TEST_ORDER = $(filter $(TEST_TARGETS),$(TEST_EARLY)) $(TEST_LATE)
 define test_step
 .PHONY: step-$(1)
 step-$(1): $$(if $$(filter $(1),$$(TEST_LATE)),$$(DEPS_FIRST) $$(DEPS_TARGETS),$$(TEST_NEEDS_$(1))) $(if $(2),| step-$(2))
-	@$$(STEP) run $(1) $$(MAKE) --no-print-directory $(1)
+	@$$(STEP) run $(1) $$(MAKE) --no-print-directory --output-sync=none $(1)
 endef
 test_prev :=
 $(foreach t,$(TEST_ORDER),$(eval $(call test_step,$(t),$(test_prev)))$(eval test_prev := $(t)))
