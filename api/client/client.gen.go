@@ -121,6 +121,7 @@ const (
 	ErrorCodeMovieNotExistsError         ErrorCode = "MovieNotExistsError"
 	ErrorCodeNotFoundError               ErrorCode = "NotFoundError"
 	ErrorCodePayloadTooLargeError        ErrorCode = "PayloadTooLargeError"
+	ErrorCodeRefreshTokenInvalidError    ErrorCode = "RefreshTokenInvalidError"
 	ErrorCodeRequestHeadersTooLargeError ErrorCode = "RequestHeadersTooLargeError"
 	ErrorCodeRequestTimeoutError         ErrorCode = "RequestTimeoutError"
 	ErrorCodeSchemaValidationError       ErrorCode = "SchemaValidationError"
@@ -159,6 +160,8 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeNotFoundError:
 		return true
 	case ErrorCodePayloadTooLargeError:
+		return true
+	case ErrorCodeRefreshTokenInvalidError:
 		return true
 	case ErrorCodeRequestHeadersTooLargeError:
 		return true
@@ -558,6 +561,51 @@ const (
 func (e PayloadTooLargeErrorStatus) Valid() bool {
 	switch e {
 	case N413:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RefreshTokenInvalidErrorCode.
+const (
+	RefreshTokenInvalidErrorCodeRefreshTokenInvalidError RefreshTokenInvalidErrorCode = "RefreshTokenInvalidError"
+)
+
+// Valid indicates whether the value is a known member of the RefreshTokenInvalidErrorCode enum.
+func (e RefreshTokenInvalidErrorCode) Valid() bool {
+	switch e {
+	case RefreshTokenInvalidErrorCodeRefreshTokenInvalidError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RefreshTokenInvalidErrorMessage.
+const (
+	RefreshTokenIsInvalidOrHasExpired RefreshTokenInvalidErrorMessage = "Refresh token is invalid or has expired"
+)
+
+// Valid indicates whether the value is a known member of the RefreshTokenInvalidErrorMessage enum.
+func (e RefreshTokenInvalidErrorMessage) Valid() bool {
+	switch e {
+	case RefreshTokenIsInvalidOrHasExpired:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RefreshTokenInvalidErrorStatus.
+const (
+	RefreshTokenInvalidErrorStatusN401 RefreshTokenInvalidErrorStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the RefreshTokenInvalidErrorStatus enum.
+func (e RefreshTokenInvalidErrorStatus) Valid() bool {
+	switch e {
+	case RefreshTokenInvalidErrorStatusN401:
 		return true
 	default:
 		return false
@@ -1119,6 +1167,12 @@ func (e UpdatingMovieErrorStatus) Valid() bool {
 	}
 }
 
+// AccountDeletion An account deletion. Unknown, duplicate and null fields are refused.
+type AccountDeletion struct {
+	// Password The account's password, at most 72 bytes in UTF-8.
+	Password string `json:"password"`
+}
+
 // Casts defines model for Casts.
 type Casts = []string
 
@@ -1214,6 +1268,7 @@ type Error struct {
 	// | TooManyRequestsError | 429 | Too many requests, try again later |
 	// | RequestHeadersTooLargeError | 431 | Request headers are too large |
 	// | ServiceUnavailableError | 503 | Service is temporarily unavailable, try again later |
+	// | RefreshTokenInvalidError | 401 | Refresh token is invalid or has expired |
 	//
 	// `NotFoundError` answers a path that names no route (of the gateway or of either service);
 	// `BadRequestError` answers a request the HTTP server cannot parse. Neither belongs to an operation.
@@ -1257,6 +1312,7 @@ type Error struct {
 // | TooManyRequestsError | 429 | Too many requests, try again later |
 // | RequestHeadersTooLargeError | 431 | Request headers are too large |
 // | ServiceUnavailableError | 503 | Service is temporarily unavailable, try again later |
+// | RefreshTokenInvalidError | 401 | Refresh token is invalid or has expired |
 //
 // `NotFoundError` answers a path that names no route (of the gateway or of either service);
 // `BadRequestError` answers a request the HTTP server cannot parse. Neither belongs to an operation.
@@ -1493,6 +1549,30 @@ type PayloadTooLargeErrorMessage string
 // PayloadTooLargeErrorStatus defines model for PayloadTooLargeError.Status.
 type PayloadTooLargeErrorStatus int
 
+// RefreshRequest A refresh. Unknown, duplicate and null fields are refused.
+type RefreshRequest struct {
+	// RefreshToken The refresh token of the last login or refresh (43 characters of base64url).
+	RefreshToken string `json:"refresh_token"`
+}
+
+// RefreshTokenInvalidError One answer for a malformed, unknown, spent or expired refresh token and one of an ended session.
+type RefreshTokenInvalidError struct {
+	Code      RefreshTokenInvalidErrorCode    `json:"code"`
+	Details   *[]FieldError                   `json:"details,omitempty"`
+	Message   RefreshTokenInvalidErrorMessage `json:"message"`
+	RequestId string                          `json:"request_id"`
+	Status    RefreshTokenInvalidErrorStatus  `json:"status"`
+}
+
+// RefreshTokenInvalidErrorCode defines model for RefreshTokenInvalidError.Code.
+type RefreshTokenInvalidErrorCode string
+
+// RefreshTokenInvalidErrorMessage defines model for RefreshTokenInvalidError.Message.
+type RefreshTokenInvalidErrorMessage string
+
+// RefreshTokenInvalidErrorStatus defines model for RefreshTokenInvalidError.Status.
+type RefreshTokenInvalidErrorStatus int
+
 // RequestHeadersTooLargeError defines model for RequestHeadersTooLargeError.
 type RequestHeadersTooLargeError struct {
 	Code      RequestHeadersTooLargeErrorCode    `json:"code"`
@@ -1570,7 +1650,11 @@ type Token struct {
 	// ExpiresIn Seconds until the token expires.
 	ExpiresIn int `json:"expires_in"`
 
-	// Token The JWT to send as `Authorization: Bearer <token>`.
+	// RefreshToken Opaque, single use: send it to `refreshToken` for the session's next pair before the session ends.
+	// 32 random bytes in base64url; auth keeps only its SHA-256. Keep it as secret as the password.
+	RefreshToken string `json:"refresh_token"`
+
+	// Token The JWT to send as `Authorization: Bearer <token>`; its `sid` claim names the session.
 	Token     string         `json:"token"`
 	TokenType TokenTokenType `json:"token_type"`
 }
@@ -1768,6 +1852,16 @@ type Login400JSONResponseBody struct {
 	union json.RawMessage
 }
 
+// DeleteMe400JSONResponseBody defines parameters for DeleteMe.
+type DeleteMe400JSONResponseBody struct {
+	union json.RawMessage
+}
+
+// DeleteMe401JSONResponseBody defines parameters for DeleteMe.
+type DeleteMe401JSONResponseBody struct {
+	union json.RawMessage
+}
+
 // ChangePassword400JSONResponseBody defines parameters for ChangePassword.
 type ChangePassword400JSONResponseBody struct {
 	union json.RawMessage
@@ -1775,6 +1869,11 @@ type ChangePassword400JSONResponseBody struct {
 
 // ChangePassword401JSONResponseBody defines parameters for ChangePassword.
 type ChangePassword401JSONResponseBody struct {
+	union json.RawMessage
+}
+
+// RefreshToken400JSONResponseBody defines parameters for RefreshToken.
+type RefreshToken400JSONResponseBody struct {
 	union json.RawMessage
 }
 
@@ -1805,8 +1904,14 @@ type UpdateMovie400JSONResponseBody struct {
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = Credentials
 
+// DeleteMeJSONRequestBody defines body for DeleteMe for application/json ContentType.
+type DeleteMeJSONRequestBody = AccountDeletion
+
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = PasswordChange
+
+// RefreshTokenJSONRequestBody defines body for RefreshToken for application/json ContentType.
+type RefreshTokenJSONRequestBody = RefreshRequest
 
 // SignupJSONRequestBody defines body for Signup for application/json ContentType.
 type SignupJSONRequestBody = Credentials
@@ -1989,6 +2094,208 @@ func (t Login400JSONResponseBody) MarshalJSON() ([]byte, error) {
 }
 
 func (t *Login400JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSchemaValidationError returns the union data inside the DeleteMe400JSONResponseBody as a SchemaValidationError
+func (t DeleteMe400JSONResponseBody) AsSchemaValidationError() (SchemaValidationError, error) {
+	var body SchemaValidationError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSchemaValidationError overwrites any union data inside the DeleteMe400JSONResponseBody as the provided SchemaValidationError
+func (t *DeleteMe400JSONResponseBody) FromSchemaValidationError(v SchemaValidationError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSchemaValidationError performs a merge with any union data inside the DeleteMe400JSONResponseBody, using the provided SchemaValidationError
+func (t *DeleteMe400JSONResponseBody) MergeSchemaValidationError(v SchemaValidationError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvalidJSONError returns the union data inside the DeleteMe400JSONResponseBody as a InvalidJSONError
+func (t DeleteMe400JSONResponseBody) AsInvalidJSONError() (InvalidJSONError, error) {
+	var body InvalidJSONError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvalidJSONError overwrites any union data inside the DeleteMe400JSONResponseBody as the provided InvalidJSONError
+func (t *DeleteMe400JSONResponseBody) FromInvalidJSONError(v InvalidJSONError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvalidJSONError performs a merge with any union data inside the DeleteMe400JSONResponseBody, using the provided InvalidJSONError
+func (t *DeleteMe400JSONResponseBody) MergeInvalidJSONError(v InvalidJSONError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DeleteMe400JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *DeleteMe400JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsUnauthorizedError returns the union data inside the DeleteMe401JSONResponseBody as a UnauthorizedError
+func (t DeleteMe401JSONResponseBody) AsUnauthorizedError() (UnauthorizedError, error) {
+	var body UnauthorizedError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromUnauthorizedError overwrites any union data inside the DeleteMe401JSONResponseBody as the provided UnauthorizedError
+func (t *DeleteMe401JSONResponseBody) FromUnauthorizedError(v UnauthorizedError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeUnauthorizedError performs a merge with any union data inside the DeleteMe401JSONResponseBody, using the provided UnauthorizedError
+func (t *DeleteMe401JSONResponseBody) MergeUnauthorizedError(v UnauthorizedError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsTokenMissingError returns the union data inside the DeleteMe401JSONResponseBody as a TokenMissingError
+func (t DeleteMe401JSONResponseBody) AsTokenMissingError() (TokenMissingError, error) {
+	var body TokenMissingError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromTokenMissingError overwrites any union data inside the DeleteMe401JSONResponseBody as the provided TokenMissingError
+func (t *DeleteMe401JSONResponseBody) FromTokenMissingError(v TokenMissingError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeTokenMissingError performs a merge with any union data inside the DeleteMe401JSONResponseBody, using the provided TokenMissingError
+func (t *DeleteMe401JSONResponseBody) MergeTokenMissingError(v TokenMissingError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsTokenInvalidError returns the union data inside the DeleteMe401JSONResponseBody as a TokenInvalidError
+func (t DeleteMe401JSONResponseBody) AsTokenInvalidError() (TokenInvalidError, error) {
+	var body TokenInvalidError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromTokenInvalidError overwrites any union data inside the DeleteMe401JSONResponseBody as the provided TokenInvalidError
+func (t *DeleteMe401JSONResponseBody) FromTokenInvalidError(v TokenInvalidError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeTokenInvalidError performs a merge with any union data inside the DeleteMe401JSONResponseBody, using the provided TokenInvalidError
+func (t *DeleteMe401JSONResponseBody) MergeTokenInvalidError(v TokenInvalidError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsTokenExpiredError returns the union data inside the DeleteMe401JSONResponseBody as a TokenExpiredError
+func (t DeleteMe401JSONResponseBody) AsTokenExpiredError() (TokenExpiredError, error) {
+	var body TokenExpiredError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromTokenExpiredError overwrites any union data inside the DeleteMe401JSONResponseBody as the provided TokenExpiredError
+func (t *DeleteMe401JSONResponseBody) FromTokenExpiredError(v TokenExpiredError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeTokenExpiredError performs a merge with any union data inside the DeleteMe401JSONResponseBody, using the provided TokenExpiredError
+func (t *DeleteMe401JSONResponseBody) MergeTokenExpiredError(v TokenExpiredError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsTokenRevokedError returns the union data inside the DeleteMe401JSONResponseBody as a TokenRevokedError
+func (t DeleteMe401JSONResponseBody) AsTokenRevokedError() (TokenRevokedError, error) {
+	var body TokenRevokedError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromTokenRevokedError overwrites any union data inside the DeleteMe401JSONResponseBody as the provided TokenRevokedError
+func (t *DeleteMe401JSONResponseBody) FromTokenRevokedError(v TokenRevokedError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeTokenRevokedError performs a merge with any union data inside the DeleteMe401JSONResponseBody, using the provided TokenRevokedError
+func (t *DeleteMe401JSONResponseBody) MergeTokenRevokedError(v TokenRevokedError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DeleteMe401JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *DeleteMe401JSONResponseBody) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -2191,6 +2498,68 @@ func (t ChangePassword401JSONResponseBody) MarshalJSON() ([]byte, error) {
 }
 
 func (t *ChangePassword401JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsSchemaValidationError returns the union data inside the RefreshToken400JSONResponseBody as a SchemaValidationError
+func (t RefreshToken400JSONResponseBody) AsSchemaValidationError() (SchemaValidationError, error) {
+	var body SchemaValidationError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSchemaValidationError overwrites any union data inside the RefreshToken400JSONResponseBody as the provided SchemaValidationError
+func (t *RefreshToken400JSONResponseBody) FromSchemaValidationError(v SchemaValidationError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSchemaValidationError performs a merge with any union data inside the RefreshToken400JSONResponseBody, using the provided SchemaValidationError
+func (t *RefreshToken400JSONResponseBody) MergeSchemaValidationError(v SchemaValidationError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvalidJSONError returns the union data inside the RefreshToken400JSONResponseBody as a InvalidJSONError
+func (t RefreshToken400JSONResponseBody) AsInvalidJSONError() (InvalidJSONError, error) {
+	var body InvalidJSONError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvalidJSONError overwrites any union data inside the RefreshToken400JSONResponseBody as the provided InvalidJSONError
+func (t *RefreshToken400JSONResponseBody) FromInvalidJSONError(v InvalidJSONError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvalidJSONError performs a merge with any union data inside the RefreshToken400JSONResponseBody, using the provided InvalidJSONError
+func (t *RefreshToken400JSONResponseBody) MergeInvalidJSONError(v InvalidJSONError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RefreshToken400JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RefreshToken400JSONResponseBody) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -2571,7 +2940,9 @@ type ClientInterface interface {
 	//
 	// A wrong password and an unknown email answer the same `UnauthorizedError`. Attempts are limited per client
 	// address and failed ones per email: past a limit, even the right password gets 429 until `Retry-After`.
-	// The answer is never to be cached (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
+	// A login starts a session: a short-lived access token (`JWT_TTL`, 15 minutes by default) naming it in its
+	// `sid` claim, and a refresh token for `refreshToken`. The answer is never to be cached
+	// (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2582,18 +2953,21 @@ type ClientInterface interface {
 	//
 	// A wrong password and an unknown email answer the same `UnauthorizedError`. Attempts are limited per client
 	// address and failed ones per email: past a limit, even the right password gets 429 until `Retry-After`.
-	// The answer is never to be cached (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
+	// A login starts a session: a short-lived access token (`JWT_TTL`, 15 minutes by default) naming it in its
+	// `sid` claim, and a refresh token for `refreshToken`. The answer is never to be cached
+	// (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/auth/login (the `Login` operationId).
 	Login(ctx context.Context, body LoginJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// Logout Log out (revoke the token)
+	// Logout Log out (end the token's session)
 	//
 	// The token's `jti` goes on the denylist until the token expires plus the 30 s leeway verifiers allow on
-	// `exp` (so a token logged out just past its `exp` is refused too); both services refuse it from then on
-	// (the movies service within a second). No body is read.
+	// `exp` (so a token logged out just past its `exp` is refused too), and its session ends: its refresh token
+	// is refused, and so is every other access token of the session (its `sid`). Both services refuse them
+	// from then on (the movies service within a second). No body is read.
 	//
 	// Corresponds with POST /api/auth/logout (the `Logout` operationId).
 	Logout(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2604,10 +2978,40 @@ type ClientInterface interface {
 	// both services from then on (the movies service within a second), until it would have expired anyway.
 	// Tokens carry their issue time in whole seconds, so the answer comes once the next whole second has
 	// begun (up to a second after the request): a token issued after the answer, by a new login, is
-	// accepted. No body is read.
+	// accepted. Every refresh token of the user is refused from then on too. No body is read.
 	//
 	// Corresponds with POST /api/auth/logout-all (the `LogoutAll` operationId).
 	LogoutAll(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteMeWithBody Delete the account
+	//
+	// Needs the password again: a wrong one is `UnauthorizedError`, counted like a wrong login against the
+	// account's login limit (past it, 429 until `Retry-After`). Every session of the user ends first (every
+	// access and refresh token of theirs is refused by both services from then on; as with a logout
+	// everywhere, the answer comes once the next whole second has begun), then the user is deleted and the
+	// email is free for a new sign-up. The user's movies are deleted by the movies service shortly after
+	// (a durable event: also when the movies service is down at the time, once it is back). A failure part
+	// way (503) leaves the account in place: log in and ask again.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with DELETE /api/auth/me (the `DeleteMe` operationId).
+	DeleteMeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteMe Delete the account
+	//
+	// Needs the password again: a wrong one is `UnauthorizedError`, counted like a wrong login against the
+	// account's login limit (past it, 429 until `Retry-After`). Every session of the user ends first (every
+	// access and refresh token of theirs is refused by both services from then on; as with a logout
+	// everywhere, the answer comes once the next whole second has begun), then the user is deleted and the
+	// email is free for a new sign-up. The user's movies are deleted by the movies service shortly after
+	// (a durable event: also when the movies service is down at the time, once it is back). A failure part
+	// way (503) leaves the account in place: log in and ask again.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with DELETE /api/auth/me (the `DeleteMe` operationId).
+	DeleteMe(ctx context.Context, body DeleteMeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetMe Get the logged-in user
 	//
@@ -2619,8 +3023,9 @@ type ClientInterface interface {
 	// Needs the current password: a wrong one is `UnauthorizedError`, counted like a wrong login against the
 	// account's login limit (past it, 429 until `Retry-After`). The new password has sign-up's rules. Every
 	// access token of the user issued before the answer is refused by both services from then on (the movies
-	// service within a second), but those of the session of the token sent (its `sid`); as with a logout
-	// everywhere, the answer comes once the next whole second has begun.
+	// service within a second), but those of the session of the token sent (its `sid`), and so is every refresh
+	// token of those other sessions; as with a logout everywhere, the answer comes once the next whole second
+	// has begun.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2632,13 +3037,48 @@ type ClientInterface interface {
 	// Needs the current password: a wrong one is `UnauthorizedError`, counted like a wrong login against the
 	// account's login limit (past it, 429 until `Retry-After`). The new password has sign-up's rules. Every
 	// access token of the user issued before the answer is refused by both services from then on (the movies
-	// service within a second), but those of the session of the token sent (its `sid`); as with a logout
-	// everywhere, the answer comes once the next whole second has begun.
+	// service within a second), but those of the session of the token sent (its `sid`), and so is every refresh
+	// token of those other sessions; as with a logout everywhere, the answer comes once the next whole second
+	// has begun.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
 	ChangePassword(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RefreshTokenWithBody Renew a session (a new access token and refresh token)
+	//
+	// Spends the refresh token and answers the session's next pair: a new access token of the same session
+	// (`sid`) and a new refresh token, which replaces the one sent. A refresh token works once. One presented
+	// again after it was spent ends its whole session (RFC 9700 §4.14.2: it may have been stolen): every
+	// refresh token of the session is refused from then on, and every access token of it, by both services
+	// (the movies service within a second). There is no grace period: a client that lost the answer to a
+	// refresh logs in again. A session ends `REFRESH_IDLE_TTL` after its last refresh (7 days by default) and
+	// `REFRESH_MAX_TTL` after its login (30 days) at the latest, and with a logout, a logout everywhere, a
+	// password change (other sessions), a password reset or the account's deletion. Every such refusal is the
+	// one `RefreshTokenInvalidError`. The answer is never to be cached.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/auth/refresh (the `RefreshToken` operationId).
+	RefreshTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RefreshToken Renew a session (a new access token and refresh token)
+	//
+	// Spends the refresh token and answers the session's next pair: a new access token of the same session
+	// (`sid`) and a new refresh token, which replaces the one sent. A refresh token works once. One presented
+	// again after it was spent ends its whole session (RFC 9700 §4.14.2: it may have been stolen): every
+	// refresh token of the session is refused from then on, and every access token of it, by both services
+	// (the movies service within a second). There is no grace period: a client that lost the answer to a
+	// refresh logs in again. A session ends `REFRESH_IDLE_TTL` after its last refresh (7 days by default) and
+	// `REFRESH_MAX_TTL` after its login (30 days) at the latest, and with a logout, a logout everywhere, a
+	// password change (other sessions), a password reset or the account's deletion. Every such refusal is the
+	// one `RefreshTokenInvalidError`. The answer is never to be cached.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/auth/refresh (the `RefreshToken` operationId).
+	RefreshToken(ctx context.Context, body RefreshTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SignupWithBody Create an account
 	//
@@ -2741,7 +3181,9 @@ func (c *Client) GetJWKS(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 //
 // A wrong password and an unknown email answer the same `UnauthorizedError`. Attempts are limited per client
 // address and failed ones per email: past a limit, even the right password gets 429 until `Retry-After`.
-// The answer is never to be cached (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
+// A login starts a session: a short-lived access token (`JWT_TTL`, 15 minutes by default) naming it in its
+// `sid` claim, and a refresh token for `refreshToken`. The answer is never to be cached
+// (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2762,7 +3204,9 @@ func (c *Client) LoginWithBody(ctx context.Context, contentType string, body io.
 //
 // A wrong password and an unknown email answer the same `UnauthorizedError`. Attempts are limited per client
 // address and failed ones per email: past a limit, even the right password gets 429 until `Retry-After`.
-// The answer is never to be cached (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
+// A login starts a session: a short-lived access token (`JWT_TTL`, 15 minutes by default) naming it in its
+// `sid` claim, and a refresh token for `refreshToken`. The answer is never to be cached
+// (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2779,11 +3223,12 @@ func (c *Client) Login(ctx context.Context, body LoginJSONRequestBody, reqEditor
 	return c.Client.Do(req)
 }
 
-// Logout Log out (revoke the token)
+// Logout Log out (end the token's session)
 //
 // The token's `jti` goes on the denylist until the token expires plus the 30 s leeway verifiers allow on
-// `exp` (so a token logged out just past its `exp` is refused too); both services refuse it from then on
-// (the movies service within a second). No body is read.
+// `exp` (so a token logged out just past its `exp` is refused too), and its session ends: its refresh token
+// is refused, and so is every other access token of the session (its `sid`). Both services refuse them
+// from then on (the movies service within a second). No body is read.
 //
 // Corresponds with POST /api/auth/logout (the `Logout` operationId).
 func (c *Client) Logout(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2804,11 +3249,61 @@ func (c *Client) Logout(ctx context.Context, reqEditors ...RequestEditorFn) (*ht
 // both services from then on (the movies service within a second), until it would have expired anyway.
 // Tokens carry their issue time in whole seconds, so the answer comes once the next whole second has
 // begun (up to a second after the request): a token issued after the answer, by a new login, is
-// accepted. No body is read.
+// accepted. Every refresh token of the user is refused from then on too. No body is read.
 //
 // Corresponds with POST /api/auth/logout-all (the `LogoutAll` operationId).
 func (c *Client) LogoutAll(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewLogoutAllRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteMeWithBody Delete the account
+//
+// Needs the password again: a wrong one is `UnauthorizedError`, counted like a wrong login against the
+// account's login limit (past it, 429 until `Retry-After`). Every session of the user ends first (every
+// access and refresh token of theirs is refused by both services from then on; as with a logout
+// everywhere, the answer comes once the next whole second has begun), then the user is deleted and the
+// email is free for a new sign-up. The user's movies are deleted by the movies service shortly after
+// (a durable event: also when the movies service is down at the time, once it is back). A failure part
+// way (503) leaves the account in place: log in and ask again.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with DELETE /api/auth/me (the `DeleteMe` operationId).
+func (c *Client) DeleteMeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteMeRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteMe Delete the account
+//
+// Needs the password again: a wrong one is `UnauthorizedError`, counted like a wrong login against the
+// account's login limit (past it, 429 until `Retry-After`). Every session of the user ends first (every
+// access and refresh token of theirs is refused by both services from then on; as with a logout
+// everywhere, the answer comes once the next whole second has begun), then the user is deleted and the
+// email is free for a new sign-up. The user's movies are deleted by the movies service shortly after
+// (a durable event: also when the movies service is down at the time, once it is back). A failure part
+// way (503) leaves the account in place: log in and ask again.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with DELETE /api/auth/me (the `DeleteMe` operationId).
+func (c *Client) DeleteMe(ctx context.Context, body DeleteMeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteMeRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2839,8 +3334,9 @@ func (c *Client) GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*htt
 // Needs the current password: a wrong one is `UnauthorizedError`, counted like a wrong login against the
 // account's login limit (past it, 429 until `Retry-After`). The new password has sign-up's rules. Every
 // access token of the user issued before the answer is refused by both services from then on (the movies
-// service within a second), but those of the session of the token sent (its `sid`); as with a logout
-// everywhere, the answer comes once the next whole second has begun.
+// service within a second), but those of the session of the token sent (its `sid`), and so is every refresh
+// token of those other sessions; as with a logout everywhere, the answer comes once the next whole second
+// has begun.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2862,14 +3358,69 @@ func (c *Client) ChangePasswordWithBody(ctx context.Context, contentType string,
 // Needs the current password: a wrong one is `UnauthorizedError`, counted like a wrong login against the
 // account's login limit (past it, 429 until `Retry-After`). The new password has sign-up's rules. Every
 // access token of the user issued before the answer is refused by both services from then on (the movies
-// service within a second), but those of the session of the token sent (its `sid`); as with a logout
-// everywhere, the answer comes once the next whole second has begun.
+// service within a second), but those of the session of the token sent (its `sid`), and so is every refresh
+// token of those other sessions; as with a logout everywhere, the answer comes once the next whole second
+// has begun.
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
 func (c *Client) ChangePassword(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewChangePasswordRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RefreshTokenWithBody Renew a session (a new access token and refresh token)
+//
+// Spends the refresh token and answers the session's next pair: a new access token of the same session
+// (`sid`) and a new refresh token, which replaces the one sent. A refresh token works once. One presented
+// again after it was spent ends its whole session (RFC 9700 §4.14.2: it may have been stolen): every
+// refresh token of the session is refused from then on, and every access token of it, by both services
+// (the movies service within a second). There is no grace period: a client that lost the answer to a
+// refresh logs in again. A session ends `REFRESH_IDLE_TTL` after its last refresh (7 days by default) and
+// `REFRESH_MAX_TTL` after its login (30 days) at the latest, and with a logout, a logout everywhere, a
+// password change (other sessions), a password reset or the account's deletion. Every such refusal is the
+// one `RefreshTokenInvalidError`. The answer is never to be cached.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/auth/refresh (the `RefreshToken` operationId).
+func (c *Client) RefreshTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRefreshTokenRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RefreshToken Renew a session (a new access token and refresh token)
+//
+// Spends the refresh token and answers the session's next pair: a new access token of the same session
+// (`sid`) and a new refresh token, which replaces the one sent. A refresh token works once. One presented
+// again after it was spent ends its whole session (RFC 9700 §4.14.2: it may have been stolen): every
+// refresh token of the session is refused from then on, and every access token of it, by both services
+// (the movies service within a second). There is no grace period: a client that lost the answer to a
+// refresh logs in again. A session ends `REFRESH_IDLE_TTL` after its last refresh (7 days by default) and
+// `REFRESH_MAX_TTL` after its login (30 days) at the latest, and with a logout, a logout everywhere, a
+// password change (other sessions), a password reset or the account's deletion. Every such refusal is the
+// one `RefreshTokenInvalidError`. The answer is never to be cached.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/auth/refresh (the `RefreshToken` operationId).
+func (c *Client) RefreshToken(ctx context.Context, body RefreshTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRefreshTokenRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3169,6 +3720,46 @@ func NewLogoutAllRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewDeleteMeRequest calls the generic DeleteMe builder with application/json body
+func NewDeleteMeRequest(server string, body DeleteMeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewDeleteMeRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewDeleteMeRequestWithBody constructs an http.Request for the DeleteMe method, with any body, and a specified content type
+func NewDeleteMeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/auth/me")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewGetMeRequest constructs an http.Request for the GetMe method
 func NewGetMeRequest(server string) (*http.Request, error) {
 	var err error
@@ -3217,6 +3808,46 @@ func NewChangePasswordRequestWithBody(server string, contentType string, body io
 	}
 
 	operationPath := fmt.Sprintf("/api/auth/password")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRefreshTokenRequest calls the generic RefreshToken builder with application/json body
+func NewRefreshTokenRequest(server string, body RefreshTokenJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRefreshTokenRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewRefreshTokenRequestWithBody constructs an http.Request for the RefreshToken method, with any body, and a specified content type
+func NewRefreshTokenRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/auth/refresh")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -3555,7 +4186,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// A wrong password and an unknown email answer the same `UnauthorizedError`. Attempts are limited per client
 	// address and failed ones per email: past a limit, even the right password gets 429 until `Retry-After`.
-	// The answer is never to be cached (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
+	// A login starts a session: a short-lived access token (`JWT_TTL`, 15 minutes by default) naming it in its
+	// `sid` claim, and a refresh token for `refreshToken`. The answer is never to be cached
+	// (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3566,18 +4199,21 @@ type ClientWithResponsesInterface interface {
 	//
 	// A wrong password and an unknown email answer the same `UnauthorizedError`. Attempts are limited per client
 	// address and failed ones per email: past a limit, even the right password gets 429 until `Retry-After`.
-	// The answer is never to be cached (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
+	// A login starts a session: a short-lived access token (`JWT_TTL`, 15 minutes by default) naming it in its
+	// `sid` claim, and a refresh token for `refreshToken`. The answer is never to be cached
+	// (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/auth/login (the `Login` operationId).
 	LoginWithResponse(ctx context.Context, body LoginJSONRequestBody, reqEditors ...RequestEditorFn) (*LoginResponse, error)
 
-	// LogoutWithResponse Log out (revoke the token)
+	// LogoutWithResponse Log out (end the token's session)
 	//
 	// The token's `jti` goes on the denylist until the token expires plus the 30 s leeway verifiers allow on
-	// `exp` (so a token logged out just past its `exp` is refused too); both services refuse it from then on
-	// (the movies service within a second). No body is read.
+	// `exp` (so a token logged out just past its `exp` is refused too), and its session ends: its refresh token
+	// is refused, and so is every other access token of the session (its `sid`). Both services refuse them
+	// from then on (the movies service within a second). No body is read.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3590,12 +4226,42 @@ type ClientWithResponsesInterface interface {
 	// both services from then on (the movies service within a second), until it would have expired anyway.
 	// Tokens carry their issue time in whole seconds, so the answer comes once the next whole second has
 	// begun (up to a second after the request): a token issued after the answer, by a new login, is
-	// accepted. No body is read.
+	// accepted. Every refresh token of the user is refused from then on too. No body is read.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/auth/logout-all (the `LogoutAll` operationId).
 	LogoutAllWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LogoutAllResponse, error)
+
+	// DeleteMeWithBodyWithResponse Delete the account
+	//
+	// Needs the password again: a wrong one is `UnauthorizedError`, counted like a wrong login against the
+	// account's login limit (past it, 429 until `Retry-After`). Every session of the user ends first (every
+	// access and refresh token of theirs is refused by both services from then on; as with a logout
+	// everywhere, the answer comes once the next whole second has begun), then the user is deleted and the
+	// email is free for a new sign-up. The user's movies are deleted by the movies service shortly after
+	// (a durable event: also when the movies service is down at the time, once it is back). A failure part
+	// way (503) leaves the account in place: log in and ask again.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/auth/me (the `DeleteMe` operationId).
+	DeleteMeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DeleteMeResponse, error)
+
+	// DeleteMeWithResponse Delete the account
+	//
+	// Needs the password again: a wrong one is `UnauthorizedError`, counted like a wrong login against the
+	// account's login limit (past it, 429 until `Retry-After`). Every session of the user ends first (every
+	// access and refresh token of theirs is refused by both services from then on; as with a logout
+	// everywhere, the answer comes once the next whole second has begun), then the user is deleted and the
+	// email is free for a new sign-up. The user's movies are deleted by the movies service shortly after
+	// (a durable event: also when the movies service is down at the time, once it is back). A failure part
+	// way (503) leaves the account in place: log in and ask again.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/auth/me (the `DeleteMe` operationId).
+	DeleteMeWithResponse(ctx context.Context, body DeleteMeJSONRequestBody, reqEditors ...RequestEditorFn) (*DeleteMeResponse, error)
 
 	// GetMeWithResponse Get the logged-in user
 	//
@@ -3609,8 +4275,9 @@ type ClientWithResponsesInterface interface {
 	// Needs the current password: a wrong one is `UnauthorizedError`, counted like a wrong login against the
 	// account's login limit (past it, 429 until `Retry-After`). The new password has sign-up's rules. Every
 	// access token of the user issued before the answer is refused by both services from then on (the movies
-	// service within a second), but those of the session of the token sent (its `sid`); as with a logout
-	// everywhere, the answer comes once the next whole second has begun.
+	// service within a second), but those of the session of the token sent (its `sid`), and so is every refresh
+	// token of those other sessions; as with a logout everywhere, the answer comes once the next whole second
+	// has begun.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3622,13 +4289,48 @@ type ClientWithResponsesInterface interface {
 	// Needs the current password: a wrong one is `UnauthorizedError`, counted like a wrong login against the
 	// account's login limit (past it, 429 until `Retry-After`). The new password has sign-up's rules. Every
 	// access token of the user issued before the answer is refused by both services from then on (the movies
-	// service within a second), but those of the session of the token sent (its `sid`); as with a logout
-	// everywhere, the answer comes once the next whole second has begun.
+	// service within a second), but those of the session of the token sent (its `sid`), and so is every refresh
+	// token of those other sessions; as with a logout everywhere, the answer comes once the next whole second
+	// has begun.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
 	ChangePasswordWithResponse(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error)
+
+	// RefreshTokenWithBodyWithResponse Renew a session (a new access token and refresh token)
+	//
+	// Spends the refresh token and answers the session's next pair: a new access token of the same session
+	// (`sid`) and a new refresh token, which replaces the one sent. A refresh token works once. One presented
+	// again after it was spent ends its whole session (RFC 9700 §4.14.2: it may have been stolen): every
+	// refresh token of the session is refused from then on, and every access token of it, by both services
+	// (the movies service within a second). There is no grace period: a client that lost the answer to a
+	// refresh logs in again. A session ends `REFRESH_IDLE_TTL` after its last refresh (7 days by default) and
+	// `REFRESH_MAX_TTL` after its login (30 days) at the latest, and with a logout, a logout everywhere, a
+	// password change (other sessions), a password reset or the account's deletion. Every such refusal is the
+	// one `RefreshTokenInvalidError`. The answer is never to be cached.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/auth/refresh (the `RefreshToken` operationId).
+	RefreshTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RefreshTokenResponse, error)
+
+	// RefreshTokenWithResponse Renew a session (a new access token and refresh token)
+	//
+	// Spends the refresh token and answers the session's next pair: a new access token of the same session
+	// (`sid`) and a new refresh token, which replaces the one sent. A refresh token works once. One presented
+	// again after it was spent ends its whole session (RFC 9700 §4.14.2: it may have been stolen): every
+	// refresh token of the session is refused from then on, and every access token of it, by both services
+	// (the movies service within a second). There is no grace period: a client that lost the answer to a
+	// refresh logs in again. A session ends `REFRESH_IDLE_TTL` after its last refresh (7 days by default) and
+	// `REFRESH_MAX_TTL` after its login (30 days) at the latest, and with a logout, a logout everywhere, a
+	// password change (other sessions), a password reset or the account's deletion. Every such refusal is the
+	// one `RefreshTokenInvalidError`. The answer is never to be cached.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/auth/refresh (the `RefreshToken` operationId).
+	RefreshTokenWithResponse(ctx context.Context, body RefreshTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*RefreshTokenResponse, error)
 
 	// SignupWithBodyWithResponse Create an account
 	//
@@ -4330,6 +5032,193 @@ func (r LogoutAllResponse) ContentType() string {
 	return ""
 }
 
+// DeleteMeResponse204Headers the declared response headers of an HTTP 204 response for DeleteMe
+type DeleteMeResponse204Headers struct {
+	XRequestID string
+}
+
+// DeleteMeResponse400Headers the declared response headers of an HTTP 400 response for DeleteMe
+type DeleteMeResponse400Headers struct {
+	XRequestID string
+}
+
+// DeleteMeResponse401Headers the declared response headers of an HTTP 401 response for DeleteMe
+type DeleteMeResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// DeleteMeResponse405Headers the declared response headers of an HTTP 405 response for DeleteMe
+type DeleteMeResponse405Headers struct {
+	Allow      string
+	XRequestID string
+}
+
+// DeleteMeResponse408Headers the declared response headers of an HTTP 408 response for DeleteMe
+type DeleteMeResponse408Headers struct {
+	XRequestID string
+}
+
+// DeleteMeResponse413Headers the declared response headers of an HTTP 413 response for DeleteMe
+type DeleteMeResponse413Headers struct {
+	XRequestID string
+}
+
+// DeleteMeResponse415Headers the declared response headers of an HTTP 415 response for DeleteMe
+type DeleteMeResponse415Headers struct {
+	Accept         string
+	AcceptEncoding string
+	XRequestID     string
+}
+
+// DeleteMeResponse429Headers the declared response headers of an HTTP 429 response for DeleteMe
+type DeleteMeResponse429Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+// DeleteMeResponse431Headers the declared response headers of an HTTP 431 response for DeleteMe
+type DeleteMeResponse431Headers struct {
+	XRequestID string
+}
+
+// DeleteMeResponse500Headers the declared response headers of an HTTP 500 response for DeleteMe
+type DeleteMeResponse500Headers struct {
+	XRequestID string
+}
+
+// DeleteMeResponse503Headers the declared response headers of an HTTP 503 response for DeleteMe
+type DeleteMeResponse503Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+type DeleteMeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *DeleteMe400JSONResponseBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *DeleteMe401JSONResponseBody
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *RequestTimeout
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON431 the response for an HTTP 431 `application/json` response
+	JSON431 *RequestHeadersTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *DeleteMeResponse204Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *DeleteMeResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteMeResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *DeleteMeResponse405Headers
+	// Headers408 the parsed response headers for an HTTP 408 response
+	Headers408 *DeleteMeResponse408Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *DeleteMeResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *DeleteMeResponse415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteMeResponse429Headers
+	// Headers431 the parsed response headers for an HTTP 431 response
+	Headers431 *DeleteMeResponse431Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *DeleteMeResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteMeResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteMeResponse) GetJSON400() *DeleteMe400JSONResponseBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteMeResponse) GetJSON401() *DeleteMe401JSONResponseBody {
+	return r.JSON401
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r DeleteMeResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r DeleteMeResponse) GetJSON408() *RequestTimeout {
+	return r.JSON408
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r DeleteMeResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r DeleteMeResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DeleteMeResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON431 returns the response for an HTTP 431 `application/json` response
+func (r DeleteMeResponse) GetJSON431() *RequestHeadersTooLarge {
+	return r.JSON431
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteMeResponse) GetJSON500() *InternalServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteMeResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteMeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteMeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteMeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteMeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetMeResponse200Headers the declared response headers of an HTTP 200 response for GetMe
 type GetMeResponse200Headers struct {
 	XRequestID string
@@ -4660,6 +5549,187 @@ func (r ChangePasswordResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ChangePasswordResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RefreshTokenResponse200Headers the declared response headers of an HTTP 200 response for RefreshToken
+type RefreshTokenResponse200Headers struct {
+	CacheControl string
+	Pragma       string
+	XRequestID   string
+}
+
+// RefreshTokenResponse400Headers the declared response headers of an HTTP 400 response for RefreshToken
+type RefreshTokenResponse400Headers struct {
+	XRequestID string
+}
+
+// RefreshTokenResponse401Headers the declared response headers of an HTTP 401 response for RefreshToken
+type RefreshTokenResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// RefreshTokenResponse405Headers the declared response headers of an HTTP 405 response for RefreshToken
+type RefreshTokenResponse405Headers struct {
+	Allow      string
+	XRequestID string
+}
+
+// RefreshTokenResponse408Headers the declared response headers of an HTTP 408 response for RefreshToken
+type RefreshTokenResponse408Headers struct {
+	XRequestID string
+}
+
+// RefreshTokenResponse413Headers the declared response headers of an HTTP 413 response for RefreshToken
+type RefreshTokenResponse413Headers struct {
+	XRequestID string
+}
+
+// RefreshTokenResponse415Headers the declared response headers of an HTTP 415 response for RefreshToken
+type RefreshTokenResponse415Headers struct {
+	Accept         string
+	AcceptEncoding string
+	XRequestID     string
+}
+
+// RefreshTokenResponse431Headers the declared response headers of an HTTP 431 response for RefreshToken
+type RefreshTokenResponse431Headers struct {
+	XRequestID string
+}
+
+// RefreshTokenResponse500Headers the declared response headers of an HTTP 500 response for RefreshToken
+type RefreshTokenResponse500Headers struct {
+	XRequestID string
+}
+
+// RefreshTokenResponse503Headers the declared response headers of an HTTP 503 response for RefreshToken
+type RefreshTokenResponse503Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+type RefreshTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Token
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RefreshToken400JSONResponseBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RefreshTokenInvalidError
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *RequestTimeout
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON431 the response for an HTTP 431 `application/json` response
+	JSON431 *RequestHeadersTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *RefreshTokenResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *RefreshTokenResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RefreshTokenResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *RefreshTokenResponse405Headers
+	// Headers408 the parsed response headers for an HTTP 408 response
+	Headers408 *RefreshTokenResponse408Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *RefreshTokenResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *RefreshTokenResponse415Headers
+	// Headers431 the parsed response headers for an HTTP 431 response
+	Headers431 *RefreshTokenResponse431Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *RefreshTokenResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RefreshTokenResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RefreshTokenResponse) GetJSON200() *Token {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RefreshTokenResponse) GetJSON400() *RefreshToken400JSONResponseBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RefreshTokenResponse) GetJSON401() *RefreshTokenInvalidError {
+	return r.JSON401
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r RefreshTokenResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r RefreshTokenResponse) GetJSON408() *RequestTimeout {
+	return r.JSON408
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RefreshTokenResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r RefreshTokenResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON431 returns the response for an HTTP 431 `application/json` response
+func (r RefreshTokenResponse) GetJSON431() *RequestHeadersTooLarge {
+	return r.JSON431
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RefreshTokenResponse) GetJSON500() *InternalServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RefreshTokenResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RefreshTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RefreshTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RefreshTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RefreshTokenResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5704,7 +6774,9 @@ func (c *ClientWithResponses) GetJWKSWithResponse(ctx context.Context, reqEditor
 //
 // A wrong password and an unknown email answer the same `UnauthorizedError`. Attempts are limited per client
 // address and failed ones per email: past a limit, even the right password gets 429 until `Retry-After`.
-// The answer is never to be cached (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
+// A login starts a session: a short-lived access token (`JWT_TTL`, 15 minutes by default) naming it in its
+// `sid` claim, and a refresh token for `refreshToken`. The answer is never to be cached
+// (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5721,7 +6793,9 @@ func (c *ClientWithResponses) LoginWithBodyWithResponse(ctx context.Context, con
 //
 // A wrong password and an unknown email answer the same `UnauthorizedError`. Attempts are limited per client
 // address and failed ones per email: past a limit, even the right password gets 429 until `Retry-After`.
-// The answer is never to be cached (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
+// A login starts a session: a short-lived access token (`JWT_TTL`, 15 minutes by default) naming it in its
+// `sid` claim, and a refresh token for `refreshToken`. The answer is never to be cached
+// (`Cache-Control: no-store`, `Pragma: no-cache`, RFC 6749 §5.1).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5734,11 +6808,12 @@ func (c *ClientWithResponses) LoginWithResponse(ctx context.Context, body LoginJ
 	return ParseLoginResponse(rsp)
 }
 
-// LogoutWithResponse Log out (revoke the token)
+// LogoutWithResponse Log out (end the token's session)
 //
 // The token's `jti` goes on the denylist until the token expires plus the 30 s leeway verifiers allow on
-// `exp` (so a token logged out just past its `exp` is refused too); both services refuse it from then on
-// (the movies service within a second). No body is read.
+// `exp` (so a token logged out just past its `exp` is refused too), and its session ends: its refresh token
+// is refused, and so is every other access token of the session (its `sid`). Both services refuse them
+// from then on (the movies service within a second). No body is read.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -5757,7 +6832,7 @@ func (c *ClientWithResponses) LogoutWithResponse(ctx context.Context, reqEditors
 // both services from then on (the movies service within a second), until it would have expired anyway.
 // Tokens carry their issue time in whole seconds, so the answer comes once the next whole second has
 // begun (up to a second after the request): a token issued after the answer, by a new login, is
-// accepted. No body is read.
+// accepted. Every refresh token of the user is refused from then on too. No body is read.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -5768,6 +6843,48 @@ func (c *ClientWithResponses) LogoutAllWithResponse(ctx context.Context, reqEdit
 		return nil, err
 	}
 	return ParseLogoutAllResponse(rsp)
+}
+
+// DeleteMeWithBodyWithResponse Delete the account
+//
+// Needs the password again: a wrong one is `UnauthorizedError`, counted like a wrong login against the
+// account's login limit (past it, 429 until `Retry-After`). Every session of the user ends first (every
+// access and refresh token of theirs is refused by both services from then on; as with a logout
+// everywhere, the answer comes once the next whole second has begun), then the user is deleted and the
+// email is free for a new sign-up. The user's movies are deleted by the movies service shortly after
+// (a durable event: also when the movies service is down at the time, once it is back). A failure part
+// way (503) leaves the account in place: log in and ask again.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/auth/me (the `DeleteMe` operationId).
+func (c *ClientWithResponses) DeleteMeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DeleteMeResponse, error) {
+	rsp, err := c.DeleteMeWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteMeResponse(rsp)
+}
+
+// DeleteMeWithResponse Delete the account
+//
+// Needs the password again: a wrong one is `UnauthorizedError`, counted like a wrong login against the
+// account's login limit (past it, 429 until `Retry-After`). Every session of the user ends first (every
+// access and refresh token of theirs is refused by both services from then on; as with a logout
+// everywhere, the answer comes once the next whole second has begun), then the user is deleted and the
+// email is free for a new sign-up. The user's movies are deleted by the movies service shortly after
+// (a durable event: also when the movies service is down at the time, once it is back). A failure part
+// way (503) leaves the account in place: log in and ask again.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/auth/me (the `DeleteMe` operationId).
+func (c *ClientWithResponses) DeleteMeWithResponse(ctx context.Context, body DeleteMeJSONRequestBody, reqEditors ...RequestEditorFn) (*DeleteMeResponse, error) {
+	rsp, err := c.DeleteMe(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteMeResponse(rsp)
 }
 
 // GetMeWithResponse Get the logged-in user
@@ -5788,8 +6905,9 @@ func (c *ClientWithResponses) GetMeWithResponse(ctx context.Context, reqEditors 
 // Needs the current password: a wrong one is `UnauthorizedError`, counted like a wrong login against the
 // account's login limit (past it, 429 until `Retry-After`). The new password has sign-up's rules. Every
 // access token of the user issued before the answer is refused by both services from then on (the movies
-// service within a second), but those of the session of the token sent (its `sid`); as with a logout
-// everywhere, the answer comes once the next whole second has begun.
+// service within a second), but those of the session of the token sent (its `sid`), and so is every refresh
+// token of those other sessions; as with a logout everywhere, the answer comes once the next whole second
+// has begun.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5807,8 +6925,9 @@ func (c *ClientWithResponses) ChangePasswordWithBodyWithResponse(ctx context.Con
 // Needs the current password: a wrong one is `UnauthorizedError`, counted like a wrong login against the
 // account's login limit (past it, 429 until `Retry-After`). The new password has sign-up's rules. Every
 // access token of the user issued before the answer is refused by both services from then on (the movies
-// service within a second), but those of the session of the token sent (its `sid`); as with a logout
-// everywhere, the answer comes once the next whole second has begun.
+// service within a second), but those of the session of the token sent (its `sid`), and so is every refresh
+// token of those other sessions; as with a logout everywhere, the answer comes once the next whole second
+// has begun.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5819,6 +6938,52 @@ func (c *ClientWithResponses) ChangePasswordWithResponse(ctx context.Context, bo
 		return nil, err
 	}
 	return ParseChangePasswordResponse(rsp)
+}
+
+// RefreshTokenWithBodyWithResponse Renew a session (a new access token and refresh token)
+//
+// Spends the refresh token and answers the session's next pair: a new access token of the same session
+// (`sid`) and a new refresh token, which replaces the one sent. A refresh token works once. One presented
+// again after it was spent ends its whole session (RFC 9700 §4.14.2: it may have been stolen): every
+// refresh token of the session is refused from then on, and every access token of it, by both services
+// (the movies service within a second). There is no grace period: a client that lost the answer to a
+// refresh logs in again. A session ends `REFRESH_IDLE_TTL` after its last refresh (7 days by default) and
+// `REFRESH_MAX_TTL` after its login (30 days) at the latest, and with a logout, a logout everywhere, a
+// password change (other sessions), a password reset or the account's deletion. Every such refusal is the
+// one `RefreshTokenInvalidError`. The answer is never to be cached.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/auth/refresh (the `RefreshToken` operationId).
+func (c *ClientWithResponses) RefreshTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RefreshTokenResponse, error) {
+	rsp, err := c.RefreshTokenWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRefreshTokenResponse(rsp)
+}
+
+// RefreshTokenWithResponse Renew a session (a new access token and refresh token)
+//
+// Spends the refresh token and answers the session's next pair: a new access token of the same session
+// (`sid`) and a new refresh token, which replaces the one sent. A refresh token works once. One presented
+// again after it was spent ends its whole session (RFC 9700 §4.14.2: it may have been stolen): every
+// refresh token of the session is refused from then on, and every access token of it, by both services
+// (the movies service within a second). There is no grace period: a client that lost the answer to a
+// refresh logs in again. A session ends `REFRESH_IDLE_TTL` after its last refresh (7 days by default) and
+// `REFRESH_MAX_TTL` after its login (30 days) at the latest, and with a logout, a logout everywhere, a
+// password change (other sessions), a password reset or the account's deletion. Every such refusal is the
+// one `RefreshTokenInvalidError`. The answer is never to be cached.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/auth/refresh (the `RefreshToken` operationId).
+func (c *ClientWithResponses) RefreshTokenWithResponse(ctx context.Context, body RefreshTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*RefreshTokenResponse, error) {
+	rsp, err := c.RefreshToken(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRefreshTokenResponse(rsp)
 }
 
 // SignupWithBodyWithResponse Create an account
@@ -6736,6 +7901,253 @@ func ParseLogoutAllResponse(rsp *http.Response) (*LogoutAllResponse, error) {
 	return response, nil
 }
 
+// ParseDeleteMeResponse parses an HTTP response from a DeleteMeWithResponse call
+func ParseDeleteMeResponse(rsp *http.Response) (*DeleteMeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteMeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest DeleteMe400JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest DeleteMe401JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest RequestHeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers DeleteMeResponse204Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 400:
+		var headers DeleteMeResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers DeleteMeResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers DeleteMeResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 408:
+		var headers DeleteMeResponse408Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers408 = &headers
+	case rsp.StatusCode == 413:
+		var headers DeleteMeResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers DeleteMeResponse415Headers
+		if values := rsp.Header.Values("Accept"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Accept = value
+		}
+		if values := rsp.Header.Values("Accept-Encoding"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept-Encoding", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AcceptEncoding = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeleteMeResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 431:
+		var headers DeleteMeResponse431Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers431 = &headers
+	case rsp.StatusCode == 500:
+		var headers DeleteMeResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteMeResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetMeResponse parses an HTTP response from a GetMeWithResponse call
 func ParseGetMeResponse(rsp *http.Response) (*GetMeResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -7142,6 +8554,247 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ChangePasswordResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRefreshTokenResponse parses an HTTP response from a RefreshTokenWithResponse call
+func ParseRefreshTokenResponse(rsp *http.Response) (*RefreshTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RefreshTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Token
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RefreshToken400JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RefreshTokenInvalidError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest RequestHeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers RefreshTokenResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Pragma"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Pragma", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Pragma = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers RefreshTokenResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers RefreshTokenResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers RefreshTokenResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 408:
+		var headers RefreshTokenResponse408Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers408 = &headers
+	case rsp.StatusCode == 413:
+		var headers RefreshTokenResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers RefreshTokenResponse415Headers
+		if values := rsp.Header.Values("Accept"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Accept = value
+		}
+		if values := rsp.Header.Values("Accept-Encoding"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept-Encoding", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AcceptEncoding = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 431:
+		var headers RefreshTokenResponse431Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers431 = &headers
+	case rsp.StatusCode == 500:
+		var headers RefreshTokenResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers RefreshTokenResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

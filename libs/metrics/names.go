@@ -18,7 +18,8 @@ const (
 	// refused at once because it could not be done in time.
 	PasswordHashesName = "moviebag_password_hashes_total"
 	// SessionsEndedName counts requests that ended sessions of a user, by
-	// reason (logout_all).
+	// reason (logout, logout_all, password_change, password_reset,
+	// refresh_reuse, account_deleted).
 	SessionsEndedName = "moviebag_sessions_ended_total"
 	// PasswordResetsName counts password resets by stage: asked (a forgot
 	// request accepted), completed, invalid_token.
@@ -31,8 +32,20 @@ const (
 	MailFailedName  = "moviebag_mail_failed_total"
 	MailPendingName = "moviebag_mail_pending"
 
+	// RefreshesName counts refreshes of sessions by result: success,
+	// invalid (malformed, unknown, expired or ended), reused (a spent
+	// refresh token presented again: its session ends), error.
+	RefreshesName = "moviebag_token_refreshes_total"
+	// AccountsDeletedName counts accounts deleted by their users.
+	AccountsDeletedName = "moviebag_accounts_deleted_total"
+
 	// The movies service's own.
 	JWKSRefreshesName = "moviebag_jwks_refresh_total"
+	// UserEventsName counts the deliveries of account events (user.deleted)
+	// by outcome: done, retry, failed.
+	UserEventsName = "moviebag_user_events_total"
+	// UserMoviesDeletedName counts movies deleted with their user's account.
+	UserMoviesDeletedName = "moviebag_user_movies_deleted_total"
 )
 
 // Type is a Prometheus metric type.
@@ -50,20 +63,24 @@ const (
 // process_* metrics are not listed.
 func Exported() map[string]Type {
 	return map[string]Type{
-		RequestsName:         Counter,
-		DurationName:         Histogram,
-		InFlightName:         Gauge,
-		ErrorsName:           Counter,
-		DependencyErrorsName: Counter,
-		BuildInfoName:        Gauge,
-		LoginAttemptsName:    Counter,
-		TokensRevokedName:    Counter,
-		PasswordHashesName:   Counter,
-		SessionsEndedName:    Counter,
-		PasswordResetsName:   Counter,
-		MailSentName:         Counter,
-		MailFailedName:       Counter,
-		MailPendingName:      Gauge,
-		JWKSRefreshesName:    Counter,
+		RequestsName:          Counter,
+		DurationName:          Histogram,
+		InFlightName:          Gauge,
+		ErrorsName:            Counter,
+		DependencyErrorsName:  Counter,
+		BuildInfoName:         Gauge,
+		LoginAttemptsName:     Counter,
+		TokensRevokedName:     Counter,
+		PasswordHashesName:    Counter,
+		SessionsEndedName:     Counter,
+		PasswordResetsName:    Counter,
+		MailSentName:          Counter,
+		MailFailedName:        Counter,
+		MailPendingName:       Gauge,
+		RefreshesName:         Counter,
+		AccountsDeletedName:   Counter,
+		JWKSRefreshesName:     Counter,
+		UserEventsName:        Counter,
+		UserMoviesDeletedName: Counter,
 	}
 }

@@ -64,19 +64,39 @@ func signup(t *testing.T, s *testkit.Service, body string) string {
 
 func login(t *testing.T, s *testkit.Service, body string) string {
 	t.Helper()
+	return loginPair(t, s, body).Token
+}
+
+// pair is the answer of a login or a refresh.
+type pair struct {
+	Token        string `json:"token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+// loginPair logs in and returns both tokens, checking the answer's form:
+// the access token lives JWT_TTL (15 minutes unless set), the refresh token
+// is 43 characters, and neither is cached.
+func loginPair(t *testing.T, s *testkit.Service, body string) pair {
+	t.Helper()
 	r := testkit.Do(t, "POST", s.URL+"/api/auth/login", body)
 	if r.Status != 200 {
 		t.Fatalf("login: %d %s", r.Status, r.Body)
 	}
-	out := testkit.JSON[struct {
-		Token     string `json:"token"`
-		TokenType string `json:"token_type"`
-		ExpiresIn int    `json:"expires_in"`
-	}](t, r)
-	if out.Token == "" || out.TokenType != "Bearer" || out.ExpiresIn != 3600 {
-		t.Fatalf("login answer %s", r.Body)
+	return checkPair(t, r)
+}
+
+func checkPair(t *testing.T, r testkit.Response) pair {
+	t.Helper()
+	out := testkit.JSON[pair](t, r)
+	if out.Token == "" || out.TokenType != "Bearer" || out.ExpiresIn != 900 || len(out.RefreshToken) != 43 {
+		t.Fatalf("answer %s", r.Body)
 	}
-	return out.Token
+	if r.Header.Get("Cache-Control") != "no-store" || r.Header.Get("Pragma") != "no-cache" {
+		t.Errorf("tokens answered with Cache-Control %q, Pragma %q", r.Header.Get("Cache-Control"), r.Header.Get("Pragma"))
+	}
+	return out
 }
 
 func TestSignupLoginMeLogout(t *testing.T) {
@@ -100,7 +120,7 @@ func TestSignupLoginMeLogout(t *testing.T) {
 	}
 	if claims.Subject != id || claims.Issuer != "moviebag-auth" || len(claims.Audience) != 1 || claims.Audience[0] != "moviebag" ||
 		claims.ID == "" || claims.NotBefore == nil || claims.IssuedAt == nil ||
-		claims.ExpiresAt.Sub(claims.IssuedAt.Time) != time.Hour {
+		claims.ExpiresAt.Sub(claims.IssuedAt.Time) != 15*time.Minute {
 		t.Errorf("claims %+v", claims)
 	}
 

@@ -21,8 +21,12 @@ type Config struct {
 	// same Secret update, so that no token names a key a replica does not
 	// publish yet.
 	KeysSignDelay time.Duration `env:"JWT_KEYS_SIGN_DELAY" envDefault:"2m"`
-	TokenTTL      time.Duration `env:"JWT_TTL" envDefault:"1h"`
-	BcryptCost    int           `env:"BCRYPT_COST" envDefault:"10"`
+	TokenTTL      time.Duration `env:"JWT_TTL" envDefault:"15m"`
+	// RefreshIdleTTL ends a session not refreshed for that long;
+	// RefreshMaxTTL ends every session that long after its login.
+	RefreshIdleTTL time.Duration `env:"REFRESH_IDLE_TTL" envDefault:"168h"`
+	RefreshMaxTTL  time.Duration `env:"REFRESH_MAX_TTL" envDefault:"720h"`
+	BcryptCost     int           `env:"BCRYPT_COST" envDefault:"10"`
 	// BcryptMaxLatency is the longest a sign-up or login may expect to wait
 	// for a CPU and hash its password; one that would take longer is refused
 	// at once with a 503 and Retry-After (see Hasher).
@@ -49,6 +53,12 @@ func (c Config) Validate() error {
 	}
 	if c.BcryptMaxLatency <= 0 {
 		return fmt.Errorf("BCRYPT_MAX_LATENCY %s: want more than 0", c.BcryptMaxLatency)
+	}
+	if c.TokenTTL <= 0 {
+		return fmt.Errorf("JWT_TTL %s: want more than 0", c.TokenTTL)
+	}
+	if c.RefreshIdleTTL <= 0 || c.RefreshMaxTTL < c.RefreshIdleTTL {
+		return fmt.Errorf("REFRESH_IDLE_TTL %s and REFRESH_MAX_TTL %s: want 0 < idle <= max", c.RefreshIdleTTL, c.RefreshMaxTTL)
 	}
 	if c.KeysSignDelay < 0 {
 		return fmt.Errorf("JWT_KEYS_SIGN_DELAY %s: want 0 or more", c.KeysSignDelay)

@@ -2,7 +2,6 @@ package app
 
 import (
 	"errors"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -69,11 +68,7 @@ func handleLogin(login *account.Login, clients *server.Clients) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		return c.JSON(fiber.Map{
-			"token":      tok.Value,
-			"token_type": "Bearer",
-			"expires_in": int(tok.TTL.Seconds()),
-		})
+		return tokenAnswer(c, tok)
 	}
 }
 
@@ -82,17 +77,6 @@ func handleLogin(login *account.Login, clients *server.Clients) fiber.Handler {
 func noStore(c *fiber.Ctx) {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set(fiber.HeaderPragma, "no-cache")
-}
-
-func handleLogout(denylist Revoker, m *Metrics) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		claims := server.TokenClaims(c)
-		if err := denylist.Revoke(c.UserContext(), claims.ID, time.Until(claims.ExpiresAt.Time)); err != nil {
-			return err
-		}
-		m.tokenRevoked()
-		return c.SendStatus(fiber.StatusNoContent)
-	}
 }
 
 func handleLogoutAll(logoutAll *account.LogoutAll) fiber.Handler {

@@ -13,6 +13,8 @@ type Metrics struct {
 	tokensRevoked  prometheus.Counter
 	passwordHashes *prometheus.CounterVec
 	sessionEnds    *prometheus.CounterVec
+	refreshes      *prometheus.CounterVec
+	deletions      prometheus.Counter
 }
 
 // NewMetrics registers the auth service's own metrics on reg, with the
@@ -33,10 +35,20 @@ func NewMetrics(reg prometheus.Registerer, shared *metrics.Metrics) *Metrics {
 		}, []string{"admission"}),
 		sessionEnds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metrics.SessionsEndedName, ConstLabels: shared.ConstLabels(),
-			Help: "Requests that ended sessions of a user, by reason: logout_all (every session), password_change (every other session).",
+			Help: "Requests that ended sessions of a user, by reason: logout (its own session), logout_all (every session), password_change (every other session), password_reset and account_deleted (every session), refresh_reuse (the session of a spent refresh token presented again).",
 		}, []string{"reason"}),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metrics.RefreshesName, ConstLabels: shared.ConstLabels(),
+			Help: "Session refreshes by result: success, invalid (malformed, unknown, expired or ended refresh token), reused (a spent refresh token presented again: its session ends), error.",
+		}, []string{"result"}),
+		deletions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: metrics.AccountsDeletedName, Help: "Accounts deleted by their users.", ConstLabels: shared.ConstLabels(),
+		}),
 	}
-	reg.MustRegister(m.loginAttempts, m.tokensRevoked, m.passwordHashes, m.sessionEnds)
+	reg.MustRegister(m.loginAttempts, m.tokensRevoked, m.passwordHashes, m.sessionEnds, m.refreshes, m.deletions)
+	for _, r := range account.RefreshResults() {
+		m.refreshes.WithLabelValues(string(r))
+	}
 	for _, r := range account.SessionEnds() {
 		m.sessionEnds.WithLabelValues(string(r))
 	}
@@ -53,6 +65,10 @@ func (m *Metrics) loginAttempt(r account.LoginResult) {
 }
 
 func (m *Metrics) tokenRevoked() { m.tokensRevoked.Inc() }
+
+func (m *Metrics) refreshed(r account.RefreshResult) { m.refreshes.WithLabelValues(string(r)).Inc() }
+
+func (m *Metrics) accountDeleted() { m.deletions.Inc() }
 
 func (m *Metrics) sessionsEnded(r account.SessionEnd) { m.sessionEnds.WithLabelValues(string(r)).Inc() }
 

@@ -12,8 +12,10 @@ func addRoutes(app *fiber.App, d Deps) {
 	app.Get("/.well-known/jwks.json", handleJWKS(d.Keys))
 	app.Post("/api/auth/signup", handleSignup(d.Accounts.Signup, d.Clients))
 	app.Post("/api/auth/login", handleLogin(d.Accounts.Login, d.Clients))
-	app.Post("/api/auth/logout", auth, handleLogout(d.Denylist, d.Metrics))
+	app.Post("/api/auth/refresh", handleRefresh(d.Accounts.Refresh))
+	app.Post("/api/auth/logout", auth, handleLogout(d.Accounts.Sessions, d.Metrics))
 	app.Post("/api/auth/logout-all", auth, handleLogoutAll(d.Accounts.LogoutAll))
 	app.Post("/api/auth/password", auth, handleChangePassword(d.Accounts.ChangePassword))
 	app.Get("/api/auth/me", auth, handleMe(d.Users))
+	app.Delete("/api/auth/me", auth, handleDeleteMe(d.Accounts.DeleteAccount))
 }

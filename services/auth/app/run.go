@@ -14,11 +14,13 @@ import (
 	"github.com/moviebag/moviebag/libs/server"
 	"github.com/moviebag/moviebag/libs/service"
 	"github.com/moviebag/moviebag/libs/store"
+	"github.com/moviebag/moviebag/libs/userevents"
 	"github.com/moviebag/moviebag/services/auth/internal/account"
 	"github.com/moviebag/moviebag/services/auth/internal/email"
 	"github.com/moviebag/moviebag/services/auth/internal/keys"
 	"github.com/moviebag/moviebag/services/auth/internal/limit"
 	"github.com/moviebag/moviebag/services/auth/internal/password"
+	"github.com/moviebag/moviebag/services/auth/internal/sessions"
 	"github.com/moviebag/moviebag/services/auth/internal/users"
 )
 
@@ -60,10 +62,20 @@ func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, 
 		return nil, err
 	}
 	prefix := cfg.Store.RedisKeyPrefix
+	issuer := account.NewIssuer(keySet, cfg.Token, cfg.TokenTTL)
+	// Every use case that ends sessions ends them here: refresh tokens and
+	// access tokens at once.
+	sess := &account.Sessions{
+		Store:    sessions.New(p.Redis, p.Errors, prefix, cfg.RefreshIdleTTL, cfg.RefreshMaxTTL),
+		Revoker:  p.Denylist,
+		TokenTTL: cfg.TokenTTL,
+		Record:   m.sessionsEnded,
+	}
 	login := &account.Login{
 		Users:       userStore,
 		Hasher:      h,
-		Issuer:      account.NewIssuer(keySet, cfg.Token, cfg.TokenTTL),
+		Issuer:      issuer,
+		Sessions:    sess,
 		ClientLimit: limit.New(p.Redis, p.Errors, prefix+"login:ip:", cfg.LoginLimitPerIP, cfg.LoginLimitWindow),
 		EmailLimit:  limit.New(p.Redis, p.Errors, prefix+"login:email:", cfg.LoginLimitPerEmail, cfg.LoginLimitEmailWindow),
 		Record:      m.loginAttempt,
@@ -76,16 +88,21 @@ func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, 
 	return NewServer(p.Logger, cfg, p.Metrics, Deps{
 		Accounts: account.Accounts{
 			Signup: signup, Login: login,
-			LogoutAll: &account.LogoutAll{Revoker: p.Denylist, TokenTTL: cfg.TokenTTL, Record: m.sessionsEnded},
+			Sessions:  sess,
+			LogoutAll: &account.LogoutAll{Sessions: sess},
 			ChangePassword: &account.ChangePassword{
-				Users: userStore, Hasher: h, EmailLimit: login.EmailLimit,
-				Revoker: p.Denylist, TokenTTL: cfg.TokenTTL, Record: m.sessionsEnded,
+				Users: userStore, Hasher: h, EmailLimit: login.EmailLimit, Sessions: sess,
+			},
+			Refresh: &account.Refresh{Sessions: sess, Issuer: issuer, Denylist: p.Denylist, Record: m.refreshed},
+			DeleteAccount: &account.DeleteAccount{
+				Users: userStore, Hasher: h, EmailLimit: login.EmailLimit, Sessions: sess,
+				Events: userevents.NewPublisher(userevents.Stream(p.Redis, p.Errors, prefix)),
+				Record: m.accountDeleted,
 			},
 		},
 		Users:    userStore,
 		Keys:     keySet,
 		Verifier: p.Verifier(keySet.Keyfunc, []string{"RS256"}),
-		Denylist: p.Denylist,
 		Clients:  p.Clients,
 		Metrics:  m,
 	}), nil

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -25,21 +24,13 @@ type KeySet interface {
 	JWKS() []byte
 }
 
-// Revoker puts a token id on the denylist; ttl is the time until the
-// token's exp, negative for a token inside the verifiers' leeway, which the
-// denylist covers too.
-type Revoker interface {
-	Revoke(ctx context.Context, jti string, ttl time.Duration) error
-}
-
 // Deps are the auth service's dependencies.
 type Deps struct {
-	// Accounts are the use cases: sign-up and login.
+	// Accounts are the use cases.
 	Accounts account.Accounts
 	Users    UserStore
 	Keys     KeySet
 	Verifier *token.Verifier
-	Denylist Revoker
 	// Clients tells a request's client address behind trusted proxies.
 	Clients *server.Clients
 	Metrics *Metrics

@@ -23,6 +23,10 @@ type Accounts struct {
 	Login          *Login
 	LogoutAll      *LogoutAll
 	ChangePassword *ChangePassword
+	// Sessions ends sessions (logout); Refresh renews one.
+	Sessions      *Sessions
+	Refresh       *Refresh
+	DeleteAccount *DeleteAccount
 }
 
 // Users is what the use cases need of the users collection.

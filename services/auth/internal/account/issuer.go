@@ -10,12 +10,15 @@ import (
 	"github.com/moviebag/moviebag/libs/token"
 )
 
-// Token is a signed access token, how long it lives and the session it
-// belongs to.
+// Token is a signed access token, how long it lives, when it was issued
+// (whole seconds) and the session it belongs to, with the session's refresh
+// token when the use case gave one (login, refresh).
 type Token struct {
-	Value     string
-	TTL       time.Duration
-	SessionID string
+	Value        string
+	TTL          time.Duration
+	IssuedAt     time.Time
+	SessionID    string
+	RefreshToken string
 }
 
 // Issuer mints access tokens for the configured issuer and audience.
@@ -34,8 +37,13 @@ func NewIssuer(signer Signer, cfg token.Config, ttl time.Duration) *Issuer {
 // Issue signs a new access token for userID (its hex ObjectID) that starts
 // a new session: a jti and a sid of its own.
 func (i *Issuer) Issue(userID string) (Token, error) {
-	now := i.now()
-	sid := uuid.NewString()
+	return i.Renew(userID, uuid.NewString())
+}
+
+// Renew signs a new access token for userID in its session sid, with a jti
+// of its own.
+func (i *Issuer) Renew(userID, sid string) (Token, error) {
+	now := i.now().Truncate(time.Second) // a NumericDate's precision
 	signed, err := i.signer.Sign(token.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    i.cfg.Issuer,
@@ -51,5 +59,5 @@ func (i *Issuer) Issue(userID string) (Token, error) {
 	if err != nil {
 		return Token{}, apierr.Wrap(apierr.InternalServerError, err)
 	}
-	return Token{Value: signed, TTL: i.ttl, SessionID: sid}, nil
+	return Token{Value: signed, TTL: i.ttl, IssuedAt: now, SessionID: sid}, nil
 }

@@ -32,11 +32,13 @@ type LoginCommand struct {
 	Password  string
 }
 
-// Login checks a password and issues an access token.
+// Login checks a password and starts a session: an access token and a
+// refresh token.
 type Login struct {
 	Users       Users
 	Hasher      Hasher
 	Issuer      *Issuer
+	Sessions    *Sessions
 	ClientLimit Limiter
 	EmailLimit  Limiter
 	// Record is told how each attempt that was admitted ended.
@@ -50,7 +52,7 @@ type Login struct {
 // cannot all pass a check made before any of them was counted (the email's
 // count is given back unless the password was wrong); the password is
 // compared, against a dummy hash for an unknown email so that neither the
-// answer nor its time tells which emails have accounts; a token is issued.
+// answer nor its time tells which emails have accounts; a session starts.
 // A wrong password and an unknown email are both UnauthorizedError.
 func (l *Login) Handle(ctx context.Context, cmd LoginCommand) (Token, error) {
 	permit, err := l.Hasher.Admit(ctx)
@@ -89,6 +91,9 @@ func (l *Login) Handle(ctx context.Context, cmd LoginCommand) (Token, error) {
 		return Token{}, apierr.New(apierr.UnauthorizedError)
 	}
 	tok, err := l.Issuer.Issue(u.ID.Hex())
+	if err == nil {
+		err = l.Sessions.Start(ctx, u.ID.Hex(), &tok)
+	}
 	if err != nil {
 		l.Record(LoginError)
 		return Token{}, err

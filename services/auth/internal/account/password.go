@@ -3,7 +3,6 @@ package account
 import (
 	"context"
 	"errors"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -33,16 +32,13 @@ type ChangePassword struct {
 	// EmailLimit is the login limit per email: a wrong current password is
 	// a guess like a wrong login, counted in the same place.
 	EmailLimit Limiter
-	Revoker    UserRevoker
-	// TokenTTL is the life of the access tokens issued.
-	TokenTTL time.Duration
-	Record   func(SessionEnd)
+	Sessions   *Sessions
 }
 
 // Handle checks cmd's current password (wrong: UnauthorizedError, counted
 // against the user's login limit like a wrong login), stores the hash of the
 // new one, then refuses every token of the user issued before it returns
-// but those of cmd's session (see endSessions). The password work is
+// but those of cmd's session (see Sessions.EndAll). The password work is
 // admitted before any Redis or MongoDB call.
 func (c *ChangePassword) Handle(ctx context.Context, cmd ChangePasswordCommand) error {
 	permit, err := c.Hasher.Admit(ctx)
@@ -88,9 +84,5 @@ func (c *ChangePassword) Handle(ctx context.Context, cmd ChangePasswordCommand) 
 		}
 		return err
 	}
-	if err := endSessions(ctx, c.Revoker, cmd.UserID, c.TokenTTL, cmd.SessionID); err != nil {
-		return err
-	}
-	c.Record(EndedByPasswordChange)
-	return nil
+	return c.Sessions.EndAll(ctx, cmd.UserID, cmd.SessionID, EndedByPasswordChange)
 }

@@ -48,7 +48,7 @@ type Store struct {
 
 // New returns a Store on db.
 func New(db *mongo.Database, errs store.Errors) *Store {
-	errs.ExpectMongo(metrics.Insert, metrics.Find, metrics.Update)
+	errs.ExpectMongo(metrics.Insert, metrics.Find, metrics.Update, metrics.Delete)
 	return &Store{coll: db.Collection("users"), errs: errs}
 }
 
@@ -192,6 +192,19 @@ func (s *Store) ConsumeReset(ctx context.Context, digest string, now time.Time, 
 		return User{}, s.errs.Mongo(metrics.Update, err)
 	}
 	return u, nil
+}
+
+// Delete removes the user id, which frees its email; a user that is gone
+// is ErrNotFound.
+func (s *Store) Delete(ctx context.Context, id bson.ObjectID) error {
+	res, err := s.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	if err != nil {
+		return s.errs.Mongo(metrics.Delete, err)
+	}
+	if res.DeletedCount == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 // ByEmail finds a user by (lower-cased) email.
