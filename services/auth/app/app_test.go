@@ -15,11 +15,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/testkit"
@@ -144,28 +144,45 @@ func TestSignupLoginMeLogout(t *testing.T) {
 }
 
 // A wrong password and an unknown email get the same answer after the same
-// work: one bcrypt comparison each, so neither the body nor the time tells
-// which emails have accounts.
+// work: one bcrypt comparison each, at the configured cost (an unknown email
+// is compared against a dummy hash made at that cost), so neither the body
+// nor the time tells which emails have accounts.
 func TestLoginFailuresLookAlike(t *testing.T) {
-	var compares atomic.Int64
-	s := startAuthWith(t, app.RunCountingCompares(&compares), nil)
+	const cost = 5 // not bcrypt's least, so a dummy made cheaper would show
+	var (
+		mu    sync.Mutex
+		costs []int
+	)
+	s := startAuthWith(t, app.RunWatchingCompares(func(hash []byte) {
+		c, err := bcrypt.Cost(hash)
+		if err != nil {
+			c = -1
+		}
+		mu.Lock()
+		costs = append(costs, c)
+		mu.Unlock()
+	}), map[string]string{"BCRYPT_COST": strconv.Itoa(cost)})
 	signup(t, s, creds)
-	attempt := func(body string) (apierr.Envelope, int64) {
+	attempt := func(body string) (apierr.Envelope, []int) {
 		t.Helper()
-		before := compares.Load()
+		mu.Lock()
+		before := len(costs)
+		mu.Unlock()
 		env := testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/login", body), apierr.UnauthorizedError)
-		return env, compares.Load() - before
+		mu.Lock()
+		defer mu.Unlock()
+		return env, append([]int(nil), costs[before:]...)
 	}
-	wrong, wrongCompares := attempt(`{"email":"ada@example.com","password":"wrong-one"}`)
-	unknown, unknownCompares := attempt(`{"email":"nobody@example.com","password":"wrong-one"}`)
+	wrong, wrongCosts := attempt(`{"email":"ada@example.com","password":"wrong-one"}`)
+	unknown, unknownCosts := attempt(`{"email":"nobody@example.com","password":"wrong-one"}`)
 	wrong.RequestID, unknown.RequestID = "", ""
 	if !reflect.DeepEqual(wrong, unknown) {
 		t.Errorf("wrong password %+v and unknown email %+v differ", wrong, unknown)
 	}
-	// An unknown email is compared against a dummy hash.
-	if wrongCompares != 1 || unknownCompares != 1 {
-		t.Errorf("bcrypt comparisons: %d for a wrong password, %d for an unknown email; want 1 and 1",
-			wrongCompares, unknownCompares)
+	want := []int{cost}
+	if !reflect.DeepEqual(wrongCosts, want) || !reflect.DeepEqual(unknownCosts, want) {
+		t.Errorf("bcrypt comparisons (their costs): %v for a wrong password, %v for an unknown email; want %v for each",
+			wrongCosts, unknownCosts, want)
 	}
 }
 
