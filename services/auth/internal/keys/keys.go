@@ -39,16 +39,6 @@ type Set struct {
 	jwks   []byte
 }
 
-// Load reads every *.pem file of dir (RSA private keys, PKCS#1 or PKCS#8);
-// the greatest signs.
-func Load(dir string) (*Set, error) {
-	keys, err := readDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	return newSet(keys, len(keys)-1)
-}
-
 // readDir reads every *.pem file of dir, sorted by name (at least one).
 func readDir(dir string) ([]Key, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.pem"))
