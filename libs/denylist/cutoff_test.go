@@ -6,9 +6,12 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/denylist"
+	"github.com/moviebag/moviebag/libs/metrics"
+	"github.com/moviebag/moviebag/libs/store"
 	"github.com/moviebag/moviebag/libs/testkit"
 	"github.com/moviebag/moviebag/libs/token"
 )
@@ -123,5 +126,39 @@ func TestRevokeUserKeepsOneSession(t *testing.T) {
 		if !denies(t, r.deny, other) {
 			t.Errorf("%s accepts another session's token", r.name)
 		}
+	}
+}
+
+// A revoked session id refuses every token of the session, whatever its
+// jti or iat, from the mirror and from Redis alike, on one server and on a
+// cluster (where the jti's and the sid's keys are in different slots), and
+// no token of another session.
+func TestRevokedSessionRefusesItsTokens(t *testing.T) {
+	for name, url := range map[string]string{"server": testkit.RedisURL(t), "cluster": testkit.RedisClusterURL(t)} {
+		t.Run(name, func(t *testing.T) {
+			prefix := prefixFor(t)
+			rdb := openRedis(t, url)
+			auth := denylist.New(rdb, prefix, store.NewErrors(metrics.New(prometheus.NewRegistry(), "test")))
+			mirror := following(t, rdb, prefix)
+			waitFor(t, 10*time.Second, "mirror in sync", mirror.Synced)
+			const user = "0123456789abcdef01234567"
+			now := time.Now()
+			before, after := sessionClaims(user, "s1", now.Add(-time.Minute)), sessionClaims(user, "s1", now.Add(time.Minute))
+			other := sessionClaims(user, "s2", now)
+			if err := auth.Revoke(context.Background(), "s1", time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, time.Second, "the mirror refuses the session", func() bool { return denies(t, mirror, before) })
+			for name, d := range map[string]*denylist.Denylist{"from Redis": auth, "from the mirror": mirror} {
+				for _, c := range []*token.Claims{before, after} {
+					if !denies(t, d, c) {
+						t.Errorf("%s: a token of the revoked session (jti %s) is accepted", name, c.ID)
+					}
+				}
+				if denies(t, d, other) {
+					t.Errorf("%s: a token of another session is refused", name)
+				}
+			}
+		})
 	}
 }

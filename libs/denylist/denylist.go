@@ -1,6 +1,7 @@
 // Package denylist keeps revoked access tokens in Redis, written by auth,
 // and mirrors them in memory in every service that verifies tokens: token
-// ids (logout) and per-user cutoffs (logout everywhere, password changes).
+// and session ids (logout, a refresh token's reuse) and per-user cutoffs
+// (logout everywhere, password changes).
 package denylist
 
 import (
@@ -162,30 +163,45 @@ return new
 `)
 
 // Denies reports whether the token of claims is refused: its jti revoked,
+// its session revoked (its sid, put on the denylist by Revoke like a jti:
+// a logout, or a refresh token's reuse, ends every token of the session),
 // or issued before its user's cutoff (a token without iat is refused once
 // its user has one). It answers from the mirror while it is in sync, else
 // from Redis, and fails closed (ServiceUnavailableError) when Redis cannot
 // be asked.
 func (d *Denylist) Denies(ctx context.Context, claims *token.Claims) (bool, error) {
+	sid := claims.SessionID
+	if sid == claims.ID {
+		sid = ""
+	}
 	if d.Synced() {
 		now := time.Now().UnixMilli()
 		d.mu.RLock()
 		exp, revoked := d.mirror[claims.ID]
+		sidExp, sidRevoked := d.mirror[sid]
 		c, cut := d.users[claims.Subject]
 		d.mu.RUnlock()
-		return (revoked && exp > now) || (cut && c.exp > now && c.refuses(claims)), nil
+		return (revoked && exp > now) || (sid != "" && sidRevoked && sidExp > now) ||
+			(cut && c.exp > now && c.refuses(claims)), nil
 	}
 	pipe := d.rdb.Pipeline()
-	exists := pipe.Exists(ctx, d.prefix+claims.ID)
+	exists := []*redis.IntCmd{pipe.Exists(ctx, d.prefix+claims.ID)}
+	if sid != "" { // a command of its own: on a cluster the two keys are in different slots
+		exists = append(exists, pipe.Exists(ctx, d.prefix+sid))
+	}
 	get := pipe.Get(ctx, d.userPrefix+claims.Subject)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		if exists.Err() != nil {
-			return false, d.errs.Redis(metrics.Exists, err)
+		for _, e := range exists {
+			if e.Err() != nil {
+				return false, d.errs.Redis(metrics.Exists, err)
+			}
 		}
 		return false, d.errs.Redis(metrics.Get, err)
 	}
-	if exists.Val() > 0 {
-		return true, nil
+	for _, e := range exists {
+		if e.Val() > 0 {
+			return true, nil
+		}
 	}
 	if errors.Is(get.Err(), redis.Nil) {
 		return false, nil
@@ -197,8 +213,11 @@ func (d *Denylist) Denies(ctx context.Context, claims *token.Claims) (bool, erro
 	return c.refuses(claims), nil
 }
 
-// Revoke puts jti on the denylist and tells every follower. ttl is the
-// token's remaining life, the time until its exp: negative for a token past
+// Revoke puts jti on the denylist and tells every follower; a session id
+// (sid) is revoked the same way, with the longest life of a token of the
+// session as ttl (token ids and session ids are both random UUIDs, so they
+// share the one key space). ttl is the token's remaining life, the time
+// until its exp: negative for a token past
 // exp that verifiers still accept within their leeway (token.Leeway). The entry lives that
 // leeway longer than the token, so no verifier accepts the token after the
 // entry is gone; a token past exp + leeway needs no entry. When Redis

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -71,7 +72,13 @@ type Parts struct {
 	// TRUSTED_PROXIES, and its key for per-client limits.
 	Clients *server.Clients
 	tokens  token.Config
+	work    *[]func(ctx context.Context)
 }
+
+// Go runs fn in a goroutine of its own once Build has returned, for as long
+// as the service runs (a stream consumer): fn must return soon after its
+// ctx is done. Run waits for it before it closes the storage clients.
+func (p Parts) Go(fn func(ctx context.Context)) { *p.work = append(*p.work, fn) }
 
 // Verifier returns the verifier of access tokens: signed by one of keys with
 // one of algorithms, for the configured issuer and audience, not revoked.
@@ -85,8 +92,9 @@ func (p Parts) Verifier(keys func(ctx context.Context) jwt.Keyfunc, algorithms [
 // arrives, reading its configuration through getenv and logging to stdout.
 // Once it is ready, ready (when not nil) is told the addresses it listens on.
 // It starts, in order: the admin port, the storage clients, the service's
-// own parts (Build), the revocation mirror, then serves; what it started
-// stops in reverse, and a failure to stop is logged.
+// own parts (Build) and their background work (Parts.Go), the revocation
+// mirror, then serves; what it started stops in reverse, and a failure to
+// stop is logged.
 func Run[C Configuration](ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(server.Addrs), spec Spec[C]) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -136,16 +144,26 @@ func Run[C Configuration](ctx context.Context, getenv func(string) string, stdou
 	defer stopping("the MongoDB and Redis clients", conns.Close)
 
 	deny := denylist.New(conns.Redis, shared.Store.RedisKeyPrefix, conns.Errors)
+	var work []func(ctx context.Context)
 	app, err := spec.Build(ctx, cfg, Parts{
 		Logger: logger, Registry: reg, Metrics: m,
 		DB: conns.DB, Redis: conns.Redis, Errors: conns.Errors,
 		Denylist: deny,
 		Clients:  clients,
 		tokens:   shared.Token,
+		work:     &work,
 	})
 	if err != nil {
 		return err
 	}
+
+	// The service's background work, stopped before the clients it uses.
+	workCtx, stopWork := context.WithCancel(ctx)
+	var working sync.WaitGroup
+	for _, fn := range work {
+		working.Go(func() { fn(workCtx) })
+	}
+	defer func() { stopWork(); working.Wait() }()
 
 	// Revocations are mirrored in process: a token check needs no Redis
 	// round trip while the mirror is in sync.

@@ -47,7 +47,9 @@ var nextCursor = regexp.MustCompile(`^<[^>]*[?&]cursor=([^&>]+)[^>]*>; rel="next
 
 // The end-to-end walk of a client generated from api/openapi.yaml with
 // oapi-codegen, through the gateway: sign up, log in, create, read, list
-// page by page, update, delete, log out, and the revoked token refused.
+// page by page, update, delete, log out, and the revoked token refused;
+// two sessions, a password change and a logout everywhere; a refresh, its
+// refresh token reused; the account deleted.
 func TestGeneratedClientWalk(t *testing.T) {
 	e := startStack(t, nil)
 	ctx := context.Background()
@@ -183,5 +185,35 @@ func TestGeneratedClientWalk(t *testing.T) {
 	}
 	if r, err := c.GetMeWithResponse(ctx, laptop); err != nil || r.JSON401 == nil {
 		t.Errorf("me after logout everywhere: %v %s", err, r.Body)
+	}
+
+	// A session renewed with its refresh token; the spent one presented
+	// again ends it. Then the account is deleted.
+	creds.Password = "another-secret"
+	fresh, err := c.LoginWithResponse(ctx, creds)
+	if err != nil || fresh.JSON200 == nil || fresh.JSON200.RefreshToken == "" {
+		t.Fatalf("login: %v %s", err, fresh.Body)
+	}
+	renewed, err := c.RefreshTokenWithResponse(ctx, client.RefreshRequest{RefreshToken: fresh.JSON200.RefreshToken})
+	if err != nil || renewed.JSON200 == nil || renewed.JSON200.RefreshToken == fresh.JSON200.RefreshToken {
+		t.Fatalf("refresh: %v %s", err, renewed.Body)
+	}
+	if r, err := c.GetMeWithResponse(ctx, bearer(renewed.JSON200.Token)); err != nil || r.JSON200 == nil {
+		t.Fatalf("me with the refreshed token: %v %s", err, r.Body)
+	}
+	reused, err := c.RefreshTokenWithResponse(ctx, client.RefreshRequest{RefreshToken: fresh.JSON200.RefreshToken})
+	if err != nil || reused.JSON401 == nil || reused.JSON401.Code != client.RefreshTokenInvalidErrorCodeRefreshTokenInvalidError {
+		t.Fatalf("the spent refresh token again: %v %s", err, reused.Body)
+	}
+	if r, err := c.GetMeWithResponse(ctx, bearer(renewed.JSON200.Token)); err != nil || r.JSON401 == nil {
+		t.Errorf("me with a token of the session its refresh token's reuse ended: %v %s", err, r.Body)
+	}
+	last := session()
+	deleted, err := c.DeleteMeWithResponse(ctx, client.AccountDeletion{Password: "another-secret"}, last)
+	if err != nil || deleted.StatusCode() != http.StatusNoContent {
+		t.Fatalf("delete the account: %v %d %s", err, deleted.StatusCode(), deleted.Body)
+	}
+	if r, err := c.LoginWithResponse(ctx, creds); err != nil || r.JSON401 == nil {
+		t.Errorf("login after the account's deletion: %v %s", err, r.Body)
 	}
 }

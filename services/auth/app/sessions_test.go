@@ -47,8 +47,8 @@ func me(t *testing.T, s *testkit.Service, tok string) testkit.Response {
 
 // A refresh spends its refresh token and gives a new pair of the same
 // session. The spent token presented again ends the whole session: its
-// newest refresh token is refused too, and so is every later presentation;
-// the user's other sessions go on.
+// newest refresh token is refused too, and so is every later presentation,
+// and every access token of the session; the user's other sessions go on.
 func TestRefreshRotatesAndReuseEndsTheSession(t *testing.T) {
 	s := startAuth(t, nil)
 	signup(t, s, creds)
@@ -75,7 +75,13 @@ func TestRefreshRotatesAndReuseEndsTheSession(t *testing.T) {
 	for _, tok := range []string{third.RefreshToken, second.RefreshToken, first.RefreshToken} {
 		testkit.Envelope(t, refresh(t, s, tok), apierr.RefreshTokenInvalidError)
 	}
+	for _, tok := range []string{first.Token, second.Token, third.Token} { // every access token of the session
+		testkit.Envelope(t, me(t, s, tok), apierr.TokenRevokedError)
+	}
 	mustRefresh(t, s, other.RefreshToken)
+	if r := me(t, s, other.Token); r.Status != 200 {
+		t.Errorf("another session's access token: %d %s", r.Status, r.Body)
+	}
 
 	m := testkit.Scrape(t, s.AdminURL+"/metrics")
 	for series, want := range map[string]float64{
@@ -122,8 +128,8 @@ func TestRefreshRefusesWhatIsNoRefreshToken(t *testing.T) {
 	mustRefresh(t, s, p.RefreshToken) // none of the above spent it
 }
 
-// A logout ends its session: its refresh token is refused from then on,
-// and no other session's.
+// A logout ends its session: its refresh token and every access token of
+// it are refused from then on, and no other session's.
 func TestLogoutEndsItsSession(t *testing.T) {
 	s := startAuth(t, nil)
 	signup(t, s, creds)
@@ -134,6 +140,7 @@ func TestLogoutEndsItsSession(t *testing.T) {
 	}
 	testkit.Envelope(t, refresh(t, s, q.RefreshToken), apierr.RefreshTokenInvalidError)
 	testkit.Envelope(t, me(t, s, q.Token), apierr.TokenRevokedError)
+	testkit.Envelope(t, me(t, s, p.Token), apierr.TokenRevokedError) // the session's older access token
 	mustRefresh(t, s, other.RefreshToken)
 }
 

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/moviebag/moviebag/libs/metrics"
+	"github.com/moviebag/moviebag/libs/stream"
 )
 
 // fetchResult is a value of moviebag_jwks_refresh_total's result label.
@@ -18,6 +19,8 @@ const (
 // Metrics are the movies service's own metrics.
 type Metrics struct {
 	jwksRefreshes *prometheus.CounterVec
+	userEvents    *prometheus.CounterVec
+	userMovies    prometheus.Counter
 }
 
 // NewMetrics registers the movies service's own metrics on reg, with the
@@ -27,13 +30,29 @@ func NewMetrics(reg prometheus.Registerer, shared *metrics.Metrics) *Metrics {
 		jwksRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metrics.JWKSRefreshesName, Help: "JWKS fetches by result: success, failure.", ConstLabels: shared.ConstLabels(),
 		}, []string{"result"}),
+		userEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metrics.UserEventsName, ConstLabels: shared.ConstLabels(),
+			Help: "Deliveries of account events (user.deleted) by outcome: done, retry (failed, handled again later), failed (no event: dropped).",
+		}, []string{"outcome"}),
+		userMovies: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: metrics.UserMoviesDeletedName, Help: "Movies deleted with their user's account.", ConstLabels: shared.ConstLabels(),
+		}),
 	}
-	reg.MustRegister(m.jwksRefreshes)
+	reg.MustRegister(m.jwksRefreshes, m.userEvents, m.userMovies)
 	for _, r := range []fetchResult{fetchSuccess, fetchFailure} {
 		m.jwksRefreshes.WithLabelValues(string(r))
 	}
+	for _, o := range []stream.Outcome{stream.Done, stream.Retry, stream.Failed} {
+		m.userEvents.WithLabelValues(string(o))
+	}
 	return m
 }
+
+// userEvent counts one delivery of an account event.
+func (m *Metrics) userEvent(o stream.Outcome) { m.userEvents.WithLabelValues(string(o)).Inc() }
+
+// userMoviesDeleted counts the movies deleted with an account.
+func (m *Metrics) userMoviesDeleted(n int64) { m.userMovies.Add(float64(n)) }
 
 // jwksFetched counts one fetch of the auth service's JWKS.
 func (m *Metrics) jwksFetched(ok bool) {

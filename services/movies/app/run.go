@@ -13,6 +13,7 @@ import (
 	"github.com/moviebag/moviebag/libs/server"
 	"github.com/moviebag/moviebag/libs/service"
 	"github.com/moviebag/moviebag/libs/store"
+	"github.com/moviebag/moviebag/libs/userevents"
 	"github.com/moviebag/moviebag/services/movies/internal/movies"
 )
 
@@ -22,7 +23,8 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 }
 
 // build makes what is the movies service's own: its metrics, the cache of
-// the auth service's keys and the movies collection.
+// the auth service's keys, the movies collection and the consumer of
+// auth's account events.
 func build(ctx context.Context, cfg Config, p service.Parts) (*fiber.App, error) {
 	m := NewMetrics(p.Registry, p.Metrics)
 	keys, err := jwks.New(ctx, jwks.Options{
@@ -41,6 +43,15 @@ func build(ctx context.Context, cfg Config, p service.Parts) (*fiber.App, error)
 	}); err != nil {
 		return nil, err
 	}
+	// The movies of deleted accounts go, also those deleted while no
+	// replica ran.
+	events := userevents.Stream(p.Redis, p.Errors, cfg.Store.RedisKeyPrefix)
+	e := &eraser{movies: movieStore, logger: p.Logger, m: m}
+	p.Go(func(ctx context.Context) {
+		if err := events.Consume(ctx, e.consumer()); err != nil {
+			p.Logger.Error("account events are not consumed", "error", err)
+		}
+	})
 	return NewServer(p.Logger, cfg, p.Metrics, Deps{
 		Movies:   movieStore,
 		Verifier: p.Verifier(keys, cfg.Algorithms),

@@ -72,11 +72,13 @@ func NameKey(name string) string {
 }
 
 // The key field and its unique index; legacyIndex, a unique index on the
-// exact name that older releases made, is dropped at start when present.
+// exact name that older releases made, is dropped at start when present;
+// ownerIndex finds a user's movies.
 const (
 	keyField    = "name_key"
 	keyIndex    = "name_key_unique"
 	legacyIndex = "name_unique"
+	ownerIndex  = "added_by"
 )
 
 // EnsureIndexes prepares the collection: the unique index on name_key,
@@ -91,6 +93,12 @@ func (s *Store) EnsureIndexes(ctx context.Context, logger *slog.Logger) error {
 	})
 	if err != nil {
 		return fmt.Errorf("unique index on movies.name_key: %w", err)
+	}
+	// A user's movies are found by added_by when their account is deleted.
+	if _, err := s.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: "added_by", Value: 1}}, Options: options.Index().SetName(ownerIndex),
+	}); err != nil {
+		return fmt.Errorf("index on movies.added_by: %w", err)
 	}
 	if err := s.backfill(ctx, logger); err != nil {
 		return err
@@ -296,6 +304,16 @@ func (s *Store) Delete(ctx context.Context, id bson.ObjectID, owner string) erro
 		return apierr.New(apierr.DeletingMovieError)
 	}
 	return nil
+}
+
+// DeleteByOwner removes every movie owner added and returns how many it
+// removed; run again, it removes none.
+func (s *Store) DeleteByOwner(ctx context.Context, owner string) (int64, error) {
+	res, err := s.coll.DeleteMany(ctx, bson.D{{Key: "added_by", Value: owner}})
+	if err != nil {
+		return 0, s.errs.Mongo(metrics.Delete, err)
+	}
+	return res.DeletedCount, nil
 }
 
 func ownedBy(id bson.ObjectID, owner string) bson.D {
