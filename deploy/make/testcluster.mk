@@ -33,7 +33,7 @@ CLUSTER_TOOLS := $(KUBE_LINKS) $(COREDNS) $(KUBE_ROUTER) $(TRAEFIK) $(PROMETHEUS
 
 # The service images' tag: the commit, so that an upgrade with the same code changes no pod.
 IMAGE_TAG ?= $(IMAGE_VERSION)
-CLUSTER_IMAGES := pause coredns traefik prometheus auth movies ferretdb redis tools
+CLUSTER_IMAGES := pause coredns traefik prometheus auth movies ferretdb redis tools mailpit
 CLUSTER_SH := deploy/cluster/cluster.sh
 
 # Part of `make deps` and `make test` (it needs root, as the cluster does): about 13 minutes once built.
@@ -186,6 +186,14 @@ $(IMAGES_DIR)/redis.tar: $(MKIMAGE) | deps-cluster-apt
 	$(MKIMAGE) -tag moviebag.local/redis:1 -o $@ -base -add-bin /usr/bin/redis-server:/usr/bin/redis-server \
 	  -add /bin/busybox:/bin/busybox -link busybox:/bin/sh -add $(BIN)/linux_$(GOARCH_IMAGE)/redis-server.sh:/usr/local/bin/redis-server \
 	  -add-bin /usr/bin/redis-cli:/usr/bin/redis-cli -dir /data:0777 -workdir /data -user 999:999 -cmd redis-server -port 6379
+
+# The dev mail server of the cluster: Mailpit, built from the version deploy/mailpit pins (a static binary).
+$(IMAGES_DIR)/mailpit.tar: $(MKIMAGE) deploy/mailpit/go.mod deploy/mailpit/go.sum
+	@mkdir -p $(BIN)/linux_$(GOARCH_IMAGE)
+	cd deploy/mailpit && GOWORK=off CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_IMAGE) $(GO) build -trimpath -ldflags '-s -w' \
+	  -o $(BIN)/linux_$(GOARCH_IMAGE)/mailpit github.com/axllent/mailpit
+	$(MKIMAGE) -tag moviebag.local/mailpit:1 -o $@ -base -add $(BIN)/linux_$(GOARCH_IMAGE)/mailpit:/mailpit \
+	  -dir /tmp:1777 -user 65532:65532 -entrypoint /mailpit -port 1025 -port 8025
 
 # The helm test pod and the NetworkPolicy probes: busybox (sh, sed, nc, ...) and curl.
 BUSYBOX_APPLETS := sh sed grep date hostname head cat echo test sleep nc wget env printf tr cut

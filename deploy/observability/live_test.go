@@ -142,6 +142,10 @@ func TestLivePrometheus(t *testing.T) {
 		metrics.TokensRevokedName:  "auth",
 		metrics.PasswordHashesName: "auth",
 		metrics.SessionsEndedName:  "auth",
+		metrics.PasswordResetsName: "auth",
+		metrics.MailSentName:       "auth",
+		metrics.MailFailedName:     "auth",
+		metrics.MailPendingName:    "auth",
 		metrics.JWKSRefreshesName:  "movies",
 	}
 	mayBeEmpty := map[string]string{metrics.DependencyErrorsName: "no MongoDB or Redis call failed"}

@@ -164,3 +164,15 @@ a rotation needs a restart (kubectl rollout restart) or a podAnnotations change.
 {{- define "auth.clusterReachable" -}}
 {{- if lookup "v1" "Secret" .Release.Namespace "" }}true{{ end }}
 {{- end }}
+
+{{/*
+The Secret with SMTP_USERNAME and SMTP_PASSWORD: mail.existingSecret, else the chart-made one when
+mail.username is set, else none (no SMTP authentication).
+*/}}
+{{- define "auth.mailSecretName" -}}
+{{- if .Values.mail.existingSecret }}
+{{- tpl .Values.mail.existingSecret . }}
+{{- else if .Values.mail.username }}
+{{- printf "%s-mail" (include "auth.fullname" .) }}
+{{- end }}
+{{- end }}

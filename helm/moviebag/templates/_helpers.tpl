@@ -45,6 +45,7 @@ controller; nothing else lives under it).
 
 {{- define "moviebag.mongodbName" -}}{{ printf "%s-mongodb" .Release.Name | trunc 63 | trimSuffix "-" }}{{- end }}
 {{- define "moviebag.redisName" -}}{{ printf "%s-redis" .Release.Name | trunc 63 | trimSuffix "-" }}{{- end }}
+{{- define "moviebag.mailpitName" -}}{{ printf "%s-mailpit" .Release.Name | trunc 63 | trimSuffix "-" }}{{- end }}
 
 {{/*
 "true" when the HTTPRoute renders: httpRoute.enabled and the cluster serves the Gateway API's HTTPRoute
