@@ -62,7 +62,7 @@ func TestAutoscalingKeepsReplicas(t *testing.T) {
 }
 
 // TestHelmTestRemovesItsUser: the `helm test` pod deletes the user it signs up (DELETE /api/auth/me), from a
-// trap, so a failed step leaves no user behind either.
+// trap, so a failed step leaves no user behind either; a deletion that fails fails the test.
 func TestHelmTestRemovesItsUser(t *testing.T) {
 	for _, pod := range each[*corev1.Pod](set_(render(t, renderCase{Chart: "moviebag"}))) {
 		if pod.Annotations["helm.sh/hook"] != "test" {
@@ -77,6 +77,10 @@ func TestHelmTestRemovesItsUser(t *testing.T) {
 		}
 		if !strings.Contains(script, "trap cleanup EXIT") {
 			t.Errorf("%s: the user is not deleted when a step fails (no trap on EXIT)", pod.Name)
+		}
+		// DELETE /api/auth/me is part of the API: a test that cannot delete its user fails.
+		if strings.Contains(script, "404|405") || !strings.Contains(script, `test -n "$deleted" || exit 1`) {
+			t.Errorf("%s: passes when the test user could not be deleted", pod.Name)
 		}
 		return
 	}

@@ -138,15 +138,19 @@ func TestLivePrometheus(t *testing.T) {
 
 	// Metrics only one service exports, and ones that may rightly have no series (no dependency failed).
 	onlyIn := map[string]string{
-		metrics.LoginAttemptsName:  "auth",
-		metrics.TokensRevokedName:  "auth",
-		metrics.PasswordHashesName: "auth",
-		metrics.SessionsEndedName:  "auth",
-		metrics.PasswordResetsName: "auth",
-		metrics.MailSentName:       "auth",
-		metrics.MailFailedName:     "auth",
-		metrics.MailPendingName:    "auth",
-		metrics.JWKSRefreshesName:  "movies",
+		metrics.LoginAttemptsName:     "auth",
+		metrics.TokensRevokedName:     "auth",
+		metrics.PasswordHashesName:    "auth",
+		metrics.SessionsEndedName:     "auth",
+		metrics.PasswordResetsName:    "auth",
+		metrics.MailSentName:          "auth",
+		metrics.MailFailedName:        "auth",
+		metrics.MailPendingName:       "auth",
+		metrics.RefreshesName:         "auth",
+		metrics.AccountsDeletedName:   "auth",
+		metrics.JWKSRefreshesName:     "movies",
+		metrics.UserEventsName:        "movies",
+		metrics.UserMoviesDeletedName: "movies",
 	}
 	mayBeEmpty := map[string]string{metrics.DependencyErrorsName: "no MongoDB or Redis call failed"}
 	d := mustDashboard(t)
