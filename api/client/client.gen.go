@@ -124,6 +124,7 @@ const (
 	ErrorCodeRefreshTokenInvalidError    ErrorCode = "RefreshTokenInvalidError"
 	ErrorCodeRequestHeadersTooLargeError ErrorCode = "RequestHeadersTooLargeError"
 	ErrorCodeRequestTimeoutError         ErrorCode = "RequestTimeoutError"
+	ErrorCodeResetTokenInvalidError      ErrorCode = "ResetTokenInvalidError"
 	ErrorCodeSchemaValidationError       ErrorCode = "SchemaValidationError"
 	ErrorCodeServiceUnavailableError     ErrorCode = "ServiceUnavailableError"
 	ErrorCodeTokenExpiredError           ErrorCode = "TokenExpiredError"
@@ -167,6 +168,8 @@ func (e ErrorCode) Valid() bool {
 		return true
 	case ErrorCodeRequestTimeoutError:
 		return true
+	case ErrorCodeResetTokenInvalidError:
+		return true
 	case ErrorCodeSchemaValidationError:
 		return true
 	case ErrorCodeServiceUnavailableError:
@@ -186,6 +189,21 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeUnsupportedMediaTypeError:
 		return true
 	case ErrorCodeUpdatingMovieError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ForgotAcceptedMessage.
+const (
+	IfAnAccountHasThisEmailAMailWithAResetLinkIsOnItsWay ForgotAcceptedMessage = "If an account has this email, a mail with a reset link is on its way."
+)
+
+// Valid indicates whether the value is a known member of the ForgotAcceptedMessage enum.
+func (e ForgotAcceptedMessage) Valid() bool {
+	switch e {
+	case IfAnAccountHasThisEmailAMailWithAResetLinkIsOnItsWay:
 		return true
 	default:
 		return false
@@ -696,6 +714,51 @@ const (
 func (e RequestTimeoutErrorStatus) Valid() bool {
 	switch e {
 	case N408:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ResetTokenInvalidErrorCode.
+const (
+	ResetTokenInvalidErrorCodeResetTokenInvalidError ResetTokenInvalidErrorCode = "ResetTokenInvalidError"
+)
+
+// Valid indicates whether the value is a known member of the ResetTokenInvalidErrorCode enum.
+func (e ResetTokenInvalidErrorCode) Valid() bool {
+	switch e {
+	case ResetTokenInvalidErrorCodeResetTokenInvalidError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ResetTokenInvalidErrorMessage.
+const (
+	PasswordResetTokenIsInvalidOrHasExpired ResetTokenInvalidErrorMessage = "Password reset token is invalid or has expired"
+)
+
+// Valid indicates whether the value is a known member of the ResetTokenInvalidErrorMessage enum.
+func (e ResetTokenInvalidErrorMessage) Valid() bool {
+	switch e {
+	case PasswordResetTokenIsInvalidOrHasExpired:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ResetTokenInvalidErrorStatus.
+const (
+	ResetTokenInvalidErrorStatusN400 ResetTokenInvalidErrorStatus = 400
+)
+
+// Valid indicates whether the value is a known member of the ResetTokenInvalidErrorStatus enum.
+func (e ResetTokenInvalidErrorStatus) Valid() bool {
+	switch e {
+	case ResetTokenInvalidErrorStatusN400:
 		return true
 	default:
 		return false
@@ -1268,6 +1331,7 @@ type Error struct {
 	// | TooManyRequestsError | 429 | Too many requests, try again later |
 	// | RequestHeadersTooLargeError | 431 | Request headers are too large |
 	// | ServiceUnavailableError | 503 | Service is temporarily unavailable, try again later |
+	// | ResetTokenInvalidError | 400 | Password reset token is invalid or has expired |
 	// | RefreshTokenInvalidError | 401 | Refresh token is invalid or has expired |
 	//
 	// `NotFoundError` answers a path that names no route (of the gateway or of either service);
@@ -1312,6 +1376,7 @@ type Error struct {
 // | TooManyRequestsError | 429 | Too many requests, try again later |
 // | RequestHeadersTooLargeError | 431 | Request headers are too large |
 // | ServiceUnavailableError | 503 | Service is temporarily unavailable, try again later |
+// | ResetTokenInvalidError | 400 | Password reset token is invalid or has expired |
 // | RefreshTokenInvalidError | 401 | Refresh token is invalid or has expired |
 //
 // `NotFoundError` answers a path that names no route (of the gateway or of either service);
@@ -1323,6 +1388,20 @@ type FieldError struct {
 	// Field The field's JSON name or path (`casts[2]`).
 	Field string `json:"field"`
 	Issue string `json:"issue"`
+}
+
+// ForgotAccepted The one answer to an accepted forgot request, whether or not an account has the email.
+type ForgotAccepted struct {
+	Message ForgotAcceptedMessage `json:"message"`
+}
+
+// ForgotAcceptedMessage defines model for ForgotAccepted.Message.
+type ForgotAcceptedMessage string
+
+// ForgotPassword A request for a password reset mail. Unknown, duplicate and null fields are refused.
+type ForgotPassword struct {
+	// Email The account's email, in any spelling of its stored form (see `Credentials`), with sign-up's rules.
+	Email openapi_types.Email `json:"email"`
 }
 
 // Genres defines model for Genres.
@@ -1531,6 +1610,15 @@ type PasswordChange struct {
 	NewPassword string `json:"new_password"`
 }
 
+// PasswordReset A password reset. Unknown, duplicate and null fields are refused.
+type PasswordReset struct {
+	// Password The new password, 6 to 72 characters, at most 72 bytes in UTF-8 (bcrypt's limit), as at sign-up.
+	Password string `json:"password"`
+
+	// Token The `token` query parameter of the reset mail's link (43 characters of base64url); any other string is `ResetTokenInvalidError`.
+	Token string `json:"token"`
+}
+
 // PayloadTooLargeError defines model for PayloadTooLargeError.
 type PayloadTooLargeError struct {
 	Code      PayloadTooLargeErrorCode    `json:"code"`
@@ -1608,6 +1696,24 @@ type RequestTimeoutErrorMessage string
 
 // RequestTimeoutErrorStatus defines model for RequestTimeoutError.Status.
 type RequestTimeoutErrorStatus int
+
+// ResetTokenInvalidError One answer for an unknown, used or expired password reset token (and one of any other form), so that none can be told from another.
+type ResetTokenInvalidError struct {
+	Code      ResetTokenInvalidErrorCode    `json:"code"`
+	Details   *[]FieldError                 `json:"details,omitempty"`
+	Message   ResetTokenInvalidErrorMessage `json:"message"`
+	RequestId string                        `json:"request_id"`
+	Status    ResetTokenInvalidErrorStatus  `json:"status"`
+}
+
+// ResetTokenInvalidErrorCode defines model for ResetTokenInvalidError.Code.
+type ResetTokenInvalidErrorCode string
+
+// ResetTokenInvalidErrorMessage defines model for ResetTokenInvalidError.Message.
+type ResetTokenInvalidErrorMessage string
+
+// ResetTokenInvalidErrorStatus defines model for ResetTokenInvalidError.Status.
+type ResetTokenInvalidErrorStatus int
 
 // SchemaValidationError Seed catalog. `details` names each offending field.
 type SchemaValidationError struct {
@@ -1872,6 +1978,16 @@ type ChangePassword401JSONResponseBody struct {
 	union json.RawMessage
 }
 
+// ForgotPassword400JSONResponseBody defines parameters for ForgotPassword.
+type ForgotPassword400JSONResponseBody struct {
+	union json.RawMessage
+}
+
+// ResetPassword400JSONResponseBody defines parameters for ResetPassword.
+type ResetPassword400JSONResponseBody struct {
+	union json.RawMessage
+}
+
 // RefreshToken400JSONResponseBody defines parameters for RefreshToken.
 type RefreshToken400JSONResponseBody struct {
 	union json.RawMessage
@@ -1909,6 +2025,12 @@ type DeleteMeJSONRequestBody = AccountDeletion
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = PasswordChange
+
+// ForgotPasswordJSONRequestBody defines body for ForgotPassword for application/json ContentType.
+type ForgotPasswordJSONRequestBody = ForgotPassword
+
+// ResetPasswordJSONRequestBody defines body for ResetPassword for application/json ContentType.
+type ResetPasswordJSONRequestBody = PasswordReset
 
 // RefreshTokenJSONRequestBody defines body for RefreshToken for application/json ContentType.
 type RefreshTokenJSONRequestBody = RefreshRequest
@@ -2502,6 +2624,156 @@ func (t *ChangePassword401JSONResponseBody) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsSchemaValidationError returns the union data inside the ForgotPassword400JSONResponseBody as a SchemaValidationError
+func (t ForgotPassword400JSONResponseBody) AsSchemaValidationError() (SchemaValidationError, error) {
+	var body SchemaValidationError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSchemaValidationError overwrites any union data inside the ForgotPassword400JSONResponseBody as the provided SchemaValidationError
+func (t *ForgotPassword400JSONResponseBody) FromSchemaValidationError(v SchemaValidationError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSchemaValidationError performs a merge with any union data inside the ForgotPassword400JSONResponseBody, using the provided SchemaValidationError
+func (t *ForgotPassword400JSONResponseBody) MergeSchemaValidationError(v SchemaValidationError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvalidJSONError returns the union data inside the ForgotPassword400JSONResponseBody as a InvalidJSONError
+func (t ForgotPassword400JSONResponseBody) AsInvalidJSONError() (InvalidJSONError, error) {
+	var body InvalidJSONError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvalidJSONError overwrites any union data inside the ForgotPassword400JSONResponseBody as the provided InvalidJSONError
+func (t *ForgotPassword400JSONResponseBody) FromInvalidJSONError(v InvalidJSONError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvalidJSONError performs a merge with any union data inside the ForgotPassword400JSONResponseBody, using the provided InvalidJSONError
+func (t *ForgotPassword400JSONResponseBody) MergeInvalidJSONError(v InvalidJSONError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ForgotPassword400JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ForgotPassword400JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsResetTokenInvalidError returns the union data inside the ResetPassword400JSONResponseBody as a ResetTokenInvalidError
+func (t ResetPassword400JSONResponseBody) AsResetTokenInvalidError() (ResetTokenInvalidError, error) {
+	var body ResetTokenInvalidError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromResetTokenInvalidError overwrites any union data inside the ResetPassword400JSONResponseBody as the provided ResetTokenInvalidError
+func (t *ResetPassword400JSONResponseBody) FromResetTokenInvalidError(v ResetTokenInvalidError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeResetTokenInvalidError performs a merge with any union data inside the ResetPassword400JSONResponseBody, using the provided ResetTokenInvalidError
+func (t *ResetPassword400JSONResponseBody) MergeResetTokenInvalidError(v ResetTokenInvalidError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSchemaValidationError returns the union data inside the ResetPassword400JSONResponseBody as a SchemaValidationError
+func (t ResetPassword400JSONResponseBody) AsSchemaValidationError() (SchemaValidationError, error) {
+	var body SchemaValidationError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSchemaValidationError overwrites any union data inside the ResetPassword400JSONResponseBody as the provided SchemaValidationError
+func (t *ResetPassword400JSONResponseBody) FromSchemaValidationError(v SchemaValidationError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSchemaValidationError performs a merge with any union data inside the ResetPassword400JSONResponseBody, using the provided SchemaValidationError
+func (t *ResetPassword400JSONResponseBody) MergeSchemaValidationError(v SchemaValidationError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvalidJSONError returns the union data inside the ResetPassword400JSONResponseBody as a InvalidJSONError
+func (t ResetPassword400JSONResponseBody) AsInvalidJSONError() (InvalidJSONError, error) {
+	var body InvalidJSONError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvalidJSONError overwrites any union data inside the ResetPassword400JSONResponseBody as the provided InvalidJSONError
+func (t *ResetPassword400JSONResponseBody) FromInvalidJSONError(v InvalidJSONError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvalidJSONError performs a merge with any union data inside the ResetPassword400JSONResponseBody, using the provided InvalidJSONError
+func (t *ResetPassword400JSONResponseBody) MergeInvalidJSONError(v InvalidJSONError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ResetPassword400JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ResetPassword400JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsSchemaValidationError returns the union data inside the RefreshToken400JSONResponseBody as a SchemaValidationError
 func (t RefreshToken400JSONResponseBody) AsSchemaValidationError() (SchemaValidationError, error) {
 	var body SchemaValidationError
@@ -3046,6 +3318,76 @@ type ClientInterface interface {
 	// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
 	ChangePassword(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ForgotPasswordWithBody Ask for a password reset mail
+	//
+	// Always the same answer, 202 with the same body, in about the same time, whether or not an account has the
+	// email: the request only puts a mail in a durable outbox, and whether there is an account is looked at when
+	// the mail is sent, off the request's path. For an account, the mail holds a link under `PUBLIC_BASE_URL`
+	// (never the request's `Host`), `PUBLIC_BASE_URL` + `PASSWORD_RESET_PATH` (`/reset-password`), whose query
+	// parameter `token` is a reset token (43 characters of base64url: 32 random bytes, of which auth keeps only
+	// the SHA-256). It works once, for `PASSWORD_RESET_TTL` (30 minutes), and only the newest one sent works.
+	// No mail is lost while the mail server is down: the outbox retries with backoff (`MAIL_RETRY_MIN` to
+	// `MAIL_RETRY_MAX`) for up to `MAIL_MAX_AGE`. Limited per email (`PASSWORD_RESET_LIMIT_PER_EMAIL` per
+	// `PASSWORD_RESET_LIMIT_EMAIL_WINDOW`, 3 an hour by default) and per client address
+	// (`PASSWORD_RESET_LIMIT_PER_IP` per `PASSWORD_RESET_LIMIT_WINDOW`, 20 a minute): past either, 429 until
+	// `Retry-After`, and no mail.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/auth/password/forgot (the `ForgotPassword` operationId).
+	ForgotPasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ForgotPassword Ask for a password reset mail
+	//
+	// Always the same answer, 202 with the same body, in about the same time, whether or not an account has the
+	// email: the request only puts a mail in a durable outbox, and whether there is an account is looked at when
+	// the mail is sent, off the request's path. For an account, the mail holds a link under `PUBLIC_BASE_URL`
+	// (never the request's `Host`), `PUBLIC_BASE_URL` + `PASSWORD_RESET_PATH` (`/reset-password`), whose query
+	// parameter `token` is a reset token (43 characters of base64url: 32 random bytes, of which auth keeps only
+	// the SHA-256). It works once, for `PASSWORD_RESET_TTL` (30 minutes), and only the newest one sent works.
+	// No mail is lost while the mail server is down: the outbox retries with backoff (`MAIL_RETRY_MIN` to
+	// `MAIL_RETRY_MAX`) for up to `MAIL_MAX_AGE`. Limited per email (`PASSWORD_RESET_LIMIT_PER_EMAIL` per
+	// `PASSWORD_RESET_LIMIT_EMAIL_WINDOW`, 3 an hour by default) and per client address
+	// (`PASSWORD_RESET_LIMIT_PER_IP` per `PASSWORD_RESET_LIMIT_WINDOW`, 20 a minute): past either, 429 until
+	// `Retry-After`, and no mail.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/auth/password/forgot (the `ForgotPassword` operationId).
+	ForgotPassword(ctx context.Context, body ForgotPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResetPasswordWithBody Set a new password with the token of a reset mail (ends every session)
+	//
+	// The token is the `token` query parameter of the mail's link. An unknown, used or expired token (or one that
+	// is not 43 characters of base64url) is the one `ResetTokenInvalidError`, whichever it is. The new password
+	// has sign-up's rules. The token is taken in the same atomic step that sets the password: of concurrent
+	// resets with one token, one succeeds. Every session of the user ends, as with a logout everywhere: every
+	// access token issued before the answer is refused by both services (the movies service within a second),
+	// and every refresh token; the answer comes once the next whole second has begun. A "your password was
+	// changed" mail goes to the account's email. Resets are limited per client address
+	// (`PASSWORD_RESET_LIMIT_PER_IP` per `PASSWORD_RESET_LIMIT_WINDOW`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/auth/password/reset (the `ResetPassword` operationId).
+	ResetPasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResetPassword Set a new password with the token of a reset mail (ends every session)
+	//
+	// The token is the `token` query parameter of the mail's link. An unknown, used or expired token (or one that
+	// is not 43 characters of base64url) is the one `ResetTokenInvalidError`, whichever it is. The new password
+	// has sign-up's rules. The token is taken in the same atomic step that sets the password: of concurrent
+	// resets with one token, one succeeds. Every session of the user ends, as with a logout everywhere: every
+	// access token issued before the answer is refused by both services (the movies service within a second),
+	// and every refresh token; the answer comes once the next whole second has begun. A "your password was
+	// changed" mail goes to the account's email. Resets are limited per client address
+	// (`PASSWORD_RESET_LIMIT_PER_IP` per `PASSWORD_RESET_LIMIT_WINDOW`).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/auth/password/reset (the `ResetPassword` operationId).
+	ResetPassword(ctx context.Context, body ResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// RefreshTokenWithBody Renew a session (a new access token and refresh token)
 	//
 	// Spends the refresh token and answers the session's next pair: a new access token of the same session
@@ -3367,6 +3709,116 @@ func (c *Client) ChangePasswordWithBody(ctx context.Context, contentType string,
 // Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
 func (c *Client) ChangePassword(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewChangePasswordRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ForgotPasswordWithBody Ask for a password reset mail
+//
+// Always the same answer, 202 with the same body, in about the same time, whether or not an account has the
+// email: the request only puts a mail in a durable outbox, and whether there is an account is looked at when
+// the mail is sent, off the request's path. For an account, the mail holds a link under `PUBLIC_BASE_URL`
+// (never the request's `Host`), `PUBLIC_BASE_URL` + `PASSWORD_RESET_PATH` (`/reset-password`), whose query
+// parameter `token` is a reset token (43 characters of base64url: 32 random bytes, of which auth keeps only
+// the SHA-256). It works once, for `PASSWORD_RESET_TTL` (30 minutes), and only the newest one sent works.
+// No mail is lost while the mail server is down: the outbox retries with backoff (`MAIL_RETRY_MIN` to
+// `MAIL_RETRY_MAX`) for up to `MAIL_MAX_AGE`. Limited per email (`PASSWORD_RESET_LIMIT_PER_EMAIL` per
+// `PASSWORD_RESET_LIMIT_EMAIL_WINDOW`, 3 an hour by default) and per client address
+// (`PASSWORD_RESET_LIMIT_PER_IP` per `PASSWORD_RESET_LIMIT_WINDOW`, 20 a minute): past either, 429 until
+// `Retry-After`, and no mail.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/auth/password/forgot (the `ForgotPassword` operationId).
+func (c *Client) ForgotPasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewForgotPasswordRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ForgotPassword Ask for a password reset mail
+//
+// Always the same answer, 202 with the same body, in about the same time, whether or not an account has the
+// email: the request only puts a mail in a durable outbox, and whether there is an account is looked at when
+// the mail is sent, off the request's path. For an account, the mail holds a link under `PUBLIC_BASE_URL`
+// (never the request's `Host`), `PUBLIC_BASE_URL` + `PASSWORD_RESET_PATH` (`/reset-password`), whose query
+// parameter `token` is a reset token (43 characters of base64url: 32 random bytes, of which auth keeps only
+// the SHA-256). It works once, for `PASSWORD_RESET_TTL` (30 minutes), and only the newest one sent works.
+// No mail is lost while the mail server is down: the outbox retries with backoff (`MAIL_RETRY_MIN` to
+// `MAIL_RETRY_MAX`) for up to `MAIL_MAX_AGE`. Limited per email (`PASSWORD_RESET_LIMIT_PER_EMAIL` per
+// `PASSWORD_RESET_LIMIT_EMAIL_WINDOW`, 3 an hour by default) and per client address
+// (`PASSWORD_RESET_LIMIT_PER_IP` per `PASSWORD_RESET_LIMIT_WINDOW`, 20 a minute): past either, 429 until
+// `Retry-After`, and no mail.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/auth/password/forgot (the `ForgotPassword` operationId).
+func (c *Client) ForgotPassword(ctx context.Context, body ForgotPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewForgotPasswordRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResetPasswordWithBody Set a new password with the token of a reset mail (ends every session)
+//
+// The token is the `token` query parameter of the mail's link. An unknown, used or expired token (or one that
+// is not 43 characters of base64url) is the one `ResetTokenInvalidError`, whichever it is. The new password
+// has sign-up's rules. The token is taken in the same atomic step that sets the password: of concurrent
+// resets with one token, one succeeds. Every session of the user ends, as with a logout everywhere: every
+// access token issued before the answer is refused by both services (the movies service within a second),
+// and every refresh token; the answer comes once the next whole second has begun. A "your password was
+// changed" mail goes to the account's email. Resets are limited per client address
+// (`PASSWORD_RESET_LIMIT_PER_IP` per `PASSWORD_RESET_LIMIT_WINDOW`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/auth/password/reset (the `ResetPassword` operationId).
+func (c *Client) ResetPasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResetPasswordRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResetPassword Set a new password with the token of a reset mail (ends every session)
+//
+// The token is the `token` query parameter of the mail's link. An unknown, used or expired token (or one that
+// is not 43 characters of base64url) is the one `ResetTokenInvalidError`, whichever it is. The new password
+// has sign-up's rules. The token is taken in the same atomic step that sets the password: of concurrent
+// resets with one token, one succeeds. Every session of the user ends, as with a logout everywhere: every
+// access token issued before the answer is refused by both services (the movies service within a second),
+// and every refresh token; the answer comes once the next whole second has begun. A "your password was
+// changed" mail goes to the account's email. Resets are limited per client address
+// (`PASSWORD_RESET_LIMIT_PER_IP` per `PASSWORD_RESET_LIMIT_WINDOW`).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/auth/password/reset (the `ResetPassword` operationId).
+func (c *Client) ResetPassword(ctx context.Context, body ResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResetPasswordRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3808,6 +4260,86 @@ func NewChangePasswordRequestWithBody(server string, contentType string, body io
 	}
 
 	operationPath := fmt.Sprintf("/api/auth/password")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewForgotPasswordRequest calls the generic ForgotPassword builder with application/json body
+func NewForgotPasswordRequest(server string, body ForgotPasswordJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewForgotPasswordRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewForgotPasswordRequestWithBody constructs an http.Request for the ForgotPassword method, with any body, and a specified content type
+func NewForgotPasswordRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/auth/password/forgot")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewResetPasswordRequest calls the generic ResetPassword builder with application/json body
+func NewResetPasswordRequest(server string, body ResetPasswordJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewResetPasswordRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewResetPasswordRequestWithBody constructs an http.Request for the ResetPassword method, with any body, and a specified content type
+func NewResetPasswordRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/auth/password/reset")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -4297,6 +4829,76 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
 	ChangePasswordWithResponse(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error)
+
+	// ForgotPasswordWithBodyWithResponse Ask for a password reset mail
+	//
+	// Always the same answer, 202 with the same body, in about the same time, whether or not an account has the
+	// email: the request only puts a mail in a durable outbox, and whether there is an account is looked at when
+	// the mail is sent, off the request's path. For an account, the mail holds a link under `PUBLIC_BASE_URL`
+	// (never the request's `Host`), `PUBLIC_BASE_URL` + `PASSWORD_RESET_PATH` (`/reset-password`), whose query
+	// parameter `token` is a reset token (43 characters of base64url: 32 random bytes, of which auth keeps only
+	// the SHA-256). It works once, for `PASSWORD_RESET_TTL` (30 minutes), and only the newest one sent works.
+	// No mail is lost while the mail server is down: the outbox retries with backoff (`MAIL_RETRY_MIN` to
+	// `MAIL_RETRY_MAX`) for up to `MAIL_MAX_AGE`. Limited per email (`PASSWORD_RESET_LIMIT_PER_EMAIL` per
+	// `PASSWORD_RESET_LIMIT_EMAIL_WINDOW`, 3 an hour by default) and per client address
+	// (`PASSWORD_RESET_LIMIT_PER_IP` per `PASSWORD_RESET_LIMIT_WINDOW`, 20 a minute): past either, 429 until
+	// `Retry-After`, and no mail.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/auth/password/forgot (the `ForgotPassword` operationId).
+	ForgotPasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ForgotPasswordResponse, error)
+
+	// ForgotPasswordWithResponse Ask for a password reset mail
+	//
+	// Always the same answer, 202 with the same body, in about the same time, whether or not an account has the
+	// email: the request only puts a mail in a durable outbox, and whether there is an account is looked at when
+	// the mail is sent, off the request's path. For an account, the mail holds a link under `PUBLIC_BASE_URL`
+	// (never the request's `Host`), `PUBLIC_BASE_URL` + `PASSWORD_RESET_PATH` (`/reset-password`), whose query
+	// parameter `token` is a reset token (43 characters of base64url: 32 random bytes, of which auth keeps only
+	// the SHA-256). It works once, for `PASSWORD_RESET_TTL` (30 minutes), and only the newest one sent works.
+	// No mail is lost while the mail server is down: the outbox retries with backoff (`MAIL_RETRY_MIN` to
+	// `MAIL_RETRY_MAX`) for up to `MAIL_MAX_AGE`. Limited per email (`PASSWORD_RESET_LIMIT_PER_EMAIL` per
+	// `PASSWORD_RESET_LIMIT_EMAIL_WINDOW`, 3 an hour by default) and per client address
+	// (`PASSWORD_RESET_LIMIT_PER_IP` per `PASSWORD_RESET_LIMIT_WINDOW`, 20 a minute): past either, 429 until
+	// `Retry-After`, and no mail.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/auth/password/forgot (the `ForgotPassword` operationId).
+	ForgotPasswordWithResponse(ctx context.Context, body ForgotPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ForgotPasswordResponse, error)
+
+	// ResetPasswordWithBodyWithResponse Set a new password with the token of a reset mail (ends every session)
+	//
+	// The token is the `token` query parameter of the mail's link. An unknown, used or expired token (or one that
+	// is not 43 characters of base64url) is the one `ResetTokenInvalidError`, whichever it is. The new password
+	// has sign-up's rules. The token is taken in the same atomic step that sets the password: of concurrent
+	// resets with one token, one succeeds. Every session of the user ends, as with a logout everywhere: every
+	// access token issued before the answer is refused by both services (the movies service within a second),
+	// and every refresh token; the answer comes once the next whole second has begun. A "your password was
+	// changed" mail goes to the account's email. Resets are limited per client address
+	// (`PASSWORD_RESET_LIMIT_PER_IP` per `PASSWORD_RESET_LIMIT_WINDOW`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/auth/password/reset (the `ResetPassword` operationId).
+	ResetPasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResetPasswordResponse, error)
+
+	// ResetPasswordWithResponse Set a new password with the token of a reset mail (ends every session)
+	//
+	// The token is the `token` query parameter of the mail's link. An unknown, used or expired token (or one that
+	// is not 43 characters of base64url) is the one `ResetTokenInvalidError`, whichever it is. The new password
+	// has sign-up's rules. The token is taken in the same atomic step that sets the password: of concurrent
+	// resets with one token, one succeeds. Every session of the user ends, as with a logout everywhere: every
+	// access token issued before the answer is refused by both services (the movies service within a second),
+	// and every refresh token; the answer comes once the next whole second has begun. A "your password was
+	// changed" mail goes to the account's email. Resets are limited per client address
+	// (`PASSWORD_RESET_LIMIT_PER_IP` per `PASSWORD_RESET_LIMIT_WINDOW`).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/auth/password/reset (the `ResetPassword` operationId).
+	ResetPasswordWithResponse(ctx context.Context, body ResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ResetPasswordResponse, error)
 
 	// RefreshTokenWithBodyWithResponse Renew a session (a new access token and refresh token)
 	//
@@ -5549,6 +6151,359 @@ func (r ChangePasswordResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ChangePasswordResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ForgotPasswordResponse202Headers the declared response headers of an HTTP 202 response for ForgotPassword
+type ForgotPasswordResponse202Headers struct {
+	XRequestID string
+}
+
+// ForgotPasswordResponse400Headers the declared response headers of an HTTP 400 response for ForgotPassword
+type ForgotPasswordResponse400Headers struct {
+	XRequestID string
+}
+
+// ForgotPasswordResponse405Headers the declared response headers of an HTTP 405 response for ForgotPassword
+type ForgotPasswordResponse405Headers struct {
+	Allow      string
+	XRequestID string
+}
+
+// ForgotPasswordResponse408Headers the declared response headers of an HTTP 408 response for ForgotPassword
+type ForgotPasswordResponse408Headers struct {
+	XRequestID string
+}
+
+// ForgotPasswordResponse413Headers the declared response headers of an HTTP 413 response for ForgotPassword
+type ForgotPasswordResponse413Headers struct {
+	XRequestID string
+}
+
+// ForgotPasswordResponse415Headers the declared response headers of an HTTP 415 response for ForgotPassword
+type ForgotPasswordResponse415Headers struct {
+	Accept         string
+	AcceptEncoding string
+	XRequestID     string
+}
+
+// ForgotPasswordResponse429Headers the declared response headers of an HTTP 429 response for ForgotPassword
+type ForgotPasswordResponse429Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+// ForgotPasswordResponse431Headers the declared response headers of an HTTP 431 response for ForgotPassword
+type ForgotPasswordResponse431Headers struct {
+	XRequestID string
+}
+
+// ForgotPasswordResponse500Headers the declared response headers of an HTTP 500 response for ForgotPassword
+type ForgotPasswordResponse500Headers struct {
+	XRequestID string
+}
+
+// ForgotPasswordResponse503Headers the declared response headers of an HTTP 503 response for ForgotPassword
+type ForgotPasswordResponse503Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+type ForgotPasswordResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *ForgotAccepted
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ForgotPassword400JSONResponseBody
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *RequestTimeout
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON431 the response for an HTTP 431 `application/json` response
+	JSON431 *RequestHeadersTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *ForgotPasswordResponse202Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ForgotPasswordResponse400Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ForgotPasswordResponse405Headers
+	// Headers408 the parsed response headers for an HTTP 408 response
+	Headers408 *ForgotPasswordResponse408Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ForgotPasswordResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ForgotPasswordResponse415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ForgotPasswordResponse429Headers
+	// Headers431 the parsed response headers for an HTTP 431 response
+	Headers431 *ForgotPasswordResponse431Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ForgotPasswordResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ForgotPasswordResponse503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r ForgotPasswordResponse) GetJSON202() *ForgotAccepted {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ForgotPasswordResponse) GetJSON400() *ForgotPassword400JSONResponseBody {
+	return r.JSON400
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ForgotPasswordResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r ForgotPasswordResponse) GetJSON408() *RequestTimeout {
+	return r.JSON408
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ForgotPasswordResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ForgotPasswordResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ForgotPasswordResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON431 returns the response for an HTTP 431 `application/json` response
+func (r ForgotPasswordResponse) GetJSON431() *RequestHeadersTooLarge {
+	return r.JSON431
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ForgotPasswordResponse) GetJSON500() *InternalServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ForgotPasswordResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ForgotPasswordResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ForgotPasswordResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ForgotPasswordResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ForgotPasswordResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ResetPasswordResponse204Headers the declared response headers of an HTTP 204 response for ResetPassword
+type ResetPasswordResponse204Headers struct {
+	CacheControl string
+	Pragma       string
+	XRequestID   string
+}
+
+// ResetPasswordResponse400Headers the declared response headers of an HTTP 400 response for ResetPassword
+type ResetPasswordResponse400Headers struct {
+	XRequestID string
+}
+
+// ResetPasswordResponse405Headers the declared response headers of an HTTP 405 response for ResetPassword
+type ResetPasswordResponse405Headers struct {
+	Allow      string
+	XRequestID string
+}
+
+// ResetPasswordResponse408Headers the declared response headers of an HTTP 408 response for ResetPassword
+type ResetPasswordResponse408Headers struct {
+	XRequestID string
+}
+
+// ResetPasswordResponse413Headers the declared response headers of an HTTP 413 response for ResetPassword
+type ResetPasswordResponse413Headers struct {
+	XRequestID string
+}
+
+// ResetPasswordResponse415Headers the declared response headers of an HTTP 415 response for ResetPassword
+type ResetPasswordResponse415Headers struct {
+	Accept         string
+	AcceptEncoding string
+	XRequestID     string
+}
+
+// ResetPasswordResponse429Headers the declared response headers of an HTTP 429 response for ResetPassword
+type ResetPasswordResponse429Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+// ResetPasswordResponse431Headers the declared response headers of an HTTP 431 response for ResetPassword
+type ResetPasswordResponse431Headers struct {
+	XRequestID string
+}
+
+// ResetPasswordResponse500Headers the declared response headers of an HTTP 500 response for ResetPassword
+type ResetPasswordResponse500Headers struct {
+	XRequestID string
+}
+
+// ResetPasswordResponse503Headers the declared response headers of an HTTP 503 response for ResetPassword
+type ResetPasswordResponse503Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+type ResetPasswordResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ResetPassword400JSONResponseBody
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *RequestTimeout
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON431 the response for an HTTP 431 `application/json` response
+	JSON431 *RequestHeadersTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *ResetPasswordResponse204Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ResetPasswordResponse400Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ResetPasswordResponse405Headers
+	// Headers408 the parsed response headers for an HTTP 408 response
+	Headers408 *ResetPasswordResponse408Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ResetPasswordResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ResetPasswordResponse415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ResetPasswordResponse429Headers
+	// Headers431 the parsed response headers for an HTTP 431 response
+	Headers431 *ResetPasswordResponse431Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ResetPasswordResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ResetPasswordResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ResetPasswordResponse) GetJSON400() *ResetPassword400JSONResponseBody {
+	return r.JSON400
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ResetPasswordResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r ResetPasswordResponse) GetJSON408() *RequestTimeout {
+	return r.JSON408
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ResetPasswordResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ResetPasswordResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ResetPasswordResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON431 returns the response for an HTTP 431 `application/json` response
+func (r ResetPasswordResponse) GetJSON431() *RequestHeadersTooLarge {
+	return r.JSON431
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ResetPasswordResponse) GetJSON500() *InternalServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ResetPasswordResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ResetPasswordResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResetPasswordResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResetPasswordResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResetPasswordResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6938,6 +7893,100 @@ func (c *ClientWithResponses) ChangePasswordWithResponse(ctx context.Context, bo
 		return nil, err
 	}
 	return ParseChangePasswordResponse(rsp)
+}
+
+// ForgotPasswordWithBodyWithResponse Ask for a password reset mail
+//
+// Always the same answer, 202 with the same body, in about the same time, whether or not an account has the
+// email: the request only puts a mail in a durable outbox, and whether there is an account is looked at when
+// the mail is sent, off the request's path. For an account, the mail holds a link under `PUBLIC_BASE_URL`
+// (never the request's `Host`), `PUBLIC_BASE_URL` + `PASSWORD_RESET_PATH` (`/reset-password`), whose query
+// parameter `token` is a reset token (43 characters of base64url: 32 random bytes, of which auth keeps only
+// the SHA-256). It works once, for `PASSWORD_RESET_TTL` (30 minutes), and only the newest one sent works.
+// No mail is lost while the mail server is down: the outbox retries with backoff (`MAIL_RETRY_MIN` to
+// `MAIL_RETRY_MAX`) for up to `MAIL_MAX_AGE`. Limited per email (`PASSWORD_RESET_LIMIT_PER_EMAIL` per
+// `PASSWORD_RESET_LIMIT_EMAIL_WINDOW`, 3 an hour by default) and per client address
+// (`PASSWORD_RESET_LIMIT_PER_IP` per `PASSWORD_RESET_LIMIT_WINDOW`, 20 a minute): past either, 429 until
+// `Retry-After`, and no mail.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/auth/password/forgot (the `ForgotPassword` operationId).
+func (c *ClientWithResponses) ForgotPasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ForgotPasswordResponse, error) {
+	rsp, err := c.ForgotPasswordWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseForgotPasswordResponse(rsp)
+}
+
+// ForgotPasswordWithResponse Ask for a password reset mail
+//
+// Always the same answer, 202 with the same body, in about the same time, whether or not an account has the
+// email: the request only puts a mail in a durable outbox, and whether there is an account is looked at when
+// the mail is sent, off the request's path. For an account, the mail holds a link under `PUBLIC_BASE_URL`
+// (never the request's `Host`), `PUBLIC_BASE_URL` + `PASSWORD_RESET_PATH` (`/reset-password`), whose query
+// parameter `token` is a reset token (43 characters of base64url: 32 random bytes, of which auth keeps only
+// the SHA-256). It works once, for `PASSWORD_RESET_TTL` (30 minutes), and only the newest one sent works.
+// No mail is lost while the mail server is down: the outbox retries with backoff (`MAIL_RETRY_MIN` to
+// `MAIL_RETRY_MAX`) for up to `MAIL_MAX_AGE`. Limited per email (`PASSWORD_RESET_LIMIT_PER_EMAIL` per
+// `PASSWORD_RESET_LIMIT_EMAIL_WINDOW`, 3 an hour by default) and per client address
+// (`PASSWORD_RESET_LIMIT_PER_IP` per `PASSWORD_RESET_LIMIT_WINDOW`, 20 a minute): past either, 429 until
+// `Retry-After`, and no mail.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/auth/password/forgot (the `ForgotPassword` operationId).
+func (c *ClientWithResponses) ForgotPasswordWithResponse(ctx context.Context, body ForgotPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ForgotPasswordResponse, error) {
+	rsp, err := c.ForgotPassword(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseForgotPasswordResponse(rsp)
+}
+
+// ResetPasswordWithBodyWithResponse Set a new password with the token of a reset mail (ends every session)
+//
+// The token is the `token` query parameter of the mail's link. An unknown, used or expired token (or one that
+// is not 43 characters of base64url) is the one `ResetTokenInvalidError`, whichever it is. The new password
+// has sign-up's rules. The token is taken in the same atomic step that sets the password: of concurrent
+// resets with one token, one succeeds. Every session of the user ends, as with a logout everywhere: every
+// access token issued before the answer is refused by both services (the movies service within a second),
+// and every refresh token; the answer comes once the next whole second has begun. A "your password was
+// changed" mail goes to the account's email. Resets are limited per client address
+// (`PASSWORD_RESET_LIMIT_PER_IP` per `PASSWORD_RESET_LIMIT_WINDOW`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/auth/password/reset (the `ResetPassword` operationId).
+func (c *ClientWithResponses) ResetPasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResetPasswordResponse, error) {
+	rsp, err := c.ResetPasswordWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResetPasswordResponse(rsp)
+}
+
+// ResetPasswordWithResponse Set a new password with the token of a reset mail (ends every session)
+//
+// The token is the `token` query parameter of the mail's link. An unknown, used or expired token (or one that
+// is not 43 characters of base64url) is the one `ResetTokenInvalidError`, whichever it is. The new password
+// has sign-up's rules. The token is taken in the same atomic step that sets the password: of concurrent
+// resets with one token, one succeeds. Every session of the user ends, as with a logout everywhere: every
+// access token issued before the answer is refused by both services (the movies service within a second),
+// and every refresh token; the answer comes once the next whole second has begun. A "your password was
+// changed" mail goes to the account's email. Resets are limited per client address
+// (`PASSWORD_RESET_LIMIT_PER_IP` per `PASSWORD_RESET_LIMIT_WINDOW`).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/auth/password/reset (the `ResetPassword` operationId).
+func (c *ClientWithResponses) ResetPasswordWithResponse(ctx context.Context, body ResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ResetPasswordResponse, error) {
+	rsp, err := c.ResetPassword(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResetPasswordResponse(rsp)
 }
 
 // RefreshTokenWithBodyWithResponse Renew a session (a new access token and refresh token)
@@ -8554,6 +9603,470 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ChangePasswordResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseForgotPasswordResponse parses an HTTP response from a ForgotPasswordWithResponse call
+func ParseForgotPasswordResponse(rsp *http.Response) (*ForgotPasswordResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ForgotPasswordResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest ForgotAccepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ForgotPassword400JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest RequestHeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers ForgotPasswordResponse202Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 400:
+		var headers ForgotPasswordResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 405:
+		var headers ForgotPasswordResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 408:
+		var headers ForgotPasswordResponse408Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers408 = &headers
+	case rsp.StatusCode == 413:
+		var headers ForgotPasswordResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ForgotPasswordResponse415Headers
+		if values := rsp.Header.Values("Accept"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Accept = value
+		}
+		if values := rsp.Header.Values("Accept-Encoding"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept-Encoding", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AcceptEncoding = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers ForgotPasswordResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 431:
+		var headers ForgotPasswordResponse431Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers431 = &headers
+	case rsp.StatusCode == 500:
+		var headers ForgotPasswordResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ForgotPasswordResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseResetPasswordResponse parses an HTTP response from a ResetPasswordWithResponse call
+func ParseResetPasswordResponse(rsp *http.Response) (*ResetPasswordResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResetPasswordResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ResetPassword400JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest RequestHeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers ResetPasswordResponse204Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Pragma"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Pragma", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Pragma = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 400:
+		var headers ResetPasswordResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 405:
+		var headers ResetPasswordResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 408:
+		var headers ResetPasswordResponse408Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers408 = &headers
+	case rsp.StatusCode == 413:
+		var headers ResetPasswordResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ResetPasswordResponse415Headers
+		if values := rsp.Header.Values("Accept"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Accept = value
+		}
+		if values := rsp.Header.Values("Accept-Encoding"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept-Encoding", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AcceptEncoding = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers ResetPasswordResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 431:
+		var headers ResetPasswordResponse431Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers431 = &headers
+	case rsp.StatusCode == 500:
+		var headers ResetPasswordResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ResetPasswordResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

@@ -20,7 +20,6 @@ require (
 )
 
 require (
-	github.com/MicahParks/keyfunc/v3 v3.9.1 // indirect
 	github.com/andybalholm/brotli v1.2.7 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/caarlos0/env/v11 v11.4.2 // indirect

@@ -41,6 +41,9 @@ type Config struct {
 	// SignupLimitWindow: each costs a bcrypt hash.
 	SignupLimitPerIP  int           `env:"SIGNUP_LIMIT_PER_IP" envDefault:"20"`
 	SignupLimitWindow time.Duration `env:"SIGNUP_LIMIT_WINDOW" envDefault:"1m"`
+
+	// Reset is the configuration of password resets and their mail.
+	Reset ResetConfig
 }
 
 // defaults are the auth service's own ports.
@@ -59,6 +62,9 @@ func (c Config) Validate() error {
 	}
 	if c.RefreshIdleTTL <= 0 || c.RefreshMaxTTL < c.RefreshIdleTTL {
 		return fmt.Errorf("REFRESH_IDLE_TTL %s and REFRESH_MAX_TTL %s: want 0 < idle <= max", c.RefreshIdleTTL, c.RefreshMaxTTL)
+	}
+	if err := c.Reset.Validate(); err != nil {
+		return err
 	}
 	if c.KeysSignDelay < 0 {
 		return fmt.Errorf("JWT_KEYS_SIGN_DELAY %s: want 0 or more", c.KeysSignDelay)

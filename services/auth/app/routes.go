@@ -14,6 +14,8 @@ func addRoutes(app *fiber.App, d Deps) {
 	app.Post("/api/auth/login", handleLogin(d.Accounts.Login, d.Clients))
 	app.Post("/api/auth/refresh", handleRefresh(d.Accounts.Refresh))
 	app.Post("/api/auth/logout", auth, handleLogout(d.Accounts.Sessions, d.Metrics))
+	app.Post("/api/auth/password/forgot", handleForgotPassword(d.Accounts.ForgotPassword, d.Clients))
+	app.Post("/api/auth/password/reset", handleResetPassword(d.Accounts.ResetPassword, d.Clients))
 	app.Post("/api/auth/logout-all", auth, handleLogoutAll(d.Accounts.LogoutAll))
 	app.Post("/api/auth/password", auth, handleChangePassword(d.Accounts.ChangePassword))
 	app.Get("/api/auth/me", auth, handleMe(d.Users))

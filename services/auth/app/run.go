@@ -85,9 +85,14 @@ func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, 
 		Hasher:      h,
 		ClientLimit: limit.New(p.Redis, p.Errors, prefix+"signup:ip:", cfg.SignupLimitPerIP, cfg.SignupLimitWindow),
 	}
+	forgot, reset, err := buildReset(ctx, cfg, p, userStore, h, sess)
+	if err != nil {
+		return nil, err
+	}
 	return NewServer(p.Logger, cfg, p.Metrics, Deps{
 		Accounts: account.Accounts{
 			Signup: signup, Login: login,
+			ForgotPassword: forgot, ResetPassword: reset,
 			Sessions:  sess,
 			LogoutAll: &account.LogoutAll{Sessions: sess},
 			ChangePassword: &account.ChangePassword{

@@ -23,6 +23,8 @@ type Accounts struct {
 	Login          *Login
 	LogoutAll      *LogoutAll
 	ChangePassword *ChangePassword
+	ForgotPassword *ForgotPassword
+	ResetPassword  *ResetPassword
 	// Sessions ends sessions (logout); Refresh renews one.
 	Sessions      *Sessions
 	Refresh       *Refresh

@@ -39,12 +39,14 @@ const (
 	EndedByPasswordChange  SessionEnd = "password_change"
 	EndedByRefreshReuse    SessionEnd = "refresh_reuse"
 	EndedByAccountDeletion SessionEnd = "account_deleted"
+	EndedByPasswordReset   SessionEnd = "password_reset"
 )
 
 // SessionEnds are every SessionEnd.
 func SessionEnds() []SessionEnd {
 	return []SessionEnd{
 		EndedByLogout, EndedByLogoutAll, EndedByPasswordChange, EndedByRefreshReuse, EndedByAccountDeletion,
+		EndedByPasswordReset,
 	}
 }
 
