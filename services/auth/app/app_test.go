@@ -542,7 +542,9 @@ func TestNotReadyUntilMongoDB(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "users indexes") {
 			t.Errorf("Run: %v, want the index step named", err)
 		}
-	case <-time.After(10 * time.Second):
+	// Stopping takes up to two bounded steps of 5 s (libs/service's
+	// stopTimeout: the admin server, the clients); past 30 s it hangs.
+	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
 }
