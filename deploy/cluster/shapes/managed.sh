@@ -80,7 +80,7 @@ install_chart() {
     --from-literal=MONGO_URI="mongodb://docdb.$STORES.svc.cluster.local:27017/" \
     --from-literal=REDIS_URL="redis://:$sentinel_pass@sentinel.$STORES.svc.cluster.local:26379/0?master_name=primary&password=$redis_pass" \
     --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out "$STATE/$SIGNING_KID.pem" 2>/dev/null
+  (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out "$STATE/$SIGNING_KID.pem" 2>/dev/null)
   kubectl -n "$NAMESPACE" create secret generic mb-jwt-keys --from-file="$STATE/$SIGNING_KID.pem" \
     --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   rm -f "$STATE/$SIGNING_KID.pem"
