@@ -99,6 +99,42 @@ expect 401 "me with a revoked token"
 call POST /api/movies "$token" "$movie"
 expect 401 "create with a revoked token"
 
+# A session renewed with its refresh token; the spent one presented again ends the session (reuse detection).
+call POST /api/auth/login "" "$creds"
+expect 200 "login again"
+refresh="$(jq -r .refresh_token "$body")"
+[[ "${#refresh}" == 43 ]] || fail "login: no refresh_token: $(cat "$body")"
+call POST /api/auth/refresh "" "$(jq -cn --arg r "$refresh" '{refresh_token: $r}')"
+expect 200 "refresh"
+renewed="$(jq -r .token "$body")"
+[[ "$(jq -r .refresh_token "$body")" != "$refresh" ]] || fail "refresh gave the same refresh token"
+call GET /api/auth/me "$renewed"
+expect 200 "me with the refreshed token"
+call POST /api/auth/refresh "" "$(jq -cn --arg r "$refresh" '{refresh_token: $r}')"
+expect 401 "the spent refresh token again"
+[[ "$(jq -r .code "$body")" == RefreshTokenInvalidError ]] || fail "reused refresh token: $(cat "$body")"
+sleep 1
+call POST /api/movies "$renewed" "$movie"
+expect 401 "create with a token of the session its refresh token's reuse ended"
+
+# The account deleted: the user is gone, and its movies shortly after (the movies service's consumer).
+call POST /api/auth/login "" "$creds"
+expect 200 "login to delete the account"
+token="$(jq -r .token "$body")"
+call POST /api/movies "$token" "$movie"
+expect 200 "create a movie for the deletion to remove"
+id="$(jq -r .id "$body")"
+call DELETE /api/auth/me "$token" '{"password": "e2e-password"}'
+expect 204 "delete the account"
+call POST /api/auth/login "" "$creds"
+expect 401 "login after the account's deletion"
+for _ in $(seq 1 30); do
+  call GET "/api/movies/$id"
+  [[ "$status" == 400 ]] && break
+  sleep 1
+done
+expect 400 "the deleted account's movie"
+
 call GET /not-routed
 expect 404 "a path nothing routes"
 
