@@ -99,9 +99,9 @@ func TestHeaders(t *testing.T) {
 		{"invalid token challenge", apierr.New(apierr.TokenExpiredError), "WWW-Authenticate",
 			`Bearer realm="moviebag", error="invalid_token", error_description="Authorization token has expired"`},
 		{"missing token challenge", apierr.New(apierr.TokenMissingError), "WWW-Authenticate", `Bearer realm="moviebag"`},
-		{"retry after rounds up", &apierr.Error{Code: apierr.TooManyRequestsError, RetryAfter: 1500 * time.Millisecond}, "Retry-After", "2"},
-		{"retry after at least one second", &apierr.Error{Code: apierr.ServiceUnavailableError}, "Retry-After", "1"},
-		{"allow", &apierr.Error{Code: apierr.MethodNotAllowedError, Allow: []string{"GET", "PUT"}}, "Allow", "GET, PUT"},
+		{"retry after rounds up", apierr.New(apierr.TooManyRequestsError).WithRetryAfter(1500 * time.Millisecond), "Retry-After", "2"},
+		{"retry after at least one second", apierr.New(apierr.ServiceUnavailableError), "Retry-After", "1"},
+		{"allow", apierr.New(apierr.MethodNotAllowedError).WithAllow("GET", "PUT"), "Allow", "GET, PUT"},
 		{"415 names the media type", apierr.New(apierr.UnsupportedMediaTypeError), "Accept", "application/json"},
 		{"415 names the content coding", apierr.New(apierr.UnsupportedMediaTypeError), "Accept-Encoding", "identity"},
 	}
@@ -124,7 +124,7 @@ func TestFromError(t *testing.T) {
 	if got.Code != apierr.InternalServerError || !errors.Is(got, plain) {
 		t.Errorf("plain error: %v", got)
 	}
-	if apierr.FromError(&apierr.Error{Code: "NoSuchCode"}).Code != apierr.InternalServerError {
+	if apierr.FromError(apierr.New("NoSuchCode")).Code != apierr.InternalServerError {
 		t.Error("unknown code not turned into InternalServerError")
 	}
 	if apierr.FromError(nil) != nil {

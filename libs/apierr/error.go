@@ -32,14 +32,29 @@ func New(code Code) *Error { return &Error{Code: code} }
 // Wrap returns an error of the given code that keeps cause for the logs.
 func Wrap(code Code, cause error) *Error { return &Error{Code: code, Cause: cause} }
 
-// Invalid returns a SchemaValidationError with the given field details.
-func Invalid(details ...FieldError) *Error {
-	return &Error{Code: SchemaValidationError, Details: details}
+// New and Wrap are the two ways to make an Error; the With methods add what
+// some answers carry, e.g.
+//
+//	apierr.New(apierr.SchemaValidationError).WithDetails(apierr.FieldError{Field: "name", Issue: "required"})
+//	apierr.Wrap(apierr.ServiceUnavailableError, err).WithRetryAfter(backlog)
+
+// WithDetails sets the per-field details of e and returns e.
+func (e *Error) WithDetails(details ...FieldError) *Error {
+	e.Details = details
+	return e
 }
 
-// Unavailable returns a ServiceUnavailableError caused by a dependency failure.
-func Unavailable(cause error) *Error {
-	return &Error{Code: ServiceUnavailableError, Cause: cause, RetryAfter: time.Second}
+// WithRetryAfter sets the Retry-After of e (429 and 503; at least one
+// second is sent, also when it is not set) and returns e.
+func (e *Error) WithRetryAfter(d time.Duration) *Error {
+	e.RetryAfter = d
+	return e
+}
+
+// WithAllow sets the methods a 405 names in its Allow header and returns e.
+func (e *Error) WithAllow(methods ...string) *Error {
+	e.Allow = methods
+	return e
 }
 
 // Error describes the error for logs: the code and, when there is one, the cause.

@@ -16,7 +16,7 @@ func FuzzEnvelope(f *testing.F) {
 	f.Add("SchemaValidationError", "\x00\"<script>", "casts[0]", "\xff\xfe")
 	f.Add("A&B", "\u2028\u2029\b\f\n\r\t\\", "\x7f\x1f", "é\xc3(日本")
 	f.Fuzz(func(t *testing.T, code, requestID, field, issue string) {
-		e := apierr.FromError(&apierr.Error{Code: apierr.Code(code), Details: []apierr.FieldError{{Field: field, Issue: issue}}})
+		e := apierr.FromError(apierr.New(apierr.Code(code)).WithDetails(apierr.FieldError{Field: field, Issue: issue}))
 		body := e.Envelope(requestID).Marshal()
 		// The hand-written encoder writes what encoding/json writes, byte for byte.
 		raw := apierr.Envelope{Message: issue, Status: len(field), Code: apierr.Code(code), RequestID: requestID,

@@ -77,7 +77,7 @@ func Decode[T any](contentType string, body []byte) (T, error) {
 	}
 	if len(details) > 0 {
 		sortDetails(details)
-		return v, apierr.Invalid(details...)
+		return v, apierr.New(apierr.SchemaValidationError).WithDetails(details...)
 	}
 	if err := validate.Struct(&v); err != nil {
 		var verrs validator.ValidationErrors
@@ -93,7 +93,7 @@ func Decode[T any](contentType string, body []byte) (T, error) {
 	}
 	if len(details) > 0 {
 		sortDetails(details)
-		return v, apierr.Invalid(details...)
+		return v, apierr.New(apierr.SchemaValidationError).WithDetails(details...)
 	}
 	return v, nil
 }

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -55,11 +54,8 @@ func toAPIError(c *fiber.Ctx, err error) *apierr.Error {
 	}
 	e := apierr.FromStatus(code)
 	e.Cause = err
-	switch code {
-	case fiber.StatusMethodNotAllowed:
-		e.Allow = allow
-	case fiber.StatusServiceUnavailable, fiber.StatusTooManyRequests:
-		e.RetryAfter = time.Second
+	if code == fiber.StatusMethodNotAllowed {
+		e.WithAllow(allow...)
 	}
 	return e
 }

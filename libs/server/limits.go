@@ -99,7 +99,7 @@ func shed(limit int) fiber.Handler {
 			defer func() { <-slots }()
 			return c.Next()
 		default:
-			return apierr.Unavailable(errOverloaded)
+			return apierr.Wrap(apierr.ServiceUnavailableError, errOverloaded)
 		}
 	}
 }

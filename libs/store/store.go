@@ -1,5 +1,24 @@
 // Package store opens the MongoDB and Redis connections both services use
 // and turns their failures into catalog errors.
+//
+// Every storage type of either service (auth's users and sessions, the
+// movies store, the denylist, the streams) returns errors by one rule:
+//
+//   - An outcome that means the same to every caller is its catalog error,
+//     made with apierr.New or apierr.Wrap: a taken email is
+//     EmailAlreadyExistsError, a taken movie name MovieAlreadyExistsError, a
+//     missing movie MovieNotExistsError.
+//   - An outcome whose meaning depends on the caller is a sentinel of the
+//     storage package, checked with errors.Is: a missing user (users.ErrNotFound)
+//     is a failed login to Login, which still compares a dummy hash, an
+//     invalid reset token to the reset, an invalid token to /me.
+//   - Any other failure goes through Errors.Mongo or Errors.Redis, which count
+//     it per operation and map it to ServiceUnavailableError (the dependency
+//     cannot be reached or ran out of time: the client may retry) or
+//     InternalServerError; a driver's error never leaves a store bare.
+//
+// The one match on an error's text, FerretDB's backend timeouts, is
+// serverTimedOut, pinned by TestMongoServerTimeouts.
 package store
 
 import (
@@ -211,7 +230,7 @@ func (e Errors) Mongo(op metrics.Operation, err error) error {
 	var sel topology.ServerSelectionError
 	if mongo.IsTimeout(err) || mongo.IsNetworkError(err) || errors.As(err, &sel) || serverTimedOut(err) ||
 		errors.Is(err, mongo.ErrClientDisconnected) || errors.Is(err, context.DeadlineExceeded) {
-		return apierr.Unavailable(fmt.Errorf("mongodb %s: %w", op, err))
+		return apierr.Wrap(apierr.ServiceUnavailableError, fmt.Errorf("mongodb %s: %w", op, err))
 	}
 	return apierr.Wrap(apierr.InternalServerError, fmt.Errorf("mongodb %s: %w", op, err))
 }
@@ -239,7 +258,7 @@ func (e Errors) Redis(op metrics.Operation, err error) error {
 	var netErr net.Error
 	if errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, redis.ErrClosed) ||
 		errors.Is(err, redis.ErrPoolTimeout) {
-		return apierr.Unavailable(fmt.Errorf("redis %s: %w", op, err))
+		return apierr.Wrap(apierr.ServiceUnavailableError, fmt.Errorf("redis %s: %w", op, err))
 	}
 	return apierr.Wrap(apierr.InternalServerError, fmt.Errorf("redis %s: %w", op, err))
 }

@@ -236,7 +236,7 @@ func NewBalanced(ctx context.Context, upstreams map[Upstream][]Backend, logger *
 		if b == nil {
 			logger.Warn("no ready backend", "upstream", string(up), "request_id", id)
 			w.Header().Set(requestid.Header, id)
-			apierr.WriteHTTP(w, apierr.Unavailable(errors.New("no ready backend")), id)
+			apierr.WriteHTTP(w, apierr.Wrap(apierr.ServiceUnavailableError, errors.New("no ready backend")), id)
 			return
 		}
 		b.proxy.ServeHTTP(w, r)
@@ -259,7 +259,7 @@ func newProxy(name Upstream, target *url.URL, transport http.RoundTripper, logge
 				return
 			}
 			logger.Warn("upstream unavailable", "upstream", string(name), "request_id", id, "error", err)
-			apierr.WriteHTTP(w, apierr.Unavailable(err), id)
+			apierr.WriteHTTP(w, apierr.Wrap(apierr.ServiceUnavailableError, err), id)
 		},
 	}
 }

@@ -110,7 +110,7 @@ func pageParams(c *fiber.Ctx) (int, bson.ObjectID, error) {
 		after = id
 	}
 	if details != nil {
-		return 0, after, &apierr.Error{Code: apierr.InvalidParameterError, Details: details}
+		return 0, after, apierr.New(apierr.InvalidParameterError).WithDetails(details...)
 	}
 	return limit, after, nil
 }

@@ -64,7 +64,7 @@ func checkLimit(ctx context.Context, l Limiter, key string) error {
 		return err
 	}
 	if !allowed {
-		return &apierr.Error{Code: apierr.TooManyRequestsError, RetryAfter: retryAfter}
+		return apierr.New(apierr.TooManyRequestsError).WithRetryAfter(retryAfter)
 	}
 	return nil
 }

@@ -52,7 +52,7 @@ type refusing struct{ c *calls }
 
 func (r refusing) Admit(context.Context) (*password.Permit, error) {
 	*r.c = append(*r.c, "hasher.Admit")
-	return nil, apierr.Unavailable(errors.New("no room"))
+	return nil, apierr.Wrap(apierr.ServiceUnavailableError, errors.New("no room"))
 }
 
 // A login or sign-up whose password work is refused costs nothing else: no

@@ -124,7 +124,7 @@ func endSessions(ctx context.Context, r UserRevoker, userID string, ttl time.Dur
 		return nil
 	case <-ctx.Done():
 		// The cutoff is set; only the answer came too late.
-		return apierr.Unavailable(ctx.Err())
+		return apierr.Wrap(apierr.ServiceUnavailableError, ctx.Err())
 	}
 }
 

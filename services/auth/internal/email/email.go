@@ -66,5 +66,5 @@ func Canonical(addr string) (string, error) {
 }
 
 func invalid(issue string) error {
-	return apierr.Invalid(apierr.FieldError{Field: "email", Issue: issue})
+	return apierr.New(apierr.SchemaValidationError).WithDetails(apierr.FieldError{Field: "email", Issue: issue})
 }

@@ -91,7 +91,7 @@ func (h *Hasher) Admit(ctx context.Context) (*Permit, error) {
 	h.pending.Add(-1)
 	h.admitted(false)
 	backlog := time.Duration((n-1+workers-1)/workers) * perHash
-	return nil, &apierr.Error{Code: apierr.ServiceUnavailableError, RetryAfter: backlog, Cause: errHashBacklog}
+	return nil, apierr.Wrap(apierr.ServiceUnavailableError, errHashBacklog).WithRetryAfter(backlog)
 }
 
 // Permit is one admitted password hash.
@@ -118,7 +118,7 @@ func (p *Permit) run(ctx context.Context, fn func()) error {
 		h.observe(time.Since(start))
 		return nil
 	case <-ctx.Done():
-		return apierr.Unavailable(fmt.Errorf("waiting to hash a password: %w", ctx.Err()))
+		return apierr.Wrap(apierr.ServiceUnavailableError, fmt.Errorf("waiting to hash a password: %w", ctx.Err()))
 	}
 }
 
