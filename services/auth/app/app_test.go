@@ -474,6 +474,9 @@ func TestConfigErrors(t *testing.T) {
 		{"BODY_LIMIT_BYTES", "0", "BODY_LIMIT_BYTES"},
 		{"BODY_LIMIT_BYTES", "33554432", "BODY_LIMIT_BYTES"},
 		{"BCRYPT_MAX_LATENCY", "0s", "BCRYPT_MAX_LATENCY"},
+		{"JWT_TTL", "0s", "JWT_TTL"},
+		{"REFRESH_IDLE_TTL", "0s", "REFRESH_IDLE_TTL"},
+		{"REFRESH_MAX_TTL", "1h", "REFRESH_MAX_TTL"}, // shorter than the idle life (168h)
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
