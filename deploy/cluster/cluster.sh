@@ -309,7 +309,7 @@ state = "$r/containerd"
   path = "$d/containerd/opt"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "moviebag.local/pause:1"
-  # This VM has no CAP_SYS_RESOURCE: a negative oom_score_adj is refused, and with it every sandbox.
+  # Without CAP_SYS_RESOURCE a negative oom_score_adj is refused, and with it every sandbox: only raise it.
   restrict_oom_score_adj = true
   enable_selinux = false
   # The pods' network namespaces under this node's state directory, not /run/netns.
@@ -384,7 +384,8 @@ resolvConf: $STATE/resolv.conf
 podLogsDir: $d/pod-logs
 serializeImagePulls: false
 containerRuntimeEndpoint: unix://$RUN/$n/containerd.sock
-# A busy 2-core machine with a mostly full disk must not evict the cluster's own pods.
+# The thresholds at which a node evicts its pods: low, so that a machine with a mostly full disk and the
+# host's own load on its memory does not evict the cluster's pods.
 evictionHard: {memory.available: 200Mi, nodefs.available: 2%, imagefs.available: 2%}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
