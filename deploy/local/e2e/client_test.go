@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/oapi-codegen/runtime/types"
 
@@ -49,7 +51,8 @@ var nextCursor = regexp.MustCompile(`^<[^>]*[?&]cursor=([^&>]+)[^>]*>; rel="next
 // oapi-codegen, through the gateway: sign up, log in, create, read, list
 // page by page, update, delete, log out, and the revoked token refused;
 // two sessions, a password change and a logout everywhere; a refresh, its
-// refresh token reused; the account deleted.
+// refresh token reused; the account deleted; a password reset through the
+// mail.
 func TestGeneratedClientWalk(t *testing.T) {
 	e := startStack(t, nil)
 	ctx := context.Background()
@@ -215,5 +218,34 @@ func TestGeneratedClientWalk(t *testing.T) {
 	}
 	if r, err := c.LoginWithResponse(ctx, creds); err != nil || r.JSON401 == nil {
 		t.Errorf("login after the account's deletion: %v %s", err, r.Body)
+	}
+
+	// A forgotten password: the mail read from the mail server, its token
+	// sets a new one.
+	address := "walk." + strings.ToLower(testkit.Database(t)) + "@example.com"
+	creds = client.Credentials{Email: types.Email(address), Password: "secret123"}
+	if r, err := c.SignupWithResponse(ctx, creds); err != nil || r.JSON200 == nil {
+		t.Fatalf("signup: %v %s", err, r.Body)
+	}
+	forgot, err := c.ForgotPasswordWithResponse(ctx, client.ForgotPassword{Email: types.Email(address)})
+	if err != nil || forgot.JSON202 == nil {
+		t.Fatalf("forgot: %v %s", err, forgot.Body)
+	}
+	mails := testkit.NewMailbox(t, address).Wait(t, "Reset your moviebag password", 1, 20*time.Second)
+	token := mails[0].Link(t, e.GatewayURL).Query().Get("token")
+	wrong, err := c.ResetPasswordWithResponse(ctx, client.PasswordReset{Token: strings.Repeat("A", 43), Password: "another-secret"})
+	if err != nil || wrong.JSON400 == nil {
+		t.Fatalf("reset with an unknown token: %v %s", err, wrong.Body)
+	}
+	if invalid, err := wrong.JSON400.AsResetTokenInvalidError(); err != nil || invalid.Code != client.ResetTokenInvalidErrorCodeResetTokenInvalidError {
+		t.Errorf("reset with an unknown token: %v %s", err, wrong.Body)
+	}
+	reset, err := c.ResetPasswordWithResponse(ctx, client.PasswordReset{Token: token, Password: "another-secret"})
+	if err != nil || reset.StatusCode() != http.StatusNoContent {
+		t.Fatalf("reset: %v %d %s", err, reset.StatusCode(), reset.Body)
+	}
+	creds.Password = "another-secret"
+	if r, err := c.LoginWithResponse(ctx, creds); err != nil || r.JSON200 == nil {
+		t.Errorf("login with the new password: %v %s", err, r.Body)
 	}
 }
