@@ -4,14 +4,16 @@
 #
 #   canary.sh plant DIR    a `sleep` in cgroups named kubepods-canary (pids and memory, under a parent of
 #                          their own), an iptables chain CANARY with one rule; then the record, in DIR
+#   canary.sh record DIR NAME   the record again, as NAME (plant's is "before")
 #   canary.sh add DIR      a second CANARY rule (while the cluster runs)
-#   canary.sh check DIR    the process runs in both cgroups, both rules are there, and iptables-save,
-#                          ip link, ip netns, nft tables, ipsets and the sysctls are as recorded, apart
-#                          from the second rule; exit 1 with the differences otherwise
+#   canary.sh check DIR [NAME]  the process runs in both cgroups, both rules are there, and iptables-save,
+#                          ip link, ip netns, nft tables, ipsets and the sysctls are as in the record NAME
+#                          (default: before), apart from the second rule; exit 1 with the differences otherwise
 #   canary.sh remove DIR   the canaries gone
 #
-# make test-cluster plants them before its first cluster-up and checks them after each cluster-down
-# (deploy/cluster/test.sh). Needs root.
+# make test-cluster plants them before its cluster-up, checks them against a second record after a second
+# cluster came and went beside it, and against the first after its cluster-down (deploy/cluster/test.sh).
+# Needs root.
 set -euo pipefail
 
 PARENT=moviebag-canary-parent
@@ -68,7 +70,7 @@ add() {
 }
 
 check() {
-  local dir="$1" pid cg f failed=0
+  local dir="$1" name="${2:-before}" pid cg f failed=0
   pid="$(cat "$dir/pid")"
   if ! kill -0 "$pid" 2>/dev/null; then log "the process $pid in kubepods-canary was killed"; failed=1; fi
   for cg in $(cgroups); do
@@ -84,14 +86,16 @@ check() {
   fi
   record "$dir/after"
   # What was added on purpose is left out of the comparison.
-  grep -vxF -- "-A CANARY ${RULE2[*]}" "$dir/after/iptables" >"$dir/after/iptables.cmp" || true
-  mv "$dir/after/iptables.cmp" "$dir/after/iptables"
-  for f in iptables links netns nft-tables ipsets sysctls; do
-    if ! diff -u "$dir/before/$f" "$dir/after/$f" >&2; then log "$f differs from before the cluster (above)"; failed=1; fi
+  for f in "$dir/$name/iptables" "$dir/after/iptables"; do
+    grep -vxF -- "-A CANARY ${RULE2[*]}" "$f" >"$f.cmp" || true
   done
-  rm -rf "$dir/after"
+  for f in iptables links netns nft-tables ipsets sysctls; do
+    if [[ "$f" == iptables ]]; then f=iptables.cmp; fi
+    if ! diff -u "$dir/$name/$f" "$dir/after/$f" >&2; then log "$f differs from the record $name (above)"; failed=1; fi
+  done
+  rm -rf "$dir/after" "$dir/$name/iptables.cmp"
   if ((failed)); then log "FAILED: the host was not left alone"; return 1; fi
-  log "the host was left alone: the process, its cgroups, both rules; iptables, links, netns, nft, ipsets and sysctls as before"
+  log "the host was left alone: the process, its cgroups, both rules; iptables, links, netns, nft, ipsets and sysctls as in the record $name"
 }
 
 remove() {
@@ -105,8 +109,9 @@ remove() {
   rm -rf "$dir"
 }
 
-[[ $# -eq 2 ]] || { echo "usage: $0 plant|add|check|remove DIR" >&2; exit 2; }
-case "$1" in
-  plant | add | check | remove) "$1" "$2" ;;
-  *) echo "usage: $0 plant|add|check|remove DIR" >&2; exit 2 ;;
+usage="usage: $0 plant|add|check|remove DIR, record DIR NAME or check DIR [NAME]"
+case "${1:-}:$#" in
+  plant:2 | add:2 | check:2 | check:3 | remove:2) "$@" ;;
+  record:3) record "$2/$3" ;;
+  *) echo "$usage" >&2; exit 2 ;;
 esac

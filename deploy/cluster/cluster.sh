@@ -10,6 +10,8 @@
 #                                    # last lines: KUBECONFIG=, GATEWAY_URL=, INGRESS_URL= and PROMETHEUS_URL=
 #                                    # (missing if Prometheus did not come up: the warning above says why)
 #   deploy/cluster/cluster.sh down   # removes what up made, and only that; idempotent
+#   deploy/cluster/cluster.sh name   # prints the cluster's name (CLUSTER_NAME, or CLUSTER_SHAPE's default)
+#   deploy/cluster/cluster.sh state  # prints its state directory (its logs, kubeconfig, charts)
 #
 # CLUSTER_ONLY=1 ... up stops before the chart (and before waiting for Traefik): a bare cluster.
 # CLUSTER_NAME (default moviebag; a letter then up to 9 letters or digits) prefixes every name the cluster
@@ -29,11 +31,13 @@
 # What it changes on the host, all removed by down: processes (in the cgroup NAME-cluster and in pid files);
 # the cgroups under NAME-cluster; the network namespaces NAME-n*, the bridge NAME-br and its veths; one
 # iptables chain NAME-CLUSTER (ACCEPT) with the two rules that jump to it from INPUT and FORWARD for the
-# bridge; the kernel-wide tunables the kubelet sets (vm.overcommit_memory, vm.panic_on_oom, kernel.panic,
-# kernel.panic_on_oops, kernel.keys.root_max*), recorded first and put back; the kubelet's links in
-# /var/log/containers, the CNI cache entries of network NAME in /var/lib/cni and the shims' sockets in
-# /run/containerd/s (each one of this cluster's, by name); STATE and RUN. Nothing else of the host's
-# network: its own iptables rules, nft tables, ipsets, links, routes and net.* sysctls are never touched.
+# bridge; the kubelet's links in /var/log/containers, the CNI cache entries of network NAME in /var/lib/cni
+# and the shims' sockets in /run/containerd/s (each one of this cluster's, by name); STATE and RUN. Shared
+# by the clusters of every name (SHARED, below): the kernel-wide tunables the kubelet sets
+# (vm.overcommit_memory, vm.panic_on_oom, kernel.panic, kernel.panic_on_oops, kernel.keys.root_max*),
+# recorded by the first cluster's up and put back by the last one's down, and the directories of OUTSIDE
+# that an up made, removed by the last down. Nothing else of the host's network: its own iptables rules,
+# nft tables, ipsets, links, routes and net.* sysctls are never touched.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -486,22 +490,80 @@ monitoring() {
   PROMETHEUS_URL="$url"
 }
 
-# record: what down must find again or put back. Kept in STATE/before.
-record() {
-  local dir="$STATE/before" s f
-  mkdir -p "$dir"
-  for s in "${SYSCTLS[@]}"; do
-    f="$(sysctl_path "$s")"
-    if [[ -e "$f" ]]; then echo "$s=$(cat "$f")"; fi
-  done >"$dir/sysctls"
-  for f in "${OUTSIDE[@]}" /run/netns; do
-    if [[ -e "$f" ]]; then echo "$f"; fi
-  done >"$dir/files"
+# Directories outside STATE and RUN where the cluster's parts put entries of their own (and /run/netns,
+# which `ip netns add` makes): each cluster removes its own entries, and the last cluster's down removes
+# the directories that the first one's up made, once empty.
+OUTSIDE=(/var/log/containers /var/log/pods /var/lib/cni/results /var/lib/cni /run/containerd/s /run/containerd /var/lib/kubelet /run/netns)
+
+# What clusters of any name share on this machine, in SHARED: up/NAME for each cluster that is up (or
+# partly: until its down), `created`, the directories of OUTSIDE that an up made, and `sysctls`, the kernel
+# tunables as they were before the first cluster. The first up writes them, the last down puts them back
+# and removes SHARED; so a cluster's down leaves another's running, and the host as it found it when it is
+# the last.
+SHARED=/run/moviebag-clusters
+
+# shared CMD...: CMD with SHARED to itself among the clusters' up and down (a lock on this script).
+shared() {
+  local rc=0
+  exec {lock}<"${BASH_SOURCE[0]}"
+  flock "$lock"
+  "$@" || rc=$?
+  exec {lock}<&-
+  return "$rc"
 }
 
-# Directories outside STATE and RUN where the cluster's parts put entries of their own: removed by down
-# when up made them and they are empty once the cluster's entries are gone.
-OUTSIDE=(/var/log/containers /var/log/pods /var/lib/cni/results /var/lib/cni /run/containerd/s /run/containerd /var/lib/kubelet)
+# record: this cluster in SHARED/up; the first cluster records the host's tunables; every up the
+# directories of OUTSIDE that do not exist yet (its parts will make them).
+record() {
+  local s f
+  mkdir -p "$SHARED/up"
+  if [[ ! -f "$SHARED/sysctls" ]]; then
+    for s in "${SYSCTLS[@]}"; do
+      f="$(sysctl_path "$s")"
+      if [[ -e "$f" ]]; then echo "$s=$(cat "$f")"; fi
+    done >"$SHARED/sysctls"
+  fi
+  touch "$SHARED/created"
+  for f in "${OUTSIDE[@]}"; do
+    if [[ ! -e "$f" ]] && ! grep -qxF "$f" "$SHARED/created"; then echo "$f" >>"$SHARED/created"; fi
+  done
+  touch "$SHARED/up/$CLUSTER_NAME"
+}
+
+# release: this cluster out of SHARED/up; when it was the last, the tunables put back and the
+# directories the clusters made removed once empty, then SHARED itself.
+release() {
+  rm -f "$SHARED/up/$CLUSTER_NAME"
+  if [[ -d "$SHARED/up" && -n "$(ls -A "$SHARED/up")" ]]; then
+    local others=("$SHARED"/up/*)
+    log "other clusters are up here (${others[*]##*/}): the kernel tunables and shared directories stay theirs"
+    return
+  fi
+  local f
+  if [[ -f "$SHARED/created" ]]; then
+    while IFS= read -r f; do
+      case "$f" in
+        /run/netns)
+          if [[ -d /run/netns && -z "$(ls -A /run/netns)" ]]; then
+            if mountpoint -q /run/netns; then umount /run/netns; fi
+            rmdir /run/netns
+          fi
+          ;;
+        *)
+          # The kubelets' device plugin socket (a path the kubelet does not let us choose), unless a
+          # kubelet still listens on it.
+          if [[ "$f" == /var/lib/kubelet ]] && ! ss -Hxl | grep -qF /var/lib/kubelet/device-plugins/kubelet.sock; then
+            rm -f /var/lib/kubelet/device-plugins/kubelet.sock
+          fi
+          if [[ -d "$f" ]]; then find "$f" -depth -type d -empty -delete 2>/dev/null || true; fi
+          ;;
+      esac
+    done <"$SHARED/created"
+  fi
+  rm -rf "$SHARED/up" "$SHARED/created"
+  # Kept (and named by leftovers) when a tunable cannot be put back.
+  if restore_sysctls; then rm -rf "$SHARED"; fi
+}
 
 up() {
   [[ $EUID -eq 0 ]] || die "needs root (network namespaces, cgroups, iptables, mounts)"
@@ -512,7 +574,7 @@ up() {
   done
   [[ -d "$IMAGES" ]] || die "no images in $IMAGES: run 'make cluster-up'"
   : "${IMAGE_TAG:?IMAGE_TAG: tag of the service images}"
-  if [[ -d "$STATE" || -d "$RUN" ]] || ip link show "$BRIDGE" >/dev/null 2>&1 || cluster_cgroups | grep -q .; then
+  if [[ -d "$STATE" || -d "$RUN" || -e "$SHARED/up/$CLUSTER_NAME" ]] || ip link show "$BRIDGE" >/dev/null 2>&1 || cluster_cgroups | grep -q .; then
     log "a cluster named $CLUSTER_NAME (or what is left of one) is here: removing it first"
     down
   fi
@@ -520,7 +582,7 @@ up() {
     die "$NET.0/24 is already routed on this host: choose another node network with CLUSTER_NET=10.251.X"
   fi
   mkdir -p "$STATE/logs" "$STATE/pids" "$STATE/volumes"
-  record
+  shared record
   API_PORT="$(free_port)" GATEWAY_PORT="$(free_port)" INGRESS_PORT="$(free_port)"
   printf 'API_PORT=%s\nGATEWAY_PORT=%s\nINGRESS_PORT=%s\n' "$API_PORT" "$GATEWAY_PORT" "$INGRESS_PORT" >"$STATE/ports"
   # From here a failure leaves the pieces for `down` (and the logs for a look); a rerun of up cleans first.
@@ -606,12 +668,6 @@ remove_network() {
     ip link del "$(node_name "$n")" 2>/dev/null || true # gone with its peer, unless the namespace was
   done
   if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; fi
-  # `ip netns add` made /run/netns (a mount of its own) if it was not there: gone again once empty.
-  if [[ -f "$STATE/before/files" ]] && ! grep -qx /run/netns "$STATE/before/files" && [[ -d /run/netns ]] &&
-    [[ -z "$(ls -A /run/netns)" ]]; then
-    if mountpoint -q /run/netns; then umount /run/netns; fi
-    rmdir /run/netns
-  fi
   if iptables -n -L "$CHAIN" >/dev/null 2>&1; then
     while iptables -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -j "$CHAIN" 2>/dev/null; do :; done
     while iptables -D INPUT -i "$BRIDGE" -j "$CHAIN" 2>/dev/null; do :; done
@@ -621,11 +677,12 @@ remove_network() {
 }
 
 restore_sysctls() {
-  [[ -f "$STATE/before/sysctls" ]] || return 0
-  local line
+  [[ -f "$SHARED/sysctls" ]] || return 0
+  local line rc=0
   while IFS= read -r line; do
-    echo "${line#*=}" >"$(sysctl_path "${line%%=*}")" 2>/dev/null || log "warning: could not restore ${line%%=*}"
-  done <"$STATE/before/sysctls"
+    echo "${line#*=}" >"$(sysctl_path "${line%%=*}")" 2>/dev/null || { log "could not restore ${line%%=*}"; rc=1; }
+  done <"$SHARED/sysctls"
+  return "$rc"
 }
 
 remove_files() {
@@ -646,16 +703,6 @@ remove_files() {
   if [[ -d /var/lib/cni ]]; then
     find /var/lib/cni -maxdepth 2 -name "$CLUSTER_NAME-*" -delete 2>/dev/null || true
   fi
-  # The kubelets' device plugin socket (a path the kubelet does not let us choose) in the directory up made.
-  if [[ -f "$STATE/before/files" ]] && ! grep -qx /var/lib/kubelet "$STATE/before/files"; then
-    rm -f /var/lib/kubelet/device-plugins/kubelet.sock
-  fi
-  # The directories up made, once empty.
-  for f in "${OUTSIDE[@]}"; do
-    if [[ -d "$f" ]] && ! grep -qx "$f" "$STATE/before/files" 2>/dev/null; then
-      find "$f" -depth -type d -empty -delete 2>/dev/null || true
-    fi
-  done
   rm -rf "$RUN"
 }
 
@@ -674,11 +721,13 @@ leftovers() {
   if ip link show "$BRIDGE" >/dev/null 2>&1; then echo "link $BRIDGE"; fi
   if iptables -n -L "$CHAIN" >/dev/null 2>&1; then echo "iptables chain $CHAIN"; fi
   iptables -S 2>/dev/null | grep -F -- "-j $CHAIN" | sed 's/^/iptables rule /' || true
-  if [[ -f "$STATE/before/sysctls" ]]; then
+  if [[ -e "$SHARED/up/$CLUSTER_NAME" ]]; then echo "file $SHARED/up/$CLUSTER_NAME"; fi
+  # The last cluster's down removes SHARED once the tunables are back.
+  if [[ -d "$SHARED" && ! -d "$SHARED/up" ]]; then
     local line
     while IFS= read -r line; do
       [[ "$(cat "$(sysctl_path "${line%%=*}")")" == "${line#*=}" ]] || echo "sysctl ${line%%=*} is $(cat "$(sysctl_path "${line%%=*}")"), was ${line#*=}"
-    done <"$STATE/before/sysctls"
+    done <"$SHARED/sysctls"
   fi
   if [[ -d /var/log/containers ]]; then find /var/log/containers -maxdepth 1 -type l -lname "$STATE/*" | sed 's/^/file /'; fi
   if [[ -d /var/lib/cni ]]; then find /var/lib/cni -maxdepth 2 -name "$CLUSTER_NAME-*" | sed 's/^/file /'; fi
@@ -691,8 +740,8 @@ down() {
   stop_processes
   unmount_all
   remove_network
-  restore_sysctls
   remove_files
+  shared release
   local left
   left="$(leftovers)"
   if [[ -n "$left" ]]; then
@@ -757,7 +806,9 @@ fi
 case "${1:-}" in
   up) up ;;
   down) down ;;
+  name) echo "$CLUSTER_NAME" ;;
+  state) echo "$STATE" ;;
   kill-node) kill_node "${2:?which node: n1, n2 or n3}" ;;
   start-node) start_node "${2:?which node: n1, n2 or n3}" ;;
-  *) echo "usage: $0 up|down|kill-node N|start-node N" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|name|state|kill-node N|start-node N" >&2; exit 2 ;;
 esac
