@@ -444,10 +444,15 @@ addons() {
       -e "s|hostIP: 127.0.0.1|hostIP: $(node_ip n1)|" \
       "$REPO/deploy/cluster/manifests/$m.yaml" | kubectl apply -f - >/dev/null
   done
-  # Traefik's hostPorts are the URLs: on the control plane's node, which no test drains.
-  kubectl -n traefik patch deployment traefik --type merge \
-    -p "{\"spec\":{\"template\":{\"spec\":{\"nodeSelector\":{\"kubernetes.io/hostname\":\"$(node_name n1)\"}}}}}" >/dev/null
+  # Traefik's hostPorts are the URLs: on the control plane's node, which no test drains. CoreDNS runs two
+  # replicas on different nodes (manifests/coredns.yaml), so that a drain or a lost node leaves one.
+  pin_to_n1 traefik traefik
   kubectl -n kube-system rollout status deployment/coredns --timeout 180s >&2
+}
+
+pin_to_n1() { # pin_to_n1 NAMESPACE DEPLOYMENT: its pods on the first node only
+  kubectl -n "$1" patch deployment "$2" --type merge \
+    -p "{\"spec\":{\"template\":{\"spec\":{\"nodeSelector\":{\"kubernetes.io/hostname\":\"$(node_name n1)\"}}}}}" >/dev/null
 }
 
 install_chart() {
@@ -469,6 +474,8 @@ install_chart() {
 monitoring() {
   log "Prometheus in namespace monitoring, scraping the release every 5 s with deploy/prometheus/moviebag-rules.yaml"
   kubectl apply -f "$REPO/deploy/cluster/manifests/prometheus.yaml" >/dev/null || return 1
+  # Its TSDB is an emptyDir: on the node no test drains, so that it keeps what it scraped.
+  pin_to_n1 monitoring prometheus || return 1
   kubectl -n monitoring create configmap prometheus-rules \
     --from-file=moviebag-rules.yaml="$REPO/deploy/prometheus/moviebag-rules.yaml" --dry-run=client -o yaml |
     kubectl apply -f - >/dev/null || return 1

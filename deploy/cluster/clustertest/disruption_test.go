@@ -31,6 +31,10 @@ func TestDisruptions(t *testing.T) {
 	env(t, "KUBECONFIG")
 	gateway := env(t, "GATEWAY_URL")
 
+	t.Run("after install, the replicas of each service and of CoreDNS on different nodes", func(t *testing.T) {
+		checkSpread(t)
+	})
+
 	t.Run("kubectl drain of each worker in turn: 0 failed, the replicas on different nodes after each", func(t *testing.T) {
 		drainWorkers(t, gateway)
 	})
@@ -127,6 +131,7 @@ func drainWorkers(t *testing.T, gateway string) {
 					}
 				}
 			}
+			kubectl(t, "-n", "kube-system", "rollout", "status", "deployment", "coredns", "--timeout=180s")
 			t.Logf("%s drained in %s", node, time.Since(start).Round(time.Second))
 			checkSpread(t)
 			kubectl(t, "uncordon", node)

@@ -1,6 +1,7 @@
 package clustertest
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,7 +17,13 @@ var services = []string{"auth", "movies"}
 // nodesOf maps each Running, not terminating pod of the release's app name to its node.
 func nodesOf(t *testing.T, name string) map[string]string {
 	t.Helper()
-	out := kubectl(t, "-n", namespace, "get", "pods", "-l", "app.kubernetes.io/instance="+release+",app.kubernetes.io/name="+name,
+	return podNodes(t, namespace, "app.kubernetes.io/instance="+release+",app.kubernetes.io/name="+name)
+}
+
+// podNodes maps each Running, not terminating pod of namespace ns that selector selects to its node.
+func podNodes(t *testing.T, ns, selector string) map[string]string {
+	t.Helper()
+	out := kubectl(t, "-n", ns, "get", "pods", "-l", selector,
 		"-o", `jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase} {.metadata.deletionTimestamp}{"\n"}{end}`)
 	pods := map[string]string{}
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
@@ -28,14 +35,28 @@ func nodesOf(t *testing.T, name string) map[string]string {
 	return pods
 }
 
-// checkSpread fails the test unless the replicas of each service stand on as many different nodes as
-// there are replicas (the chart's topology spread over kubernetes.io/hostname does it).
+// checkSpread fails the test unless the replicas of each service, and of CoreDNS, stand on as many
+// different nodes as there are replicas (the chart's topology spread over kubernetes.io/hostname does it,
+// and deploy/cluster/manifests/coredns.yaml's).
 func checkSpread(t *testing.T) {
 	t.Helper()
+	// CoreDNS's pods by its Deployment's own selector: each shape of cluster labels them its way.
+	var match map[string]string
+	if err := json.Unmarshal([]byte(kubectl(t, "-n", "kube-system", "get", "deployment", "coredns", "-o", "jsonpath={.spec.selector.matchLabels}")), &match); err != nil {
+		t.Fatalf("CoreDNS's selector: %v", err)
+	}
+	var selector []string
+	for k, v := range match {
+		selector = append(selector, k+"="+v)
+	}
+	sets := map[string]map[string]string{"CoreDNS": podNodes(t, "kube-system", strings.Join(selector, ","))}
 	for _, svc := range services {
-		pods := nodesOf(t, svc)
+		sets[svc] = nodesOf(t, svc)
+	}
+	for _, svc := range append(slices.Clone(services), "CoreDNS") {
+		pods := sets[svc]
 		if len(pods) < 2 {
-			t.Errorf("%s: %d running pods, want at least 2 (the chart's default)", svc, len(pods))
+			t.Errorf("%s: %d running pods, want at least 2", svc, len(pods))
 			continue
 		}
 		var nodes []string
