@@ -177,13 +177,22 @@ func FreePort() (int, error) {
 }
 
 func waitTCP(ctx context.Context, addr string, timeout time.Duration) error {
+	return waitUntil(ctx, timeout, func() error {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+}
+
+// waitUntil calls try every 50 ms until it succeeds, ctx is done or timeout
+// has passed, and returns try's last error.
+func waitUntil(ctx context.Context, timeout time.Duration, try func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			return c.Close()
-		}
-		if time.Now().After(deadline) {
+		err := try()
+		if err == nil || time.Now().After(deadline) {
 			return err
 		}
 		select {
