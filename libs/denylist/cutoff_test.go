@@ -138,7 +138,7 @@ func TestRevokedSessionRefusesItsTokens(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			prefix := prefixFor(t)
 			rdb := openRedis(t, url)
-			auth := denylist.New(rdb, prefix, store.NewErrors(metrics.New(prometheus.NewRegistry(), "test")))
+			auth := denylist.New(rdb, prefix, store.NewFailures(metrics.New(prometheus.NewRegistry(), "test")))
 			mirror := following(t, rdb, prefix)
 			waitFor(t, 10*time.Second, "mirror in sync", mirror.Synced)
 			const user = "0123456789abcdef01234567"

@@ -37,7 +37,7 @@ import (
 // cannot be asked.
 type Denylist struct {
 	rdb        redis.UniversalClient
-	errs       store.Errors
+	errs       store.Failures
 	prefix     string // of the keys of revoked token ids
 	userPrefix string // of the keys of user cutoffs
 	channel    string // revocations are published here
@@ -106,7 +106,7 @@ const userPayload = "user:"
 // "denylist:" (token ids) and keyPrefix + "notbefore:" (user cutoffs) and
 // publishing revocations on the channel keyPrefix + "revocations"; its
 // Redis failures are counted and mapped by errs.
-func New(rdb redis.UniversalClient, keyPrefix string, errs store.Errors) *Denylist {
+func New(rdb redis.UniversalClient, keyPrefix string, errs store.Failures) *Denylist {
 	errs.ExpectRedis(metrics.Set, metrics.Eval, metrics.Get, metrics.Exists, metrics.Publish)
 	return &Denylist{rdb: rdb, errs: errs, prefix: keyPrefix + "denylist:", userPrefix: keyPrefix + "notbefore:",
 		channel: keyPrefix + "revocations", mirror: map[string]int64{}, users: map[string]cutoff{}}
@@ -124,16 +124,16 @@ func (d *Denylist) RevokeUser(ctx context.Context, user string, before time.Time
 	// A cutoff only moves forward, also when two are set at once.
 	stored, err := raiseCutoff.Run(ctx, d.rdb, []string{d.userPrefix + user}, before.Unix(), ttl.Milliseconds(), keep).Text()
 	if err != nil {
-		return d.errs.Redis(metrics.Eval, err)
+		return d.errs.RedisFailed(metrics.Eval, err)
 	}
 	c, ok := parseCutoff(stored)
 	if !ok {
-		return d.errs.Redis(metrics.Eval, fmt.Errorf("cutoff of user %s stored as %q", user, stored))
+		return d.errs.RedisFailed(metrics.Eval, fmt.Errorf("cutoff of user %s stored as %q", user, stored))
 	}
 	d.rememberUser(user, c, time.Now().Add(ttl).UnixMilli())
 	payload := userPayload + strconv.FormatInt(ttl.Milliseconds(), 10) + ":" + user + ":" + stored
 	if err := d.rdb.Publish(ctx, d.channel, payload).Err(); err != nil {
-		return d.errs.Redis(metrics.Publish, err)
+		return d.errs.RedisFailed(metrics.Publish, err)
 	}
 	return nil
 }
@@ -193,10 +193,10 @@ func (d *Denylist) Denies(ctx context.Context, claims *token.Claims) (bool, erro
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		for _, e := range exists {
 			if e.Err() != nil {
-				return false, d.errs.Redis(metrics.Exists, err)
+				return false, d.errs.RedisFailed(metrics.Exists, err)
 			}
 		}
-		return false, d.errs.Redis(metrics.Get, err)
+		return false, d.errs.RedisFailed(metrics.Get, err)
 	}
 	for _, e := range exists {
 		if e.Val() > 0 {
@@ -208,7 +208,7 @@ func (d *Denylist) Denies(ctx context.Context, claims *token.Claims) (bool, erro
 	}
 	c, ok := parseCutoff(get.Val())
 	if !ok {
-		return false, d.errs.Redis(metrics.Get, fmt.Errorf("cutoff of user %s stored as %q", claims.Subject, get.Val()))
+		return false, d.errs.RedisFailed(metrics.Get, fmt.Errorf("cutoff of user %s stored as %q", claims.Subject, get.Val()))
 	}
 	return c.refuses(claims), nil
 }
@@ -229,11 +229,11 @@ func (d *Denylist) Revoke(ctx context.Context, jti string, ttl time.Duration) er
 	}
 	// The key first: a follower resyncing after a missed message finds it.
 	if err := d.rdb.Set(ctx, d.prefix+jti, 1, ttl).Err(); err != nil {
-		return d.errs.Redis(metrics.Set, err)
+		return d.errs.RedisFailed(metrics.Set, err)
 	}
 	d.remember(jti, time.Now().Add(ttl).UnixMilli())
 	if err := d.rdb.Publish(ctx, d.channel, strconv.FormatInt(ttl.Milliseconds(), 10)+":"+jti).Err(); err != nil {
-		return d.errs.Redis(metrics.Publish, err)
+		return d.errs.RedisFailed(metrics.Publish, err)
 	}
 	return nil
 }

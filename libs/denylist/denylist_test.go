@@ -80,7 +80,7 @@ func newReplica(t *testing.T, url, prefix, name string, follow bool) *replica {
 	r.rdb = redis.NewClient(opts)
 	r.rdb.AddHook(r)
 	t.Cleanup(func() { _ = r.rdb.Close() })
-	r.deny = denylist.New(r.rdb, prefix, store.NewErrors(metrics.New(prometheus.NewRegistry(), "test")))
+	r.deny = denylist.New(r.rdb, prefix, store.NewFailures(metrics.New(prometheus.NewRegistry(), "test")))
 	if follow {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -282,7 +282,7 @@ func TestDenylistNotInSyncFailsClosed(t *testing.T) {
 // A token past exp but inside the verifiers' leeway is still accepted, so
 // its revocation is kept (until exp + leeway); one past that needs no entry.
 func TestRevokeCoversTheLeewayOnly(t *testing.T) {
-	errs := store.NewErrors(metrics.New(prometheus.NewRegistry(), "test"))
+	errs := store.NewFailures(metrics.New(prometheus.NewRegistry(), "test"))
 	deny := denylist.New(openRedis(t, testkit.RedisURL(t)), "test:"+t.Name()+":", errs)
 	for jti, ttl := range map[string]time.Duration{"in-leeway": -8 * time.Second, "gone": -time.Minute} {
 		if err := deny.Revoke(context.Background(), jti, ttl); err != nil {

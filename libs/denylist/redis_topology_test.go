@@ -30,7 +30,7 @@ func openRedis(t *testing.T, redisURL string) redis.UniversalClient {
 
 func following(t *testing.T, rdb redis.UniversalClient, prefix string) *denylist.Denylist {
 	t.Helper()
-	d := denylist.New(rdb, prefix, store.NewErrors(metrics.New(prometheus.NewRegistry(), "test")))
+	d := denylist.New(rdb, prefix, store.NewFailures(metrics.New(prometheus.NewRegistry(), "test")))
 	t.Cleanup(d.Start(context.Background(), denylist.FollowOptions{Ping: 500 * time.Millisecond}))
 	return d
 }
@@ -45,7 +45,7 @@ func TestDenylistOnRedisCluster(t *testing.T) {
 	if !ok {
 		t.Fatalf("REDIS_URL %s opened a %T, want a cluster client", clusterURL, rdb)
 	}
-	auth := denylist.New(rdb, prefix, store.NewErrors(metrics.New(prometheus.NewRegistry(), "test")))
+	auth := denylist.New(rdb, prefix, store.NewFailures(metrics.New(prometheus.NewRegistry(), "test")))
 	ctx := context.Background()
 	const n = 60
 	for i := range n {
@@ -80,7 +80,7 @@ func TestDenylistOnRedisCluster(t *testing.T) {
 	}
 	waitFor(t, time.Second, "revocation published on the cluster reaches the mirror", func() bool { return revoked(t, movies, "after") })
 
-	plain := denylist.New(openRedis(t, clusterURL), prefix, store.NewErrors(metrics.New(prometheus.NewRegistry(), "test")))
+	plain := denylist.New(openRedis(t, clusterURL), prefix, store.NewFailures(metrics.New(prometheus.NewRegistry(), "test")))
 	if !revoked(t, plain, "after") || revoked(t, plain, "never") {
 		t.Fatal("lookup by key on the cluster answers wrongly")
 	}
@@ -98,7 +98,7 @@ func TestDenylistAcrossSentinelFailover(t *testing.T) {
 	}
 	master := u.Query().Get("master_name")
 	rdb := openRedis(t, sentinelURL)
-	auth := denylist.New(rdb, prefix, store.NewErrors(metrics.New(prometheus.NewRegistry(), "test")))
+	auth := denylist.New(rdb, prefix, store.NewFailures(metrics.New(prometheus.NewRegistry(), "test")))
 	movies := following(t, openRedis(t, sentinelURL), prefix)
 	waitFor(t, 20*time.Second, "mirror in sync", movies.Synced)
 	ctx := context.Background()

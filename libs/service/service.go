@@ -65,8 +65,8 @@ type Parts struct {
 	Metrics  *metrics.Metrics
 	DB       *mongo.Database
 	Redis    redis.UniversalClient
-	// Errors counts and maps the storage failures.
-	Errors   store.Errors
+	// Failures counts the storage failures and maps them to catalog errors.
+	Failures store.Failures
 	Denylist *denylist.Denylist
 	// Clients tells the client address of a request behind the proxies of
 	// TRUSTED_PROXIES, and its key for per-client limits.
@@ -143,11 +143,11 @@ func Run[C Configuration](ctx context.Context, getenv func(string) string, stdou
 	}
 	defer stopping("the MongoDB and Redis clients", conns.Close)
 
-	deny := denylist.New(conns.Redis, shared.Store.RedisKeyPrefix, conns.Errors)
+	deny := denylist.New(conns.Redis, shared.Store.RedisKeyPrefix, conns.Failures)
 	var work []func(ctx context.Context)
 	app, err := spec.Build(ctx, cfg, Parts{
 		Logger: logger, Registry: reg, Metrics: m,
-		DB: conns.DB, Redis: conns.Redis, Errors: conns.Errors,
+		DB: conns.DB, Redis: conns.Redis, Failures: conns.Failures,
 		Denylist: deny,
 		Clients:  clients,
 		tokens:   shared.Token,

@@ -12,7 +12,7 @@
 //     storage package, checked with errors.Is: a missing user (users.ErrNotFound)
 //     is a failed login to Login, which still compares a dummy hash, an
 //     invalid reset token to the reset, an invalid token to /me.
-//   - Any other failure goes through Errors.Mongo or Errors.Redis, which count
+//   - Any other failure goes through Failures.MongoFailed or Failures.RedisFailed, which count
 //     it per operation and map it to ServiceUnavailableError (the dependency
 //     cannot be reached or ran out of time: the client may retry) or
 //     InternalServerError; a driver's error never leaves a store bare.
@@ -144,10 +144,10 @@ func redactErr(err error) error {
 // Conns are a service's connections to MongoDB and Redis, and the error
 // mapping that counts their failures.
 type Conns struct {
-	Mongo  *mongo.Client
-	DB     *mongo.Database
-	Redis  redis.UniversalClient
-	Errors Errors
+	Mongo    *mongo.Client
+	DB       *mongo.Database
+	Redis    redis.UniversalClient
+	Failures Failures
 }
 
 // Open opens both connections (lazily: nothing is dialled yet) and counts
@@ -162,7 +162,7 @@ func Open(cfg Config, m *metrics.Metrics) (*Conns, error) {
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
-	return &Conns{Mongo: client, DB: db, Redis: rdb, Errors: NewErrors(m)}, nil
+	return &Conns{Mongo: client, DB: db, Redis: rdb, Failures: NewFailures(m)}, nil
 }
 
 // Close closes Redis, then MongoDB: the reverse of opening.
@@ -207,26 +207,29 @@ func Retry(ctx context.Context, logger *slog.Logger, what string, fn func(ctx co
 	}
 }
 
-// Errors counts failed dependency calls and maps them to catalog errors.
-type Errors struct{ m *metrics.Metrics }
+// Failures counts failed dependency calls, per dependency and operation,
+// and maps them to catalog errors.
+type Failures struct{ m *metrics.Metrics }
 
-// NewErrors returns an Errors that counts into m.
-func NewErrors(m *metrics.Metrics) Errors { return Errors{m: m} }
+// NewFailures returns a Failures that counts into m.
+func NewFailures(m *metrics.Metrics) Failures { return Failures{m: m} }
 
 // ExpectMongo starts the failure counts of the MongoDB operations a storage
 // type performs at zero.
-func (e Errors) ExpectMongo(ops ...metrics.Operation) { e.m.ExpectDependency(metrics.MongoDB, ops...) }
+func (f Failures) ExpectMongo(ops ...metrics.Operation) {
+	f.m.ExpectDependency(metrics.MongoDB, ops...)
+}
 
 // ExpectRedis starts the failure counts of the Redis operations a storage
 // type performs at zero.
-func (e Errors) ExpectRedis(ops ...metrics.Operation) { e.m.ExpectDependency(metrics.Redis, ops...) }
+func (f Failures) ExpectRedis(ops ...metrics.Operation) { f.m.ExpectDependency(metrics.Redis, ops...) }
 
-// Mongo turns a MongoDB failure of operation op into a catalog error:
-// ServiceUnavailableError when the server cannot be reached, answered too
-// late or ran out of time itself, InternalServerError otherwise. Domain
+// MongoFailed counts a MongoDB failure of operation op and returns its
+// catalog error: ServiceUnavailableError when the server cannot be reached,
+// answered too late or ran out of time itself, InternalServerError otherwise. Domain
 // outcomes (no document, duplicate key) are the caller's to check first.
-func (e Errors) Mongo(op metrics.Operation, err error) error {
-	e.m.DependencyError(metrics.MongoDB, op)
+func (f Failures) MongoFailed(op metrics.Operation, err error) error {
+	f.m.DependencyError(metrics.MongoDB, op)
 	var sel topology.ServerSelectionError
 	if mongo.IsTimeout(err) || mongo.IsNetworkError(err) || errors.As(err, &sel) || serverTimedOut(err) ||
 		errors.Is(err, mongo.ErrClientDisconnected) || errors.Is(err, context.DeadlineExceeded) {
@@ -251,10 +254,10 @@ func serverTimedOut(err error) bool {
 		(strings.Contains(ce.Message, "timeout") || strings.Contains(ce.Message, context.DeadlineExceeded.Error()))
 }
 
-// Redis turns a Redis failure of operation op into a catalog error, as Mongo
-// does.
-func (e Errors) Redis(op metrics.Operation, err error) error {
-	e.m.DependencyError(metrics.Redis, op)
+// RedisFailed counts a Redis failure of operation op and returns its
+// catalog error, as MongoFailed does.
+func (f Failures) RedisFailed(op metrics.Operation, err error) error {
+	f.m.DependencyError(metrics.Redis, op)
 	var netErr net.Error
 	if errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, redis.ErrClosed) ||
 		errors.Is(err, redis.ErrPoolTimeout) {

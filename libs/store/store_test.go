@@ -86,7 +86,7 @@ func TestMongoErrors(t *testing.T) {
 				t.Fatal("the call did not fail")
 			}
 			m := metrics.New(prometheus.NewRegistry(), "test")
-			mapped(t, m, metrics.MongoDB, metrics.Find, cause, store.NewErrors(m).Mongo(metrics.Find, cause), tt.want)
+			mapped(t, m, metrics.MongoDB, metrics.Find, cause, store.NewFailures(m).MongoFailed(metrics.Find, cause), tt.want)
 		})
 	}
 }
@@ -115,7 +115,7 @@ func TestMongoServerTimeouts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := metrics.New(prometheus.NewRegistry(), "test")
-			mapped(t, m, metrics.MongoDB, metrics.Find, tt.cause, store.NewErrors(m).Mongo(metrics.Find, tt.cause), tt.want)
+			mapped(t, m, metrics.MongoDB, metrics.Find, tt.cause, store.NewFailures(m).MongoFailed(metrics.Find, tt.cause), tt.want)
 		})
 	}
 }
@@ -172,7 +172,7 @@ func TestRedisErrors(t *testing.T) {
 				t.Fatalf("the call found nothing instead of failing: %v", cause)
 			}
 			m := metrics.New(prometheus.NewRegistry(), "test")
-			mapped(t, m, metrics.Redis, metrics.Get, cause, store.NewErrors(m).Redis(metrics.Get, cause), tt.want)
+			mapped(t, m, metrics.Redis, metrics.Get, cause, store.NewFailures(m).RedisFailed(metrics.Get, cause), tt.want)
 		})
 	}
 }

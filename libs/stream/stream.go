@@ -25,13 +25,13 @@ import (
 // Stream is one Redis Stream and the consumer group that works it off.
 type Stream struct {
 	rdb   redis.UniversalClient
-	errs  store.Errors
+	errs  store.Failures
 	key   string
 	group string
 }
 
 // New returns the stream at key, worked off by the consumer group group.
-func New(rdb redis.UniversalClient, errs store.Errors, key, group string) *Stream {
+func New(rdb redis.UniversalClient, errs store.Failures, key, group string) *Stream {
 	errs.ExpectRedis(metrics.Append, metrics.Read, metrics.Ack)
 	return &Stream{rdb: rdb, errs: errs, key: key, group: group}
 }
@@ -41,7 +41,7 @@ func New(rdb redis.UniversalClient, errs store.Errors, key, group string) *Strea
 func (s *Stream) Append(ctx context.Context, values map[string]string) (string, error) {
 	id, err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.key, Values: values}).Result()
 	if err != nil {
-		return "", s.errs.Redis(metrics.Append, err)
+		return "", s.errs.RedisFailed(metrics.Append, err)
 	}
 	return id, nil
 }
@@ -51,7 +51,7 @@ func (s *Stream) Append(ctx context.Context, values map[string]string) (string, 
 func (s *Stream) Len(ctx context.Context) (int64, error) {
 	n, err := s.rdb.XLen(ctx, s.key).Result()
 	if err != nil {
-		return 0, s.errs.Redis(metrics.Read, err)
+		return 0, s.errs.RedisFailed(metrics.Read, err)
 	}
 	return n, nil
 }
@@ -176,7 +176,7 @@ func (s *Stream) round(ctx context.Context, c *Consumer) error {
 	// From the start of the stream ("0"), so that entries appended before
 	// the group existed are read too; BUSYGROUP is a group that exists.
 	if err := s.rdb.XGroupCreateMkStream(ctx, s.key, s.group, "0").Err(); err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return s.errs.Redis(metrics.Read, err)
+		return s.errs.RedisFailed(metrics.Read, err)
 	}
 	if err := s.retryDue(ctx, c); err != nil {
 		return err
@@ -185,7 +185,7 @@ func (s *Stream) round(ctx context.Context, c *Consumer) error {
 		Group: s.group, Consumer: c.Name, Streams: []string{s.key, ">"}, Count: 16, Block: c.Poll,
 	}).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return s.errs.Redis(metrics.Read, err)
+		return s.errs.RedisFailed(metrics.Read, err)
 	}
 	for _, st := range res {
 		for _, m := range st.Messages {
@@ -213,7 +213,7 @@ func (s *Stream) retryDue(ctx context.Context, c *Consumer) error {
 		Stream: s.key, Group: s.group, Idle: c.MinBackoff, Start: "-", End: "+", Count: 64,
 	}).Result()
 	if err != nil {
-		return s.errs.Redis(metrics.Read, err)
+		return s.errs.RedisFailed(metrics.Read, err)
 	}
 	for _, p := range pending {
 		wait := c.backoff(p.RetryCount)
@@ -224,7 +224,7 @@ func (s *Stream) retryDue(ctx context.Context, c *Consumer) error {
 			Stream: s.key, Group: s.group, Consumer: c.Name, MinIdle: wait, Messages: []string{p.ID},
 		}).Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return s.errs.Redis(metrics.Read, err)
+			return s.errs.RedisFailed(metrics.Read, err)
 		}
 		for _, m := range claimed {
 			if err := s.handle(ctx, c, m, p.RetryCount+1); err != nil {
@@ -292,7 +292,7 @@ func (s *Stream) handle(ctx context.Context, c *Consumer, xm redis.XMessage, del
 		return nil
 	}); err != nil {
 		// Handled again later: the work must bear being done twice.
-		return s.errs.Redis(metrics.Ack, err)
+		return s.errs.RedisFailed(metrics.Ack, err)
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func open(t *testing.T) (*stream.Stream, redis.UniversalClient, string) {
 	}
 	key := testkit.Database(t) + ":outbox"
 	t.Cleanup(func() { _ = rdb.Del(context.Background(), key).Err(); _ = rdb.Close() })
-	errs := store.NewErrors(metrics.New(prometheus.NewRegistry(), "test"))
+	errs := store.NewFailures(metrics.New(prometheus.NewRegistry(), "test"))
 	return stream.New(rdb, errs, key, "workers"), rdb, key
 }
 

@@ -51,7 +51,7 @@ func newVerifier(t *testing.T, iss *testkit.Issuer, redisURL string) (*token.Ver
 	if err != nil {
 		t.Fatal(err)
 	}
-	errs := store.NewErrors(metrics.New(prometheus.NewRegistry(), "test"))
+	errs := store.NewFailures(metrics.New(prometheus.NewRegistry(), "test"))
 	deny := denylist.New(newRedis(t, redisURL), "test:"+t.Name()+":", errs)
 	return token.NewVerifier(keys, token.Policy{Issuer: iss.Iss, Audience: iss.Aud, Algorithms: []string{"RS256"}}, deny), deny
 }

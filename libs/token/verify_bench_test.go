@@ -49,7 +49,7 @@ func BenchmarkVerify(b *testing.B) {
 		benchVerify(b, token.NewVerifier(keys, policy, notRevoked{}), raw)
 	})
 
-	errs := store.NewErrors(metrics.New(prometheus.NewRegistry(), "bench"))
+	errs := store.NewFailures(metrics.New(prometheus.NewRegistry(), "bench"))
 	deny := denylist.New(benchRedis(b), "bench:"+b.Name()+":", errs)
 	b.Run("with denylist", func(b *testing.B) {
 		benchVerify(b, token.NewVerifier(keys, policy, deny, token.WithCacheSize(0)), raw)

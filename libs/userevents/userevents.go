@@ -35,7 +35,7 @@ const (
 const group = "movies"
 
 // Stream is the stream of account events under the key prefix prefix.
-func Stream(rdb redis.UniversalClient, errs store.Errors, prefix string) *stream.Stream {
+func Stream(rdb redis.UniversalClient, errs store.Failures, prefix string) *stream.Stream {
 	return stream.New(rdb, errs, Key(prefix), group)
 }
 

@@ -146,17 +146,17 @@ func buildReset(ctx context.Context, cfg Config, p service.Parts, userStore *use
 	sess *account.Sessions) (*account.ForgotPassword, *account.ResetPassword, error) {
 	rc, prefix := cfg.Reset, cfg.Store.RedisKeyPrefix
 	rm := newResetMetrics(p.Registry, p.Metrics)
-	outbox := stream.New(p.Redis, p.Errors, prefix+"mail:outbox", "mailer")
+	outbox := stream.New(p.Redis, p.Failures, prefix+"mail:outbox", "mailer")
 	forgot := &account.ForgotPassword{
-		ClientLimit: limit.New(p.Redis, p.Errors, prefix+"reset:ip:", rc.LimitPerIP, rc.LimitWindow),
-		EmailLimit:  limit.New(p.Redis, p.Errors, prefix+"reset:email:", rc.LimitPerEmail, rc.LimitEmailWindow),
+		ClientLimit: limit.New(p.Redis, p.Failures, prefix+"reset:ip:", rc.LimitPerIP, rc.LimitWindow),
+		EmailLimit:  limit.New(p.Redis, p.Failures, prefix+"reset:email:", rc.LimitPerEmail, rc.LimitEmailWindow),
 		Outbox:      outbox,
 		Record:      rm.stage,
 	}
 	reset := &account.ResetPassword{
 		Users: userStore, Hasher: h, Sessions: sess, Outbox: outbox, Logger: p.Logger, Record: rm.stage,
 		Claims:      newResetClaims(p, prefix+"reset:used:"),
-		ClientLimit: limit.New(p.Redis, p.Errors, prefix+"reset:token:ip:", rc.LimitPerIP, rc.LimitWindow),
+		ClientLimit: limit.New(p.Redis, p.Failures, prefix+"reset:token:ip:", rc.LimitPerIP, rc.LimitWindow),
 	}
 	if rc.Mail.URL == "" {
 		p.Logger.Warn("SMTP_URL is not set: reset mails wait in the outbox for a replica with a mail server (up to MAIL_MAX_AGE)")
@@ -186,20 +186,20 @@ func buildReset(ctx context.Context, cfg Config, p service.Parts, userStore *use
 // on a single server, a Cluster or a Sentinel-managed primary.
 type resetClaims struct {
 	rdb    redis.UniversalClient
-	errs   store.Errors
+	errs   store.Failures
 	prefix string
 }
 
 func newResetClaims(p service.Parts, prefix string) *resetClaims {
-	p.Errors.ExpectRedis(metrics.Set)
-	return &resetClaims{rdb: p.Redis, errs: p.Errors, prefix: prefix}
+	p.Failures.ExpectRedis(metrics.Set)
+	return &resetClaims{rdb: p.Redis, errs: p.Failures, prefix: prefix}
 }
 
 // Claim reports whether this is the first claim of digest within ttl.
 func (c *resetClaims) Claim(ctx context.Context, digest string, ttl time.Duration) (bool, error) {
 	first, err := c.rdb.SetNX(ctx, c.prefix+digest, 1, ttl).Result()
 	if err != nil {
-		return false, c.errs.Redis(metrics.Set, err)
+		return false, c.errs.RedisFailed(metrics.Set, err)
 	}
 	return first, nil
 }

@@ -52,7 +52,7 @@ func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, 
 	if err != nil {
 		return nil, err
 	}
-	userStore := users.New(p.DB, p.Errors)
+	userStore := users.New(p.DB, p.Failures)
 	if err := store.Retry(ctx, p.Logger, "create users indexes", userStore.EnsureIndexes); err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, 
 	// Every use case that ends sessions ends them here: refresh tokens and
 	// access tokens at once.
 	sess := &account.Sessions{
-		Store:    sessions.New(p.Redis, p.Errors, prefix, cfg.RefreshIdleTTL, cfg.RefreshMaxTTL),
+		Store:    sessions.New(p.Redis, p.Failures, prefix, cfg.RefreshIdleTTL, cfg.RefreshMaxTTL),
 		Revoker:  p.Denylist,
 		TokenTTL: cfg.TokenTTL,
 		Record:   m.sessionsEnded,
@@ -76,14 +76,14 @@ func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, 
 		Hasher:      h,
 		Issuer:      issuer,
 		Sessions:    sess,
-		ClientLimit: limit.New(p.Redis, p.Errors, prefix+"login:ip:", cfg.LoginLimitPerIP, cfg.LoginLimitWindow),
-		EmailLimit:  limit.New(p.Redis, p.Errors, prefix+"login:email:", cfg.LoginLimitPerEmail, cfg.LoginLimitEmailWindow),
+		ClientLimit: limit.New(p.Redis, p.Failures, prefix+"login:ip:", cfg.LoginLimitPerIP, cfg.LoginLimitWindow),
+		EmailLimit:  limit.New(p.Redis, p.Failures, prefix+"login:email:", cfg.LoginLimitPerEmail, cfg.LoginLimitEmailWindow),
 		Record:      m.loginAttempt,
 	}
 	signup := &account.Signup{
 		Users:       userStore,
 		Hasher:      h,
-		ClientLimit: limit.New(p.Redis, p.Errors, prefix+"signup:ip:", cfg.SignupLimitPerIP, cfg.SignupLimitWindow),
+		ClientLimit: limit.New(p.Redis, p.Failures, prefix+"signup:ip:", cfg.SignupLimitPerIP, cfg.SignupLimitWindow),
 	}
 	forgot, reset, err := buildReset(ctx, cfg, p, userStore, h, sess)
 	if err != nil {
@@ -101,7 +101,7 @@ func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, 
 			Refresh: &account.Refresh{Sessions: sess, Issuer: issuer, Denylist: p.Denylist, Record: m.refreshed},
 			DeleteAccount: &account.DeleteAccount{
 				Users: userStore, Hasher: h, EmailLimit: login.EmailLimit, Sessions: sess,
-				Events: userevents.NewPublisher(userevents.Stream(p.Redis, p.Errors, prefix)),
+				Events: userevents.NewPublisher(userevents.Stream(p.Redis, p.Failures, prefix)),
 				Record: m.accountDeleted,
 			},
 		},

@@ -304,7 +304,7 @@ func TestTokens(t *testing.T) {
 	// replica's mirror. The service must refuse it within a second.
 	rdb := redis.NewClient(mustRedisOpts(t))
 	defer func() { _ = rdb.Close() }()
-	deny := denylist.New(rdb, f.prefix, store.NewErrors(metrics.New(prometheus.NewRegistry(), "test")))
+	deny := denylist.New(rdb, f.prefix, store.NewFailures(metrics.New(prometheus.NewRegistry(), "test")))
 	if err := deny.Revoke(context.Background(), revoked.ID, time.Minute); err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func accountEvents(t *testing.T, prefix string) (*userevents.Publisher, *redis.C
 	t.Helper()
 	rdb := redis.NewClient(mustRedisOpts(t))
 	t.Cleanup(func() { _ = rdb.Close() })
-	errs := store.NewErrors(metrics.New(prometheus.NewRegistry(), "test"))
+	errs := store.NewFailures(metrics.New(prometheus.NewRegistry(), "test"))
 	return userevents.NewPublisher(userevents.Stream(rdb, errs, prefix)), rdb
 }
 

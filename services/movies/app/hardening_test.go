@@ -107,7 +107,7 @@ func TestLogoutInsideExpiryLeewayRefused(t *testing.T) {
 	}
 	rdb := redis.NewClient(mustRedisOpts(t))
 	defer func() { _ = rdb.Close() }()
-	deny := denylist.New(rdb, f.prefix, store.NewErrors(metrics.New(prometheus.NewRegistry(), "test")))
+	deny := denylist.New(rdb, f.prefix, store.NewFailures(metrics.New(prometheus.NewRegistry(), "test")))
 	if err := deny.Revoke(context.Background(), claims.ID, time.Until(claims.ExpiresAt.Time)); err != nil {
 		t.Fatal(err)
 	}

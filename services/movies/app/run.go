@@ -37,7 +37,7 @@ func build(ctx context.Context, cfg Config, p service.Parts) (*fiber.App, error)
 	if err != nil {
 		return nil, err
 	}
-	movieStore := movies.New(p.DB, p.Errors)
+	movieStore := movies.New(p.DB, p.Failures)
 	if err := store.Retry(ctx, p.Logger, "create movies indexes", func(ctx context.Context) error {
 		return movieStore.EnsureIndexes(ctx, p.Logger)
 	}); err != nil {
@@ -45,7 +45,7 @@ func build(ctx context.Context, cfg Config, p service.Parts) (*fiber.App, error)
 	}
 	// The movies of deleted accounts go, also those deleted while no
 	// replica ran.
-	events := userevents.Stream(p.Redis, p.Errors, cfg.Store.RedisKeyPrefix)
+	events := userevents.Stream(p.Redis, p.Failures, cfg.Store.RedisKeyPrefix)
 	e := &eraser{movies: movieStore, logger: p.Logger, m: m}
 	p.Go(func(ctx context.Context) {
 		if err := events.Consume(ctx, e.consumer()); err != nil {

@@ -20,14 +20,14 @@ import (
 // most n at once, and n per period in the long run.
 type Limit struct {
 	limiter *redis_rate.Limiter
-	errs    store.Errors
+	errs    store.Failures
 	prefix  string
 	limit   redis_rate.Limit
 }
 
 // New returns a limit of n events per period for each key, its Redis keys
 // under prefix.
-func New(rdb redis.UniversalClient, errs store.Errors, prefix string, n int, period time.Duration) *Limit {
+func New(rdb redis.UniversalClient, errs store.Failures, prefix string, n int, period time.Duration) *Limit {
 	errs.ExpectRedis(metrics.Eval, metrics.Delete)
 	return &Limit{
 		limiter: redis_rate.NewLimiter(unprefixed{rdb}),
@@ -43,7 +43,7 @@ func New(rdb redis.UniversalClient, errs store.Errors, prefix string, n int, per
 func (l *Limit) Hit(ctx context.Context, key string) (bool, time.Duration, error) {
 	res, err := l.limiter.Allow(ctx, l.prefix+key, l.limit) // the GCRA script
 	if err != nil {
-		return false, 0, l.errs.Redis(metrics.Eval, err)
+		return false, 0, l.errs.RedisFailed(metrics.Eval, err)
 	}
 	return res.Allowed > 0, res.RetryAfter, nil
 }
@@ -58,11 +58,11 @@ func (l *Limit) Forgive(ctx context.Context, key string) error {
 	// which only a client that knows the password can bring about).
 	res, err := l.limiter.AllowN(ctx, l.prefix+key, l.limit, -1)
 	if err != nil {
-		return l.errs.Redis(metrics.Eval, err)
+		return l.errs.RedisFailed(metrics.Eval, err)
 	}
 	if res.ResetAfter <= 0 {
 		if err := l.limiter.Reset(ctx, l.prefix+key); err != nil { // DEL
-			return l.errs.Redis(metrics.Delete, err)
+			return l.errs.RedisFailed(metrics.Delete, err)
 		}
 	}
 	return nil

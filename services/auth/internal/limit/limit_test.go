@@ -28,7 +28,7 @@ func TestWindowOnEveryRedisTopology(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer func() { _ = rdb.Close() }()
-			errs := store.NewErrors(metrics.New(prometheus.NewRegistry(), "test"))
+			errs := store.NewFailures(metrics.New(prometheus.NewRegistry(), "test"))
 			w := limit.New(rdb, errs, "test:"+testkit.Database(t)+":login:", 3, time.Minute)
 			ctx := context.Background()
 			for _, key := range []string{"a@example.com", "b@example.com", "c@example.com"} {

@@ -62,7 +62,7 @@ func ParseToken(s string) (Hash, error) {
 // Store keeps the sessions.
 type Store struct {
 	rdb    redis.UniversalClient
-	errs   store.Errors
+	errs   store.Failures
 	prefix string
 	idle   time.Duration
 	max    time.Duration
@@ -71,7 +71,7 @@ type Store struct {
 
 // New returns a Store keeping its keys under prefix; a session ends idle
 // after its last refresh and max after it began, whichever comes first.
-func New(rdb redis.UniversalClient, errs store.Errors, prefix string, idle, maxLife time.Duration) *Store {
+func New(rdb redis.UniversalClient, errs store.Failures, prefix string, idle, maxLife time.Duration) *Store {
 	errs.ExpectRedis(metrics.Set, metrics.Get, metrics.Eval, metrics.Delete)
 	return &Store{rdb: rdb, errs: errs, prefix: prefix, idle: idle, max: maxLife, now: time.Now}
 }
@@ -89,7 +89,7 @@ func (s *Store) Start(ctx context.Context, user, sid string, began time.Time) (s
 	// The token's key first: a session is usable only once its token
 	// resolves, and a key left by a failure names a session that never was.
 	if err := s.rdb.Set(ctx, s.tokenKey(h), sid, s.max).Err(); err != nil {
-		return "", s.errs.Redis(metrics.Set, err)
+		return "", s.errs.RedisFailed(metrics.Set, err)
 	}
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		k := s.sessionKey(sid)
@@ -101,7 +101,7 @@ func (s *Store) Start(ctx context.Context, user, sid string, began time.Time) (s
 		p.PExpire(ctx, u, s.max) // this session ends last of them all
 		return nil
 	}); err != nil {
-		return "", s.errs.Redis(metrics.Set, err)
+		return "", s.errs.RedisFailed(metrics.Set, err)
 	}
 	return tok, nil
 }
@@ -148,26 +148,26 @@ func (s *Store) Rotate(ctx context.Context, h Hash) (Rotation, error) {
 		return Rotation{}, nil
 	}
 	if err != nil {
-		return Rotation{}, s.errs.Redis(metrics.Get, err)
+		return Rotation{}, s.errs.RedisFailed(metrics.Get, err)
 	}
 	next, nh := NewToken()
 	// The successor's key before the rotation: once the rotation is made,
 	// the successor must resolve, or the client's next refresh would present
 	// a token nothing knows while its old one counts as spent.
 	if err := s.rdb.Set(ctx, s.tokenKey(nh), sid, s.max).Err(); err != nil {
-		return Rotation{}, s.errs.Redis(metrics.Set, err)
+		return Rotation{}, s.errs.RedisFailed(metrics.Set, err)
 	}
 	res, err := rotate.Run(ctx, s.rdb, []string{s.sessionKey(sid)},
 		hex.EncodeToString(h[:]), hex.EncodeToString(nh[:]), s.now().UnixMilli(), s.idle.Milliseconds()).StringSlice()
 	if err != nil {
-		return Rotation{}, s.errs.Redis(metrics.Eval, err)
+		return Rotation{}, s.errs.RedisFailed(metrics.Eval, err)
 	}
 	if len(res) != 3 {
-		return Rotation{}, s.errs.Redis(metrics.Eval, fmt.Errorf("rotate answered %q", res))
+		return Rotation{}, s.errs.RedisFailed(metrics.Eval, fmt.Errorf("rotate answered %q", res))
 	}
 	began, err := strconv.ParseInt(res[2], 10, 64)
 	if err != nil && res[0] != "unknown" {
-		return Rotation{}, s.errs.Redis(metrics.Eval, fmt.Errorf("session %s began %q", sid, res[2]))
+		return Rotation{}, s.errs.RedisFailed(metrics.Eval, fmt.Errorf("session %s began %q", sid, res[2]))
 	}
 	r := Rotation{SessionID: sid, User: res[1], Began: time.Unix(began, 0)}
 	switch res[0] {
@@ -214,7 +214,7 @@ func (s *Store) End(ctx context.Context, user, sid string) error {
 		p.ZRem(ctx, s.userKey(user), sid)
 		return nil
 	}); err != nil {
-		return s.errs.Redis(metrics.Delete, err)
+		return s.errs.RedisFailed(metrics.Delete, err)
 	}
 	return nil
 }
@@ -223,7 +223,7 @@ func (s *Store) End(ctx context.Context, user, sid string) error {
 func (s *Store) EndUser(ctx context.Context, user, keep string) error {
 	sids, err := s.rdb.ZRange(ctx, s.userKey(user), 0, -1).Result()
 	if err != nil {
-		return s.errs.Redis(metrics.Get, err)
+		return s.errs.RedisFailed(metrics.Get, err)
 	}
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, sid := range sids {
@@ -235,7 +235,7 @@ func (s *Store) EndUser(ctx context.Context, user, keep string) error {
 		}
 		return nil
 	}); err != nil {
-		return s.errs.Redis(metrics.Delete, err)
+		return s.errs.RedisFailed(metrics.Delete, err)
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ func newStore(t *testing.T, url string, idle, maxLife time.Duration) (*sessions.
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
 	prefix := "test:" + testkit.Database(t) + ":"
-	errs := store.NewErrors(metrics.New(prometheus.NewRegistry(), "test"))
+	errs := store.NewFailures(metrics.New(prometheus.NewRegistry(), "test"))
 	return sessions.New(rdb, errs, prefix, idle, maxLife), rdb, prefix
 }
 

@@ -43,11 +43,11 @@ const resetDigest = "password_reset.digest"
 // Store keeps users in the "users" collection.
 type Store struct {
 	coll *mongo.Collection
-	errs store.Errors
+	errs store.Failures
 }
 
 // New returns a Store on db.
-func New(db *mongo.Database, errs store.Errors) *Store {
+func New(db *mongo.Database, errs store.Failures) *Store {
 	errs.ExpectMongo(metrics.Insert, metrics.Find, metrics.Update, metrics.Delete)
 	return &Store{coll: db.Collection("users"), errs: errs}
 }
@@ -126,7 +126,7 @@ func (s *Store) Create(ctx context.Context, email string, passwordHash []byte) (
 		if mongo.IsDuplicateKeyError(err) {
 			return User{}, apierr.Wrap(apierr.EmailAlreadyExistsError, err)
 		}
-		return User{}, s.errs.Mongo(metrics.Insert, err)
+		return User{}, s.errs.MongoFailed(metrics.Insert, err)
 	}
 	return u, nil
 }
@@ -137,7 +137,7 @@ func (s *Store) SetPassword(ctx context.Context, id bson.ObjectID, passwordHash 
 	res, err := s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "password_hash", Value: passwordHash}}}})
 	if err != nil {
-		return s.errs.Mongo(metrics.Update, err)
+		return s.errs.MongoFailed(metrics.Update, err)
 	}
 	if res.MatchedCount == 0 {
 		return ErrNotFound
@@ -152,7 +152,7 @@ func (s *Store) SetReset(ctx context.Context, id bson.ObjectID, r Reset) error {
 	res, err := s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "password_reset", Value: r}}}})
 	if err != nil {
-		return s.errs.Mongo(metrics.Update, err)
+		return s.errs.MongoFailed(metrics.Update, err)
 	}
 	if res.MatchedCount == 0 {
 		return ErrNotFound
@@ -189,7 +189,7 @@ func (s *Store) ConsumeReset(ctx context.Context, digest string, now time.Time, 
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return User{}, ErrNotFound
 	case err != nil:
-		return User{}, s.errs.Mongo(metrics.Update, err)
+		return User{}, s.errs.MongoFailed(metrics.Update, err)
 	}
 	return u, nil
 }
@@ -199,7 +199,7 @@ func (s *Store) ConsumeReset(ctx context.Context, digest string, now time.Time, 
 func (s *Store) Delete(ctx context.Context, id bson.ObjectID) error {
 	res, err := s.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
 	if err != nil {
-		return s.errs.Mongo(metrics.Delete, err)
+		return s.errs.MongoFailed(metrics.Delete, err)
 	}
 	if res.DeletedCount == 0 {
 		return ErrNotFound
@@ -224,7 +224,7 @@ func (s *Store) findOne(ctx context.Context, filter bson.D) (User, error) {
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return User{}, ErrNotFound
 	case err != nil:
-		return User{}, s.errs.Mongo(metrics.Find, err)
+		return User{}, s.errs.MongoFailed(metrics.Find, err)
 	}
 	return u, nil
 }

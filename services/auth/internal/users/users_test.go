@@ -28,7 +28,7 @@ func open(t *testing.T, cfg store.Config) (*users.Store, *metrics.Metrics) {
 	}
 	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
 	m := metrics.New(prometheus.NewRegistry(), "test")
-	return users.New(db, store.NewErrors(m)), m
+	return users.New(db, store.NewFailures(m)), m
 }
 
 func ctx(t *testing.T) context.Context {

@@ -45,11 +45,11 @@ type Patch struct {
 // Store keeps movies in the "movies" collection.
 type Store struct {
 	coll *mongo.Collection
-	errs store.Errors
+	errs store.Failures
 }
 
 // New returns a Store on db.
-func New(db *mongo.Database, errs store.Errors) *Store {
+func New(db *mongo.Database, errs store.Failures) *Store {
 	errs.ExpectMongo(metrics.Insert, metrics.Find, metrics.Update, metrics.Count, metrics.Delete)
 	return &Store{coll: db.Collection("movies"), errs: errs}
 }
@@ -211,7 +211,7 @@ func (s *Store) writeError(ctx context.Context, op metrics.Operation, err error,
 	if taken, terr := s.taken(ctx, key, id); terr == nil && taken {
 		return apierr.Wrap(apierr.MovieAlreadyExistsError, err)
 	}
-	return s.errs.Mongo(op, err)
+	return s.errs.MongoFailed(op, err)
 }
 
 // taken reports whether a movie other than id has name key.
@@ -220,7 +220,7 @@ func (s *Store) taken(ctx context.Context, key string, id bson.ObjectID) (bool, 
 		bson.D{{Key: keyField, Value: key}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: id}}}},
 		options.Count().SetLimit(1))
 	if err != nil {
-		return false, s.errs.Mongo(metrics.Count, err)
+		return false, s.errs.MongoFailed(metrics.Count, err)
 	}
 	return n > 0, nil
 }
@@ -233,7 +233,7 @@ func (s *Store) Get(ctx context.Context, id bson.ObjectID) (Movie, error) {
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return Movie{}, apierr.Wrap(apierr.MovieNotExistsError, err)
 	case err != nil:
-		return Movie{}, s.errs.Mongo(metrics.Find, err)
+		return Movie{}, s.errs.MongoFailed(metrics.Find, err)
 	}
 	return m, nil
 }
@@ -247,11 +247,11 @@ func (s *Store) List(ctx context.Context, after bson.ObjectID, limit int) ([]Mov
 	}
 	cur, err := s.coll.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
 	if err != nil {
-		return nil, s.errs.Mongo(metrics.Find, err)
+		return nil, s.errs.MongoFailed(metrics.Find, err)
 	}
 	movies := make([]Movie, 0, limit)
 	if err := cur.All(ctx, &movies); err != nil {
-		return nil, s.errs.Mongo(metrics.Find, err)
+		return nil, s.errs.MongoFailed(metrics.Find, err)
 	}
 	return movies, nil
 }
@@ -285,7 +285,7 @@ func (s *Store) Update(ctx context.Context, id bson.ObjectID, owner string, p Pa
 	case err != nil && p.Name != nil:
 		return Movie{}, s.writeError(ctx, metrics.Update, err, key, id)
 	case err != nil:
-		return Movie{}, s.errs.Mongo(metrics.Update, err)
+		return Movie{}, s.errs.MongoFailed(metrics.Update, err)
 	}
 	return m, nil
 }
@@ -295,7 +295,7 @@ func (s *Store) Update(ctx context.Context, id bson.ObjectID, owner string, p Pa
 func (s *Store) Delete(ctx context.Context, id bson.ObjectID, owner string) error {
 	res, err := s.coll.DeleteOne(ctx, ownedBy(id, owner))
 	if err != nil {
-		return s.errs.Mongo(metrics.Delete, err)
+		return s.errs.MongoFailed(metrics.Delete, err)
 	}
 	if res.DeletedCount == 0 {
 		if _, err := s.Get(ctx, id); err != nil {
@@ -311,7 +311,7 @@ func (s *Store) Delete(ctx context.Context, id bson.ObjectID, owner string) erro
 func (s *Store) DeleteByOwner(ctx context.Context, owner string) (int64, error) {
 	res, err := s.coll.DeleteMany(ctx, bson.D{{Key: "added_by", Value: owner}})
 	if err != nil {
-		return 0, s.errs.Mongo(metrics.Delete, err)
+		return 0, s.errs.MongoFailed(metrics.Delete, err)
 	}
 	return res.DeletedCount, nil
 }
