@@ -152,7 +152,9 @@ func TestUniqueNames(t *testing.T) {
 // creates reach the store together (a check-then-insert would let several
 // through).
 func TestConcurrentCreateRace(t *testing.T) {
-	f := startMovies(t)
+	// 20 inserts at once: on a loaded machine the storage may take longer
+	// than the 5 s default, which would be a 503 and not the race under test.
+	f := startMoviesWith(t, map[string]string{"REQUEST_TIMEOUT": "30s"})
 	const n, rounds = 20, 5
 	toks := make([]string, n)
 	for i := range toks {
