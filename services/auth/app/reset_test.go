@@ -225,6 +225,21 @@ func TestForgotLimited(t *testing.T) {
 	}
 }
 
+// Resets are limited per client address too (each costs a bcrypt hash): a
+// guesser of tokens gets 429 with Retry-After.
+func TestResetLimitedPerClient(t *testing.T) {
+	s := startResetAuth(t, map[string]string{"PASSWORD_RESET_LIMIT_PER_IP": "2"})
+	guess := strings.Repeat("A", 43)
+	for range 2 {
+		testkit.Envelope(t, reset(t, s, guess, "new-secret"), apierr.ResetTokenInvalidError)
+	}
+	r := reset(t, s, guess, "new-secret")
+	testkit.Envelope(t, r, apierr.TooManyRequestsError)
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+}
+
 // The new routes refuse hostile bodies as every route does: strict decoding
 // (unknown and duplicate fields, trailing data, wrong types), sizes, content
 // types, each with its envelope.
