@@ -118,7 +118,7 @@ func (p *Permit) run(ctx context.Context, fn func()) error {
 		h.observe(time.Since(start))
 		return nil
 	case <-ctx.Done():
-		return apierr.Wrap(apierr.ServiceUnavailableError, fmt.Errorf("waiting to hash a password: %w", ctx.Err()))
+		return apierr.Wrap(apierr.ServiceUnavailableError, fmt.Errorf("waiting to hash a password: %w", ctx.Err())).WithRetryAfter(time.Second)
 	}
 }
 
