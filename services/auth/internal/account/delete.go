@@ -6,7 +6,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/services/auth/internal/users"
 )
 
@@ -52,47 +51,18 @@ type DeleteAccount struct {
 // bear. The user's data is never left behind without an event: the user
 // is deleted last.
 func (d *DeleteAccount) Handle(ctx context.Context, cmd DeleteAccountCommand) error {
-	permit, err := d.Hasher.Admit(ctx)
+	r, err := reauthenticate(ctx, d.Hasher, d.Users, d.EmailLimit, cmd.UserID, cmd.Password)
 	if err != nil {
 		return err
 	}
-	defer permit.Release()
-	id, err := bson.ObjectIDFromHex(cmd.UserID)
-	if err != nil {
-		return apierr.Wrap(apierr.TokenInvalidError, err)
-	}
-	u, err := d.Users.ByID(ctx, id)
-	if errors.Is(err, users.ErrNotFound) {
-		return apierr.Wrap(apierr.TokenInvalidError, err)
-	}
-	if err != nil {
-		return err
-	}
-	if err := checkLimit(ctx, d.EmailLimit, u.Email); err != nil {
-		return err
-	}
-	guessed := false
-	defer func() {
-		if !guessed {
-			_ = d.EmailLimit.Forgive(ctx, u.Email) // best effort, as at login
-		}
-	}()
-	ok, err := permit.Matches(ctx, u.PasswordHash, cmd.Password)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		guessed = true
-		return apierr.New(apierr.UnauthorizedError)
-	}
-	permit.Release() // no more hashing: let another request have the CPU
+	r.permit.Release() // no more hashing: let another request have the CPU
 	if err := d.Sessions.EndAll(ctx, cmd.UserID, "", EndedByAccountDeletion); err != nil {
 		return err
 	}
 	if err := d.Events.UserDeleted(ctx, cmd.UserID); err != nil {
 		return err
 	}
-	if err := d.Users.Delete(ctx, id); err != nil && !errors.Is(err, users.ErrNotFound) {
+	if err := d.Users.Delete(ctx, r.id); err != nil && !errors.Is(err, users.ErrNotFound) {
 		return err
 	}
 	d.Record()

@@ -41,44 +41,16 @@ type ChangePassword struct {
 // but those of cmd's session (see Sessions.EndAll). The password work is
 // admitted before any Redis or MongoDB call.
 func (c *ChangePassword) Handle(ctx context.Context, cmd ChangePasswordCommand) error {
-	permit, err := c.Hasher.Admit(ctx)
+	r, err := reauthenticate(ctx, c.Hasher, c.Users, c.EmailLimit, cmd.UserID, cmd.Current)
 	if err != nil {
 		return err
 	}
-	defer permit.Release()
-	id, err := bson.ObjectIDFromHex(cmd.UserID)
-	if err != nil {
-		return apierr.Wrap(apierr.TokenInvalidError, err)
-	}
-	u, err := c.Users.ByID(ctx, id)
-	if errors.Is(err, users.ErrNotFound) {
-		return apierr.Wrap(apierr.TokenInvalidError, err)
-	}
+	defer r.permit.Release()
+	hash, err := r.permit.Hash(ctx, cmd.New)
 	if err != nil {
 		return err
 	}
-	if err := checkLimit(ctx, c.EmailLimit, u.Email); err != nil {
-		return err
-	}
-	guessed := false
-	defer func() {
-		if !guessed {
-			_ = c.EmailLimit.Forgive(ctx, u.Email) // best effort, as at login
-		}
-	}()
-	ok, err := permit.Matches(ctx, u.PasswordHash, cmd.Current)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		guessed = true
-		return apierr.New(apierr.UnauthorizedError)
-	}
-	hash, err := permit.Hash(ctx, cmd.New)
-	if err != nil {
-		return err
-	}
-	if err := c.Users.SetPassword(ctx, id, hash); err != nil {
+	if err := c.Users.SetPassword(ctx, r.id, hash); err != nil {
 		if errors.Is(err, users.ErrNotFound) {
 			return apierr.Wrap(apierr.TokenInvalidError, err)
 		}
