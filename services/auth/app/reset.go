@@ -142,7 +142,7 @@ func (r *resetMetrics) delivery(m stream.Message, out stream.Outcome, _ error) {
 // buildReset makes the forgot and reset use cases, and, when there is a
 // mail server, starts this replica's consumer of the mail outbox; it runs
 // until ctx is done.
-func buildReset(ctx context.Context, cfg Config, p service.Parts, userStore *users.Store, h *password.Hasher,
+func buildReset(cfg Config, p service.Parts, userStore *users.Store, h *password.Hasher,
 	sess *account.Sessions) (*account.ForgotPassword, *account.ResetPassword, error) {
 	rc, prefix := cfg.Reset, cfg.Store.RedisKeyPrefix
 	rm := newResetMetrics(p.Registry, p.Metrics)
@@ -178,7 +178,13 @@ func buildReset(ctx context.Context, cfg Config, p service.Parts, userStore *use
 	}
 	p.Logger.Info("mail: sending through the SMTP server", "server", rc.Mail.Addr(), "starttls", rc.Mail.StartTLS,
 		"auth", rc.Mail.Username != "", "link_base", rc.PublicBaseURL+rc.Path)
-	go func() { _ = outbox.Consume(ctx, consumer) }()
+	// Run waits for the consumer to stop before it closes Redis: a mail being
+	// sent is finished or left to a retry, never cut off by a closed client.
+	p.Go(func(ctx context.Context) {
+		if err := outbox.Consume(ctx, consumer); err != nil {
+			p.Logger.Error("the mail outbox is not consumed", "error", err)
+		}
+	})
 	return forgot, reset, nil
 }
 

@@ -85,7 +85,7 @@ func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, 
 		Hasher:      h,
 		ClientLimit: limit.New(p.Redis, p.Failures, prefix+"signup:ip:", cfg.SignupLimitPerIP, cfg.SignupLimitWindow),
 	}
-	forgot, reset, err := buildReset(ctx, cfg, p, userStore, h, sess)
+	forgot, reset, err := buildReset(cfg, p, userStore, h, sess)
 	if err != nil {
 		return nil, err
 	}
