@@ -7,7 +7,11 @@
 #                        GATEWAY_URL=, INGRESS_URL=, PROMETHEUS_URL=
 #   make cluster-down    removes what cluster-up made (and only that), checks nothing of it is left
 #   make test-cluster    the host's canaries planted; an up killed halfway, down; up, the checks of
-#                        deploy/cluster/clustertest (TestCluster, TestClusterMonitoring), down; the canaries checked
+#                        deploy/cluster/clustertest (TestCluster, TestClusterMonitoring), down; the canaries checked;
+#                        then the same checks on the managed shape (test-cluster-managed)
+#   make cluster-up CLUSTER_SHAPE=managed   a second, differently shaped cluster (deploy/cluster/shapes/managed.sh:
+#                        no Gateway API, release mb in apps, external stores, Prometheus by release=kps); last
+#                        lines KUBECONFIG=, INGRESS_URL=, PROMETHEUS_URL=; make cluster-down CLUSTER_SHAPE=managed
 #   make images          the images the cluster runs, as tarballs in bin/images/
 
 COREDNS_VERSION     ?= v1.15.0
@@ -226,8 +230,12 @@ $(IMAGES_DIR)/tools.tar: $(MKIMAGE) | deps-cluster-apt
 	  $(foreach a,$(BUSYBOX_APPLETS),-link busybox:/bin/$(a)) -add-bin /usr/bin/curl:/usr/bin/curl -user 100:101 -cmd sh
 
 # ----------------------------------------------------------------------------------------------------
+# CLUSTER_SHAPE=managed (make cluster-up / cluster-down CLUSTER_SHAPE=managed) is the differently shaped
+# cluster of deploy/cluster/shapes/managed.sh; it installs the prometheus-operator CRDs from their module.
+PROMETHEUS_OPERATOR_VERSION ?= v0.85.0
 CLUSTER_ENV = BIN=$(BIN) IMAGE_TAG=$(IMAGE_TAG) \
-	GATEWAY_API_CRDS=$$(cd deploy/cluster && GOWORK=off $(GO) mod download -json sigs.k8s.io/gateway-api@$(GATEWAY_API_VERSION) | jq -r .Dir)/config/crd/standard
+	GATEWAY_API_CRDS=$$(cd deploy/cluster && GOWORK=off $(GO) mod download -json sigs.k8s.io/gateway-api@$(GATEWAY_API_VERSION) | jq -r .Dir)/config/crd/standard \
+	PROMETHEUS_OPERATOR_CRDS=$$(cd deploy/cluster && GOWORK=off $(GO) mod download -json github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION) | jq -r .Dir)/example/prometheus-operator-crd
 
 .PHONY: cluster-up
 cluster-up: deps-cluster images ## a real three-node Kubernetes here, isolated from the host, with the chart installed (about 4 min when built)
@@ -241,9 +249,15 @@ cluster-down: ## remove what cluster-up made, and only that (processes, cgroups,
 # (deploy/cluster/test.sh); $(1) is -canary for the host's canaries (deploy/cluster/canary.sh).
 cluster_run = $(CLUSTER_ENV) GO=$(GO) deploy/cluster/test.sh $(1) '$(2)'
 
-.PHONY: test-cluster
-test-cluster: deps-cluster images ## the host's canaries; an up killed halfway and down; cluster-up, the checks on the real cluster (chart, monitoring, oversized bodies), cluster-down; the canaries checked
-	@$(call cluster_run,-canary,^(TestCluster|TestClusterMonitoring|TestClusterOversizedBodies)$$)
+CLUSTER_CHECKS = ^(TestCluster|TestClusterMonitoring|TestClusterOversizedBodies)$$
+
+.PHONY: test-cluster test-cluster-managed
+test-cluster: deps-cluster images ## the host's canaries; an up killed halfway and down; cluster-up, the checks on the real cluster (chart, monitoring, oversized bodies), cluster-down; the canaries checked; then the same checks on the managed shape
+	@rc=0; CLUSTER_SHAPE= $(call cluster_run,-canary,$(CLUSTER_CHECKS)) || rc=1; \
+	  CLUSTER_SHAPE=managed $(call cluster_run,,$(CLUSTER_CHECKS)) || rc=1; exit $$rc
+
+test-cluster-managed: deps-cluster images ## the checks of test-cluster on the managed shape only (deploy/cluster/shapes/managed.sh: no Gateway API, release mb in apps, external MongoDB and Redis behind a Sentinel, Prometheus selecting release=kps)
+	@CLUSTER_SHAPE=managed $(call cluster_run,,$(CLUSTER_CHECKS))
 
 .PHONY: test-cluster-disruption
 test-cluster-disruption: deps-cluster images ## cluster-up; under load: each worker drained, the databases' node drained, a worker lost, pods rolled and killed, dev Redis and MongoDB restarted, a signing key rotated; cluster-down
