@@ -206,14 +206,19 @@ func drainStorage(t *testing.T, gateway string) *load.Report {
 					from[db] = n
 				}
 			}
-			// Workers that run neither are cordoned too, so that both move to the control plane's node, and a
-			// worker lost after this runs neither (a StatefulSet's pod on a lost node is replaced only once
-			// the node is back).
-			_, workers := clusterNodes(t)
+			// Both move to one node: the control plane's, or the first worker when they run on the control
+			// plane's; every other node is cordoned meanwhile. So a worker lost after this runs neither (a
+			// StatefulSet's pod on a lost node is replaced only once the node is back).
+			all, workers := clusterNodes(t)
+			dest := ""
+			for _, n := range append(slices.DeleteFunc(slices.Clone(all), func(n string) bool { return slices.Contains(workers, n) }), workers...) {
+				if dest == "" && n != from["redis"] && n != from["mongodb"] {
+					dest = n
+				}
+			}
 			drained := map[string]bool{}
-			onWorkers := slices.Contains(workers, from["redis"]) && slices.Contains(workers, from["mongodb"])
-			for _, n := range workers {
-				if onWorkers && n != from["redis"] && n != from["mongodb"] {
+			for _, n := range all {
+				if n != dest && n != from["redis"] && n != from["mongodb"] {
 					kubectl(t, "cordon", n)
 					drained[n] = true
 				}
