@@ -55,7 +55,7 @@ func toAPIError(c *fiber.Ctx, err error) *apierr.Error {
 	e := apierr.FromStatus(code)
 	e.Cause = err
 	if code == fiber.StatusMethodNotAllowed {
-		e.WithAllow(allow...)
+		return e.WithAllow(allow...)
 	}
 	return e
 }
