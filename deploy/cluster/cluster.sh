@@ -479,13 +479,20 @@ monitoring() {
   kubectl -n monitoring create configmap prometheus-rules \
     --from-file=moviebag-rules.yaml="$REPO/deploy/prometheus/moviebag-rules.yaml" --dry-run=client -o yaml |
     kubectl apply -f - >/dev/null || return 1
-  if ! kubectl -n monitoring rollout status deployment/prometheus --timeout 180s >&2; then
-    kubectl -n monitoring describe pods >&2 || true
-    kubectl -n monitoring logs deployment/prometheus --tail 50 >&2 || true
+  await_prometheus monitoring prometheus
+}
+
+# await_prometheus NS NAME: waits until the Deployment NAME in namespace NS has rolled out and its Service
+# NAME answers /-/ready on its node port from this host, then sets PROMETHEUS_URL to it.
+await_prometheus() {
+  local ns=$1 name=$2
+  if ! kubectl -n "$ns" rollout status "deployment/$name" --timeout 180s >&2; then
+    kubectl -n "$ns" describe pods >&2 || true
+    kubectl -n "$ns" logs "deployment/$name" --tail 50 >&2 || true
     return 1
   fi
   local port url deadline=$((SECONDS + 60))
-  port="$(kubectl -n monitoring get service prometheus -o jsonpath='{.spec.ports[0].nodePort}')" || return 1
+  port="$(kubectl -n "$ns" get service "$name" -o jsonpath='{.spec.ports[0].nodePort}')" || return 1
   url="http://$(node_ip n1):$port"
   until curl -fsS -o /dev/null -m 5 "$url/-/ready" 2>/dev/null; do
     if ((SECONDS >= deadline)); then

@@ -164,21 +164,5 @@ monitoring() {
   kubectl create namespace "$PROMETHEUS_NS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null || return 1
   kps_sync || return 1
   shape_apply prometheus.yaml || return 1
-  if ! kubectl -n "$PROMETHEUS_NS" rollout status deployment/prometheus-kps --timeout 180s >&2; then
-    kubectl -n "$PROMETHEUS_NS" describe pods >&2 || true
-    kubectl -n "$PROMETHEUS_NS" logs deployment/prometheus-kps --tail 50 >&2 || true
-    return 1
-  fi
-  local port url deadline=$((SECONDS + 60))
-  port="$(kubectl -n "$PROMETHEUS_NS" get service prometheus-kps -o jsonpath='{.spec.ports[0].nodePort}')" || return 1
-  url="http://$(node_ip n1):$port"
-  until curl -fsS -o /dev/null -m 5 "$url/-/ready" 2>/dev/null; do
-    if ((SECONDS >= deadline)); then
-      log "Prometheus is Ready in the cluster but does not answer on $url/-/ready from this host"
-      return 1
-    fi
-    sleep 1
-  done
-  # shellcheck disable=SC2034 # read by cluster.sh's up
-  PROMETHEUS_URL="$url"
+  await_prometheus "$PROMETHEUS_NS" prometheus-kps
 }
