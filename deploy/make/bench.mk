@@ -7,9 +7,11 @@ BENCH_MODULE := bench
 # Extra flags for the driver, e.g. BENCH_FLAGS='-duration 10s -concurrency 16,64'; every flag also reads an
 # environment variable (BENCH_DURATION, BENCH_CONCURRENCY, BENCH_MOVIES, BENCH_BACKEND, BENCH_POSTGRES_URL, ...).
 BENCH_FLAGS ?=
-# The packages with Go benchmarks (*_bench_test.go), and what to pass to go test.
+# The packages with Go benchmarks (*_bench_test.go): in libs, and the local gateway's in deploy/local; what
+# to pass to go test (the release's build tags, as the services are built).
 BENCH_GO_PKGS  ?= ./apierr ./request ./token ./server
-BENCH_GO_FLAGS ?= -run '^$$' -bench . -benchmem -count 1
+BENCH_GO_LOCAL ?= ./gateway
+BENCH_GO_FLAGS ?= -run '^$$' -bench . -benchmem -count 1 -tags $(RELEASE_TAGS)
 # apt-get as root, or through sudo (CI runners).
 BENCH_SUDO     := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
@@ -45,7 +47,9 @@ bench-soak: ## 10-minute fixed-rate soak (BENCH_SOAK_RATE req/s, default 150): V
 	cd $(BENCH_MODULE) && $(BIN)/moviebag-bench -repo $(CURDIR) -soak $${BENCH_SOAK:-10m} $(BENCH_FLAGS)
 
 .PHONY: bench-go
-bench-go: ## Go benchmarks of the hot paths with -benchmem (envelope, strict decoding, token check, middleware)
+bench-go: ## Go benchmarks of the hot paths with -benchmem (each middleware, the storage-free paths, envelope, strict decoding, token check, gateway)
 	@command -v redis-server >/dev/null || { echo "redis-server is not on PATH: run 'make deps' (Debian package redis-server)"; exit 1; }
 	@echo "bench-go: Go benchmarks in libs ($(BENCH_GO_PKGS)) with FerretDB and redis-server from testdeps"
 	$(GO) run ./deploy/local/cmd/testdeps -- $(GO) test -C libs $(BENCH_GO_FLAGS) $(BENCH_GO_PKGS)
+	@echo "bench-go: the local gateway's benchmark (deploy/local $(BENCH_GO_LOCAL)), against a bare upstream on loopback"
+	$(GO) test -C deploy/local $(BENCH_GO_FLAGS) $(BENCH_GO_LOCAL)
