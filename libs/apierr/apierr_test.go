@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -112,6 +114,56 @@ func TestHeaders(t *testing.T) {
 			}
 		})
 	}
+}
+
+// SetHeaders names the headers Headers returns, with the same values, for
+// every code, and the same as the map-building Headers of before it
+// (referenceHeaders, kept here as it was).
+func TestSetHeadersAreHeaders(t *testing.T) {
+	for _, code := range append(apierr.Codes(), "NoSuchCode") {
+		for _, e := range []*apierr.Error{
+			apierr.New(code), apierr.New(code).WithRetryAfter(1500 * time.Millisecond), apierr.New(code).WithAllow("GET", "PUT"),
+			apierr.New(code).WithRetryAfter(-time.Second), apierr.New(code).WithRetryAfter(3 * time.Hour),
+		} {
+			got := http.Header{}
+			e.SetHeaders(func(name, value string) { got.Add(name, value) })
+			if want := referenceHeaders(e); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: SetHeaders %v, want %v", code, got, want)
+			}
+			if want := e.Headers(); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: SetHeaders %v, Headers %v", code, got, want)
+			}
+		}
+	}
+}
+
+// referenceHeaders is Headers as it was before SetHeaders: a map built per
+// answer, the challenge formatted per answer.
+func referenceHeaders(e *apierr.Error) http.Header {
+	h := http.Header{}
+	switch e.Code.Status() {
+	case http.StatusUnauthorized:
+		challenge := `Bearer realm="moviebag"`
+		if b := map[apierr.Code]string{apierr.TokenInvalidError: "invalid_token", apierr.TokenExpiredError: "invalid_token",
+			apierr.TokenRevokedError: "invalid_token"}[e.Code]; b != "" {
+			challenge += `, error="` + b + `", error_description="` + e.Code.Message() + `"`
+		}
+		h.Set("WWW-Authenticate", challenge)
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		s := int64((e.RetryAfter + time.Second - 1) / time.Second)
+		if s < 1 {
+			s = 1
+		}
+		h.Set("Retry-After", strconv.FormatInt(s, 10))
+	case http.StatusMethodNotAllowed:
+		if len(e.Allow) > 0 {
+			h.Set("Allow", strings.Join(e.Allow, ", "))
+		}
+	case http.StatusUnsupportedMediaType:
+		h.Set("Accept", "application/json")
+		h.Set("Accept-Encoding", "identity")
+	}
+	return h
 }
 
 func TestFromError(t *testing.T) {

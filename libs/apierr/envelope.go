@@ -38,7 +38,13 @@ func (env Envelope) Marshal() []byte {
 	for _, d := range env.Details {
 		n += 32 + len(d.Field) + len(d.Issue)
 	}
-	b := make([]byte, 0, n)
+	return env.AppendJSON(make([]byte, 0, n))
+}
+
+// AppendJSON appends the envelope as Marshal encodes it to b and returns the
+// extended slice: with b on the caller's stack, an answer's body is encoded
+// without allocating.
+func (env Envelope) AppendJSON(b []byte) []byte {
 	b = append(b, `{"message":`...)
 	b = appendString(b, env.Message)
 	b = append(b, `,"status":`...)
@@ -123,26 +129,46 @@ func appendString(b []byte, s string) []byte {
 // Allow for 405, Accept and Accept-Encoding for 415.
 func (e *Error) Headers() http.Header {
 	h := http.Header{}
+	e.SetHeaders(h.Set)
+	return h
+}
+
+// SetHeaders calls set with the name and value of each header Headers
+// returns, in that order, without building a map: what a server that
+// writes headers one by one (Fiber's c.Set) calls per answer.
+func (e *Error) SetHeaders(set func(name, value string)) {
 	switch e.Code.Status() {
 	case http.StatusUnauthorized:
-		challenge := `Bearer realm="moviebag"`
-		if b := e.Code.entry().bearer; b != "" {
-			challenge += `, error="` + b + `", error_description="` + e.Code.Message() + `"`
-		}
-		h.Set("WWW-Authenticate", challenge)
+		set("WWW-Authenticate", challenges[e.Code])
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		h.Set("Retry-After", retryAfterSeconds(e.RetryAfter))
+		set("Retry-After", retryAfterSeconds(e.RetryAfter))
 	case http.StatusMethodNotAllowed:
 		if len(e.Allow) > 0 {
-			h.Set("Allow", strings.Join(e.Allow, ", "))
+			set("Allow", strings.Join(e.Allow, ", "))
 		}
 	case http.StatusUnsupportedMediaType:
 		// What a body must be (RFC 9110 §15.5.16, RFC 7694 §3).
-		h.Set("Accept", "application/json")
-		h.Set("Accept-Encoding", "identity")
+		set("Accept", "application/json")
+		set("Accept-Encoding", "identity")
 	}
-	return h
 }
+
+// challenges are the WWW-Authenticate challenges of the 401 codes (RFC
+// 6750 §3), made once: the code's error attribute and its message when it
+// has one, else the bare challenge.
+var challenges = func() map[Code]string {
+	m := map[Code]string{}
+	for code, e := range catalog {
+		if e.status != http.StatusUnauthorized {
+			continue
+		}
+		m[code] = `Bearer realm="moviebag"`
+		if e.bearer != "" {
+			m[code] += `, error="` + e.bearer + `", error_description="` + e.message + `"`
+		}
+	}
+	return m
+}()
 
 // retryAfterSeconds rounds d up to whole seconds, at least one.
 func retryAfterSeconds(d time.Duration) string {

@@ -83,8 +83,7 @@ func FromError(err error) *Error {
 	if err == nil {
 		return nil
 	}
-	var e *Error
-	if errors.As(err, &e) && e.Code.Known() {
+	if e, ok := errors.AsType[*Error](err); ok && e.Code.Known() {
 		return e
 	}
 	return Wrap(InternalServerError, err)
@@ -92,6 +91,6 @@ func FromError(err error) *Error {
 
 // Is reports whether err carries the given code.
 func Is(err error, code Code) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Code == code
+	e, ok := errors.AsType[*Error](err)
+	return ok && e.Code == code
 }

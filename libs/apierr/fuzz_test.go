@@ -29,6 +29,11 @@ func FuzzEnvelope(f *testing.F) {
 			if got := env.Marshal(); string(got) != string(want) {
 				t.Fatalf("Marshal:\n got %q\nwant %q (encoding/json)", got, want)
 			}
+			// Appended after what a buffer already holds, the same bytes.
+			prefix := []byte(requestID)
+			if got := env.AppendJSON(prefix[:len(prefix):len(prefix)]); string(got) != requestID+string(want) {
+				t.Fatalf("AppendJSON after %q:\n got %q\nwant %q", requestID, got, requestID+string(want))
+			}
 		}
 		var env map[string]any
 		if err := json.Unmarshal(body, &env); err != nil {
