@@ -3,8 +3,6 @@ package server
 import (
 	"errors"
 	"log/slog"
-	"strconv"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -20,27 +18,32 @@ func errorHandler(logger *slog.Logger, m *metrics.Metrics) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		e := toAPIError(c, err)
 		id := requestID(c)
-		if e.Status() >= fiber.StatusInternalServerError {
+		status := e.Status()
+		if status >= fiber.StatusInternalServerError {
 			logger.Error("request failed", "request_id", id, "code", string(e.Code), "method", c.Method(),
 				"path", c.Path(), "error", e.Error())
 		}
-		m.Errors.WithLabelValues(string(e.Code), strconv.Itoa(e.Status())).Inc()
-		for k, v := range e.Headers() {
-			c.Set(k, strings.Join(v, ", "))
-		}
+		m.Errors.WithLabelValues(string(e.Code), statusLabel(status)).Inc()
+		e.SetHeaders(c.Set)
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-		rerr := c.Status(e.Status()).Send(e.Envelope(id).Marshal())
+		c.Status(status)
+		// Encoded on the stack and copied into the response's own buffer:
+		// an envelope with a few details fits.
+		var buf [1024]byte
+		c.Response().SetBody(e.Envelope(id).AppendJSON(buf[:0]))
 		if c.Locals(instrumentedKey) == nil {
 			record(c, logger, m, id, metrics.RejectedRoute)
 		}
-		return rerr
+		return nil
 	}
 }
 
-func toAPIError(c *fiber.Ctx, err error) *apierr.Error {
-	var fe *fiber.Error
-	if !errors.As(err, &fe) {
-		return apierr.FromError(err)
+// toAPIError returns the catalog error for err, as a value so that Fiber's
+// own errors (an unknown route, a wrong method) cost no allocation.
+func toAPIError(c *fiber.Ctx, err error) apierr.Error {
+	fe, ok := errors.AsType[*fiber.Error](err)
+	if !ok {
+		return *apierr.FromError(err)
 	}
 	code := fe.Code
 	var allow []string
@@ -52,10 +55,10 @@ func toAPIError(c *fiber.Ctx, err error) *apierr.Error {
 			code = fiber.StatusNotFound
 		}
 	}
-	e := apierr.FromStatus(code)
+	e := *apierr.FromStatus(code)
 	e.Cause = err
 	if code == fiber.StatusMethodNotAllowed {
-		return e.WithAllow(allow...)
+		e.Allow = allow
 	}
 	return e
 }

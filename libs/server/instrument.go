@@ -78,9 +78,9 @@ func statusLabel(status int) string {
 // request that matched no route, another for one refused before routing, so
 // that raw paths never become label values.
 func errorRoute(err error, route string) string {
-	var fe *fiber.Error
+	fe, ok := errors.AsType[*fiber.Error](err)
 	switch {
-	case errors.As(err, &fe) && (fe.Code == fiber.StatusNotFound || fe.Code == fiber.StatusMethodNotAllowed):
+	case ok && (fe.Code == fiber.StatusNotFound || fe.Code == fiber.StatusMethodNotAllowed):
 		// Our handlers never return *fiber.Error: these come from the router.
 		return metrics.UnmatchedRoute
 	case errors.Is(err, errOverloaded), errors.Is(err, errTooLarge):
