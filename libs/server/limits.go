@@ -1,13 +1,11 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"runtime/debug"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -101,16 +99,5 @@ func shed(limit int) fiber.Handler {
 		default:
 			return apierr.Wrap(apierr.ServiceUnavailableError, errOverloaded)
 		}
-	}
-}
-
-// deadline gives the request's context (c.UserContext(), which every
-// storage call uses) a deadline timeout from now.
-func deadline(timeout time.Duration) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
-		defer cancel()
-		c.SetUserContext(ctx)
-		return c.Next()
 	}
 }
