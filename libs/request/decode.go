@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"reflect"
 	"slices"
@@ -42,43 +43,24 @@ func DecodeValid[T any](c *fiber.Ctx) (T, error) {
 // Decode checks that contentType is JSON and body one JSON object whose
 // fields all belong to T and have T's types, then validates the result.
 // T must be a struct type with json tags.
+//
+// A body that is all right but for validation, the common case, is decoded
+// in one pass straight into the T (decodeDirect); anything else is decoded
+// again by the field-by-field pass (decodeFields), which names every
+// offending field. Both agree on every value they accept (FuzzDecodeDirect).
 func Decode[T any](contentType string, body []byte) (T, error) {
 	var v T
 	if !isJSON(contentType) {
 		return v, apierr.New(apierr.UnsupportedMediaTypeError)
 	}
-	// encoding/json keeps the last of two equal names: a body saying email
-	// twice is an attack or a bug, so the syntax is checked first by the
-	// stricter JSON text parser (duplicate names, invalid UTF-8 refused).
-	if !jsontext.Value(body).IsValid() {
-		return v, apierr.Wrap(apierr.InvalidJSONError, errNotStrictJSON)
-	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
-		// Not JSON, empty, trailing data, or JSON that is not an object.
-		return v, apierr.Wrap(apierr.InvalidJSONError, err)
-	}
 	fields := fieldsOf(reflect.TypeFor[T]())
-	rv := reflect.ValueOf(&v).Elem()
+	if !decodeDirect(body, reflect.ValueOf(&v).Elem(), fields) {
+		v = *new(T) // whatever the direct pass set before it gave up
+		if err := decodeFields(body, reflect.ValueOf(&v).Elem(), fields); err != nil {
+			return v, err
+		}
+	}
 	var details []apierr.FieldError
-	for name, msg := range raw {
-		f, ok := fields.byName[name]
-		if !ok {
-			details = append(details, apierr.FieldError{Field: name, Issue: "is not a known field"})
-			continue
-		}
-		if bytes.Equal(bytes.TrimSpace(msg), []byte("null")) {
-			details = append(details, apierr.FieldError{Field: name, Issue: "must not be null"})
-			continue
-		}
-		if err := json.Unmarshal(msg, rv.Field(f.index).Addr().Interface()); err != nil {
-			details = append(details, apierr.FieldError{Field: name, Issue: "must be " + f.kind})
-		}
-	}
-	if len(details) > 0 {
-		sortDetails(details)
-		return v, apierr.New(apierr.SchemaValidationError).WithDetails(details...)
-	}
 	if err := validate.Struct(&v); err != nil {
 		var verrs validator.ValidationErrors
 		if !errors.As(err, &verrs) {
@@ -98,6 +80,208 @@ func Decode[T any](contentType string, body []byte) (T, error) {
 	return v, nil
 }
 
+// decodeFields decodes body into rv field by field, naming every offending
+// field: the syntax is checked first by the strict JSON text parser
+// (encoding/json keeps the last of two equal names: a body saying email
+// twice is an attack or a bug; invalid UTF-8 is refused too), then each
+// member is decoded on its own (encoding/json) into its field.
+func decodeFields(body []byte, rv reflect.Value, fields structFields) error {
+	if !jsontext.Value(body).IsValid() {
+		return apierr.Wrap(apierr.InvalidJSONError, errNotStrictJSON)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
+		// Not JSON, empty, trailing data, or JSON that is not an object.
+		return apierr.Wrap(apierr.InvalidJSONError, err)
+	}
+	var details []apierr.FieldError
+	for name, msg := range raw {
+		f, ok := fields.byName[name]
+		if !ok {
+			details = append(details, apierr.FieldError{Field: name, Issue: "is not a known field"})
+			continue
+		}
+		if bytes.Equal(bytes.TrimSpace(msg), []byte("null")) {
+			details = append(details, apierr.FieldError{Field: name, Issue: "must not be null"})
+			continue
+		}
+		if err := json.Unmarshal(msg, rv.Field(f.index).Addr().Interface()); err != nil {
+			details = append(details, apierr.FieldError{Field: name, Issue: "must be " + f.kind})
+		}
+	}
+	if len(details) > 0 {
+		sortDetails(details)
+		return apierr.New(apierr.SchemaValidationError).WithDetails(details...)
+	}
+	return nil
+}
+
+// directDecoder is one decodeDirect: what it reuses from one body to the
+// next (the parser, a buffer for escaped names) and the body it reads.
+type directDecoder struct {
+	in   bytes.Buffer // the body, read in place by dec
+	dec  *jsontext.Decoder
+	name []byte // an escaped member name, unquoted
+	// text is the body as one string, made when the first string value is
+	// read: every string without escapes is a piece of it, one allocation
+	// for all of them.
+	body []byte
+	text string
+	// list collects a list's strings before the list gets exactly their
+	// number of elements.
+	list [16]string
+}
+
+var directDecoders = sync.Pool{New: func() any {
+	d := &directDecoder{}
+	d.dec = jsontext.NewDecoder(&d.in)
+	return d
+}}
+
+// decodeDirect decodes body straight into rv in one pass, and reports
+// whether it could: body is one JSON object with unique names in valid
+// UTF-8 (the strict parser's rules, as decodeFields), nothing after it, each
+// member a field of rv, none null, each of its field's type. It gives up at
+// the first thing that is not so, leaving the answer to decodeFields.
+// Strings and lists of strings (every request field of the services) are
+// read from the parser's tokens; a field of another type is decoded with
+// encoding/json, as decodeFields does.
+func decodeDirect(body []byte, rv reflect.Value, fields structFields) bool {
+	d := directDecoders.Get().(*directDecoder)
+	d.in = *bytes.NewBuffer(body) // read in place, not copied
+	d.body = body
+	d.dec.Reset(&d.in)
+	defer func() {
+		// Let go of body and of what was read from it.
+		d.in, d.body, d.text, d.list = bytes.Buffer{}, nil, "", [16]string{}
+		d.dec.Reset(&d.in)
+		directDecoders.Put(d)
+	}()
+	dec := d.dec
+	if dec.PeekKind() != '{' {
+		return false
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return false
+	}
+	for dec.PeekKind() == '"' {
+		raw, err := dec.ReadValue()
+		if err != nil {
+			return false
+		}
+		name, ok := d.unquoteName(raw)
+		if !ok {
+			return false
+		}
+		f, ok := fields.byName[string(name)]
+		if !ok || dec.PeekKind() == 'n' {
+			return false
+		}
+		if !d.decodeInto(f, rv.Field(f.index)) {
+			return false
+		}
+	}
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '}' {
+		return false
+	}
+	_, err := dec.ReadToken()
+	return errors.Is(err, io.EOF)
+}
+
+// unquoteName returns the name a member's raw (quoted) name stands for.
+func (d *directDecoder) unquoteName(raw jsontext.Value) ([]byte, bool) {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return raw[1 : len(raw)-1], true
+	}
+	name, err := jsontext.AppendUnquote(d.name[:0], raw)
+	d.name = name
+	return name, err == nil
+}
+
+// decodeInto decodes the next value into the field fv, and reports whether
+// it is of the field's type.
+func (d *directDecoder) decodeInto(f field, fv reflect.Value) bool {
+	switch f.decode {
+	case decodeString, decodeStringPtr:
+		s, ok := d.readString()
+		if !ok {
+			return false
+		}
+		if f.decode == decodeString {
+			*fv.Addr().Interface().(*string) = s
+		} else {
+			*fv.Addr().Interface().(**string) = &s
+		}
+		return true
+	case decodeStrings, decodeStringsPtr:
+		list, ok := d.readStrings()
+		if !ok {
+			return false
+		}
+		if f.decode == decodeStrings {
+			*fv.Addr().Interface().(*[]string) = list
+		} else {
+			*fv.Addr().Interface().(**[]string) = &list
+		}
+		return true
+	}
+	raw, err := d.dec.ReadValue()
+	return err == nil && json.Unmarshal(raw, fv.Addr().Interface()) == nil
+}
+
+// readString reads a JSON string.
+func (d *directDecoder) readString() (string, bool) {
+	if d.dec.PeekKind() != '"' {
+		return "", false
+	}
+	raw, err := d.dec.ReadValue()
+	if err != nil {
+		return "", false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		if d.text == "" {
+			d.text = string(d.body)
+		}
+		end := int(d.dec.InputOffset()) // just after raw's closing quote
+		return d.text[end-len(raw)+1 : end-1], true
+	}
+	s, err := jsontext.AppendUnquote(nil, raw)
+	return string(s), err == nil
+}
+
+// readStrings reads a JSON array of strings; a null in it is "", as
+// encoding/json leaves a list element it is told is null.
+func (d *directDecoder) readStrings() ([]string, bool) {
+	if d.dec.PeekKind() != '[' {
+		return nil, false
+	}
+	if _, err := d.dec.ReadToken(); err != nil {
+		return nil, false
+	}
+	list := d.list[:0]
+	for {
+		switch d.dec.PeekKind() {
+		case ']':
+			if _, err := d.dec.ReadToken(); err != nil {
+				return nil, false
+			}
+			// [] is an empty list, not a missing one: never nil.
+			return append(make([]string, 0, len(list)), list...), true
+		case 'n':
+			if _, err := d.dec.ReadToken(); err != nil {
+				return nil, false
+			}
+			list = append(list, "")
+		default:
+			s, ok := d.readString()
+			if !ok {
+				return nil, false
+			}
+			list = append(list, s)
+		}
+	}
+}
+
 var errNotStrictJSON = errors.New("body is not one JSON value with unique names in valid UTF-8")
 
 // isJSON reports whether contentType is application/json, with no parameter
@@ -105,6 +289,9 @@ var errNotStrictJSON = errors.New("body is not one JSON value with unique names 
 // (application/json-patch+json, application/vnd.api+json, ...) mean other
 // semantics than a plain object, so they are refused like any other type.
 func isJSON(contentType string) bool {
+	if contentType == "application/json" { // what nearly every client sends: nothing to parse
+		return true
+	}
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil || mt != "application/json" {
 		return false
@@ -162,8 +349,35 @@ func visible(fl validator.FieldLevel) bool {
 }
 
 type field struct {
-	index int
-	kind  string // "a string", "an array of strings", ... for messages
+	index  int
+	kind   string // "a string", "an array of strings", ... for messages
+	decode decodeKind
+}
+
+// decodeKind is how decodeDirect reads a field.
+type decodeKind int
+
+const (
+	decodeOther      decodeKind = iota // with encoding/json
+	decodeString                       // string
+	decodeStringPtr                    // *string
+	decodeStrings                      // []string
+	decodeStringsPtr                   // *[]string
+)
+
+// decodeKindOf returns how decodeDirect reads a field of type t.
+func decodeKindOf(t reflect.Type) decodeKind {
+	switch t {
+	case reflect.TypeFor[string]():
+		return decodeString
+	case reflect.TypeFor[*string]():
+		return decodeStringPtr
+	case reflect.TypeFor[[]string]():
+		return decodeStrings
+	case reflect.TypeFor[*[]string]():
+		return decodeStringsPtr
+	}
+	return decodeOther
 }
 
 type structFields struct{ byName map[string]field }
@@ -181,7 +395,7 @@ func fieldsOf(t reflect.Type) structFields {
 		if name == "" || !f.IsExported() {
 			continue
 		}
-		sf.byName[name] = field{index: i, kind: describe(f.Type)}
+		sf.byName[name] = field{index: i, kind: describe(f.Type), decode: decodeKindOf(f.Type)}
 	}
 	fieldCache.Store(t, sf)
 	return sf
