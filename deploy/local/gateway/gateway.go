@@ -15,8 +15,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,28 +59,40 @@ func Listen(ln net.Listener) net.Listener {
 
 // limitBody answers 413 at once when the declared length is over limit, and
 // otherwise stops reading a body (chunked, or longer than declared) at
-// limit; the proxy's error handler then answers 413 too.
+// limit; the proxy's error handler then answers 413 too. A request without
+// a body goes on as it came.
 func limitBody(h http.Handler, limit int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if limit > 0 && r.ContentLength > limit {
-			id := requestid.Resolve(r.Header.Get(requestid.Header))
-			w.Header().Set(requestid.Header, id)
+			id := requestid.Resolve(headerValue(r.Header, idHeader))
+			w.Header()[idHeader] = []string{id}
 			w.Header().Set("Connection", "close")
 			apierr.WriteHTTP(w, apierr.Wrap(apierr.PayloadTooLargeError, errors.New("body over BODY_LIMIT_BYTES")), id)
 			return
 		}
-		if limit > 0 && r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
-		}
-		rec := &recordingBody{ReadCloser: r.Body}
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = rec
+			if limit > 0 {
+				r.Body = http.MaxBytesReader(w, r.Body, limit)
+			}
+			// The proxy passes the request's body on as it is: its error
+			// handler finds this one there (clientError).
+			r.Body = &recordingBody{ReadCloser: r.Body}
 		}
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, rec)))
+		h.ServeHTTP(w, r)
 	})
 }
 
-type bodyKey struct{}
+// idHeader is requestid.Header in the form net/http keeps header names in:
+// used as a map key, it is not canonicalized again (a new string) per request.
+var idHeader = textproto.CanonicalMIMEHeaderKey(requestid.Header)
+
+// headerValue is h.Get(key) for a key already in canonical form.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
 
 // recordingBody remembers the error reading the client's body, so that a
 // failed proxy round trip can be told apart: the client's fault (too large,
@@ -100,7 +114,7 @@ func (b *recordingBody) Read(p []byte) (int, error) {
 // to its envelope: 413 over the limit, 408 too slow, 400 otherwise; nil
 // when the body was read without error.
 func clientError(r *http.Request) *apierr.Error {
-	rec, _ := r.Context().Value(bodyKey{}).(*recordingBody)
+	rec, _ := r.Body.(*recordingBody)
 	if rec == nil || rec.err.Load() == nil {
 		return nil
 	}
@@ -132,6 +146,8 @@ type route struct {
 	Path     string   `json:"path"`
 	Prefix   bool     `json:"prefix"`
 	Upstream Upstream `json:"upstream"`
+	// under is Path + "/", made once: the paths below Path when Prefix is set.
+	under string
 }
 
 // routesJSON is the routing table as data. deploy/k8stest reads the same
@@ -166,10 +182,11 @@ func parseRoutes(data []byte) ([]route, error) {
 	if len(rs) == 0 {
 		return nil, errors.New("no routes")
 	}
-	for _, r := range rs {
+	for i, r := range rs {
 		if !strings.HasPrefix(r.Path, "/") || (r.Upstream != Auth && r.Upstream != Movies) {
 			return nil, fmt.Errorf("route %+v: want a path starting with / and upstream %q or %q", r, Auth, Movies)
 		}
+		rs[i].under = r.Path + "/"
 	}
 	return rs, nil
 }
@@ -177,7 +194,7 @@ func parseRoutes(data []byte) ([]route, error) {
 // Match returns the upstream for path, if any.
 func Match(path string) (Upstream, bool) {
 	for _, r := range routes {
-		if path == r.Path || (r.Prefix && strings.HasPrefix(path, r.Path+"/")) {
+		if path == r.Path || (r.Prefix && strings.HasPrefix(path, r.under)) {
 			return r.Upstream, true
 		}
 	}
@@ -204,17 +221,20 @@ func New(upstreams map[Upstream]*url.URL, logger *slog.Logger) http.Handler {
 // NewBalanced returns the gateway handler spreading each upstream's traffic
 // round-robin over its ready backends; readiness polling stops with ctx.
 func NewBalanced(ctx context.Context, upstreams map[Upstream][]Backend, logger *slog.Logger) http.Handler {
+	// Connections to the upstreams are kept for reuse: as many idle ones
+	// per upstream as `make bench` runs concurrent clients and more.
 	transport := &http.Transport{
 		Proxy:               nil,
 		MaxIdleConns:        512,
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     90 * time.Second,
 	}
+	buffers := &bufferPool{}
 	pools := make(map[Upstream]*pool, len(upstreams))
 	for name, backends := range upstreams {
 		p := &pool{}
 		for _, b := range backends {
-			rb := &backend{Backend: b, proxy: newProxy(name, b.URL, transport, logger)}
+			rb := &backend{Backend: b, proxy: newProxy(name, b.URL, transport, buffers, logger)}
 			rb.ready.Store(b.ReadyURL == "")
 			if b.ReadyURL != "" {
 				go rb.pollReadiness(ctx)
@@ -224,18 +244,21 @@ func NewBalanced(ctx context.Context, upstreams map[Upstream][]Backend, logger *
 		pools[name] = p
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := requestid.Resolve(r.Header.Get(requestid.Header))
-		r.Header.Set(requestid.Header, id)
+		client := r.Header[idHeader]
+		id := requestid.Resolve(headerValue(r.Header, idHeader))
+		if len(client) != 1 || client[0] != id { // else the header says it already
+			r.Header[idHeader] = []string{id}
+		}
 		up, ok := Match(r.URL.Path)
 		if !ok {
-			w.Header().Set(requestid.Header, id)
+			w.Header()[idHeader] = []string{id}
 			apierr.WriteHTTP(w, apierr.New(apierr.NotFoundError), id)
 			return
 		}
 		b := pools[up].pick()
 		if b == nil {
 			logger.Warn("no ready backend", "upstream", string(up), "request_id", id)
-			w.Header().Set(requestid.Header, id)
+			w.Header()[idHeader] = []string{id}
 			apierr.WriteHTTP(w, apierr.Wrap(apierr.ServiceUnavailableError, errors.New("no ready backend")), id)
 			return
 		}
@@ -243,16 +266,18 @@ func NewBalanced(ctx context.Context, upstreams map[Upstream][]Backend, logger *
 	})
 }
 
-func newProxy(name Upstream, target *url.URL, transport http.RoundTripper, logger *slog.Logger) *httputil.ReverseProxy {
+func newProxy(name Upstream, target *url.URL, transport http.RoundTripper, buffers httputil.BufferPool,
+	logger *slog.Logger) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.SetXForwarded()
 		},
-		Transport: transport,
+		Transport:  transport,
+		BufferPool: buffers,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			id := r.Header.Get(requestid.Header)
-			w.Header().Set(requestid.Header, id)
+			id := headerValue(r.Header, idHeader)
+			w.Header()[idHeader] = []string{id}
 			if e := clientError(r); e != nil {
 				w.Header().Set("Connection", "close")
 				apierr.WriteHTTP(w, e, id)
@@ -261,6 +286,26 @@ func newProxy(name Upstream, target *url.URL, transport http.RoundTripper, logge
 			logger.Warn("upstream unavailable", "upstream", string(name), "request_id", id, "error", err)
 			apierr.WriteHTTP(w, apierr.Wrap(apierr.ServiceUnavailableError, err), id)
 		},
+	}
+}
+
+// bufferPool keeps the buffers the proxies copy answers through (32 KiB,
+// what httputil.ReverseProxy makes per answer without a pool). Arrays are
+// pooled by pointer, so that a Put allocates nothing.
+type bufferPool struct{ p sync.Pool }
+
+const proxyBufferSize = 32 << 10
+
+func (b *bufferPool) Get() []byte {
+	if buf, ok := b.p.Get().(*[proxyBufferSize]byte); ok {
+		return buf[:]
+	}
+	return new([proxyBufferSize]byte)[:]
+}
+
+func (b *bufferPool) Put(buf []byte) {
+	if len(buf) == proxyBufferSize {
+		b.p.Put((*[proxyBufferSize]byte)(buf))
 	}
 }
 

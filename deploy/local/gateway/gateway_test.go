@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -139,4 +140,50 @@ func TestBalancedFollowsReadiness(t *testing.T) {
 		return nil
 	})
 	testkit.Envelope(t, testkit.Do(t, "GET", gw.URL+"/api/movies", ""), apierr.ServiceUnavailableError)
+}
+
+// A body the gateway stops reading at BODY_LIMIT_BYTES (chunked, so not
+// refused by its declared length) is the client's fault: 413, not the 503 of
+// an upstream that failed; one within the limit reaches the upstream whole.
+func TestBodyOverTheLimitWhileProxied(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		_, _ = fmt.Fprintf(w, "got %d bytes", len(body))
+	}))
+	defer upstream.Close()
+	u, _ := url.Parse(upstream.URL)
+	gw := httptest.NewServer(gateway.NewServer(gateway.New(map[gateway.Upstream]*url.URL{gateway.Auth: u, gateway.Movies: u},
+		slog.New(slog.NewTextHandler(io.Discard, nil))), gateway.Config{BodyLimitBytes: 16}).Handler)
+	defer gw.Close()
+
+	post := func(body string) *http.Response {
+		t.Helper()
+		// An io.Reader that is not a strings.Reader: sent chunked, no length.
+		req, err := http.NewRequest("POST", gw.URL+"/api/movies", io.MultiReader(strings.NewReader(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Request-ID", "limit-1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := post(strings.Repeat("x", 100))
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	env := testkit.Envelope(t, testkit.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, apierr.PayloadTooLargeError)
+	if env.RequestID != "limit-1" || resp.Header.Get("X-Request-ID") != "limit-1" {
+		t.Errorf("request id %q, header %q: want limit-1", env.RequestID, resp.Header.Get("X-Request-ID"))
+	}
+	resp = post("0123456789")
+	body, _ = io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "got 10 bytes" {
+		t.Errorf("within the limit: %d %s", resp.StatusCode, body)
+	}
 }
