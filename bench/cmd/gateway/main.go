@@ -1,18 +1,20 @@
 // Command gateway runs deploy/local's gateway on its own, in its own
 // process, for `make bench`: the same routing table as the ingress in front
-// of the auth and movies services started by the bench driver.
+// of the auth and movies services started by the bench driver, served as
+// `make run` serves it (gateway.NewServer's body limit and timeouts, from
+// the same variables with the same defaults, on gateway.Listen).
 package main
 
 import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/http"
+	"net"
 	"net/url"
 	"os"
-	"time"
 
 	"github.com/moviebag/moviebag/deploy/local/gateway"
+	"github.com/moviebag/moviebag/libs/config"
 )
 
 func main() {
@@ -38,11 +40,15 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("-movies: %w", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv := &http.Server{
-		Addr:              *addr,
-		Handler:           gateway.New(map[gateway.Upstream]*url.URL{gateway.Auth: authURL, gateway.Movies: moviesURL}, logger),
-		ReadHeaderTimeout: 10 * time.Second,
+	cfg, err := config.Load[gateway.Config](os.Getenv, nil)
+	if err != nil {
+		return err
 	}
-	return srv.ListenAndServe()
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv := gateway.NewServer(gateway.New(map[gateway.Upstream]*url.URL{gateway.Auth: authURL, gateway.Movies: moviesURL}, logger), cfg)
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	return srv.Serve(gateway.Listen(ln))
 }
