@@ -38,7 +38,8 @@ DEPS_TARGETS += deps-lint
 # Fuzz targets as module-dir:package:FuzzName. `make test` runs each briefly
 # (FUZZTIME_SHORT); `make fuzz` runs each for FUZZTIME.
 FUZZ_TARGETS := libs:./request:FuzzDecode libs:./apierr:FuzzEnvelope libs:./token:FuzzVerify \
-	services/movies:./app:FuzzParseMovieID services/auth:./internal/opaque:FuzzParse
+	services/movies:./app:FuzzParseMovieID services/auth:./internal/opaque:FuzzParse \
+	services/auth:./internal/sessions:FuzzParseToken
 FUZZTIME_SHORT ?= 3s
 FUZZTIME ?= 2m
 -include $(sort $(wildcard deploy/make/*.mk))

@@ -1639,7 +1639,8 @@ type PayloadTooLargeErrorStatus int
 
 // RefreshRequest A refresh. Unknown, duplicate and null fields are refused.
 type RefreshRequest struct {
-	// RefreshToken The refresh token of the last login or refresh (43 characters of base64url).
+	// RefreshToken The refresh token of the last login or refresh, as it was answered (`<sid>.<secret>`, 80 characters).
+	// Anything of another form is refused as `RefreshTokenInvalidError`, like an unknown token.
 	RefreshToken string `json:"refresh_token"`
 }
 
@@ -1756,8 +1757,10 @@ type Token struct {
 	// ExpiresIn Seconds until the token expires.
 	ExpiresIn int `json:"expires_in"`
 
-	// RefreshToken Opaque, single use: send it to `refreshToken` for the session's next pair before the session ends.
-	// 32 random bytes in base64url; auth keeps only its SHA-256. Keep it as secret as the password.
+	// RefreshToken Single use: send it to `refreshToken` for the session's next pair before the session ends. It is
+	// `<sid>.<secret>` (80 characters): the session's id (the access token's `sid` claim, a lowercase UUID),
+	// a dot, and a secret of 32 random bytes in base64url (43 characters), of which auth keeps only the
+	// SHA-256. Send it back exactly as received; keep it as secret as the password.
 	RefreshToken string `json:"refresh_token"`
 
 	// Token The JWT to send as `Authorization: Bearer <token>`; its `sid` claim names the session.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,7 +78,8 @@ type pair struct {
 
 // loginPair logs in and returns both tokens, checking the answer's form:
 // the access token lives JWT_TTL (15 minutes unless set), the refresh token
-// is 43 characters, and neither is cached.
+// is its session's id (the sid claim), a dot and 43 characters of
+// base64url, and neither is cached.
 func loginPair(t *testing.T, s *testkit.Service, body string) pair {
 	t.Helper()
 	r := testkit.Do(t, "POST", s.URL+"/api/auth/login", body)
@@ -87,11 +89,17 @@ func loginPair(t *testing.T, s *testkit.Service, body string) pair {
 	return checkPair(t, r)
 }
 
+// refreshSecret is the secret of a refresh token: 32 bytes in base64url.
+var refreshSecret = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+
 func checkPair(t *testing.T, r testkit.Response) pair {
 	t.Helper()
 	out := testkit.JSON[pair](t, r)
-	if out.Token == "" || out.TokenType != "Bearer" || out.ExpiresIn != 900 || len(out.RefreshToken) != 43 {
+	if out.Token == "" || out.TokenType != "Bearer" || out.ExpiresIn != 900 {
 		t.Fatalf("answer %s", r.Body)
+	}
+	if id, secret, _ := strings.Cut(out.RefreshToken, "."); id != sid(t, out.Token) || !refreshSecret.MatchString(secret) {
+		t.Fatalf("refresh token %q is not the sid %q, a dot and 43 characters of base64url", out.RefreshToken, sid(t, out.Token))
 	}
 	if r.Header.Get("Cache-Control") != "no-store" || r.Header.Get("Pragma") != "no-cache" {
 		t.Errorf("tokens answered with Cache-Control %q, Pragma %q", r.Header.Get("Cache-Control"), r.Header.Get("Pragma"))

@@ -20,10 +20,10 @@ func tokenAnswer(c *fiber.Ctx, tok account.Token) error {
 	})
 }
 
-// refreshRequest is the body of a refresh. A refresh token is 43
-// characters; one of another length is refused by the use case like an
-// unknown one (RefreshTokenInvalidError), one over 2048 characters is a
-// field too long (SchemaValidationError).
+// refreshRequest is the body of a refresh. A refresh token is its session's
+// id, a dot and 43 characters (80 in all); one of another form is refused
+// by the use case like an unknown one (RefreshTokenInvalidError), one over
+// 2048 characters is a field too long (SchemaValidationError).
 type refreshRequest struct {
 	RefreshToken string `json:"refresh_token" validate:"required,max=2048"`
 }

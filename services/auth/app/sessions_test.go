@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/moviebag/moviebag/libs/apierr"
@@ -102,6 +103,8 @@ func TestRefreshRefusesWhatIsNoRefreshToken(t *testing.T) {
 	s := startAuth(t, nil)
 	signup(t, s, creds)
 	p := loginPair(t, s, creds)
+	_, secret, _ := strings.Cut(p.RefreshToken, ".")
+	other := strings.Repeat("A", 43)
 	for _, tt := range []struct {
 		name, body, field string
 		code              apierr.Code
@@ -114,9 +117,16 @@ func TestRefreshRefusesWhatIsNoRefreshToken(t *testing.T) {
 		{"two objects", `{"refresh_token":"` + p.RefreshToken + `"}{}`, "", apierr.InvalidJSONError},
 		{"truncated", `{"refresh_token":`, "", apierr.InvalidJSONError},
 		{"an access token", `{"refresh_token":"` + p.Token + `"}`, "", apierr.RefreshTokenInvalidError},
-		{"one character off", `{"refresh_token":"` + p.RefreshToken[:42] + `!"}`, "", apierr.RefreshTokenInvalidError},
+		{"one character off", `{"refresh_token":"` + p.RefreshToken[:len(p.RefreshToken)-1] + `!"}`, "", apierr.RefreshTokenInvalidError},
 		{"padded", `{"refresh_token":"` + p.RefreshToken + `="}`, "", apierr.RefreshTokenInvalidError},
+		{"the secret alone", `{"refresh_token":"` + secret + `"}`, "", apierr.RefreshTokenInvalidError},
+		{"upper-case sid", `{"refresh_token":"` + strings.ToUpper(sid(t, p.Token)) + "." + secret + `"}`, "", apierr.RefreshTokenInvalidError},
 		{"unknown", `{"refresh_token":"` + strings.Repeat("A", 43) + `"}`, "", apierr.RefreshTokenInvalidError},
+		{"a session that never was", `{"refresh_token":"` + uuid.NewString() + "." + secret + `"}`, "", apierr.RefreshTokenInvalidError},
+		// Whoever knows the session's id (it is in every access token of it)
+		// cannot end the session with a secret of their own: the refresh
+		// below still succeeds.
+		{"the session's id, another secret", `{"refresh_token":"` + sid(t, p.Token) + "." + other + `"}`, "", apierr.RefreshTokenInvalidError},
 	} {
 		env := testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/refresh", tt.body), tt.code)
 		if tt.field != "" && (len(env.Details) != 1 || env.Details[0].Field != tt.field) {

@@ -63,11 +63,11 @@ func (r *Refresh) handle(ctx context.Context, raw string) (Token, RefreshResult,
 	invalid := func(cause error) (Token, RefreshResult, error) {
 		return Token{}, RefreshInvalid, apierr.Wrap(apierr.RefreshTokenInvalidError, cause)
 	}
-	h, err := sessions.ParseToken(raw)
+	presented, err := sessions.ParseToken(raw)
 	if err != nil {
 		return invalid(err)
 	}
-	rot, err := r.Sessions.Store.Rotate(ctx, h)
+	rot, err := r.Sessions.Store.Rotate(ctx, presented)
 	if err != nil {
 		return Token{}, "", err
 	}

@@ -24,7 +24,7 @@ type Revoker interface {
 // sessions).
 type SessionStore interface {
 	Start(ctx context.Context, user, sid string, began time.Time) (refreshToken string, err error)
-	Rotate(ctx context.Context, h sessions.Hash) (sessions.Rotation, error)
+	Rotate(ctx context.Context, t sessions.Token) (sessions.Rotation, error)
 	End(ctx context.Context, user, sid string) error
 	EndUser(ctx context.Context, user, keep string) error
 }

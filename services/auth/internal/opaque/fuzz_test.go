@@ -7,9 +7,9 @@ import (
 	"github.com/moviebag/moviebag/services/auth/internal/opaque"
 )
 
-// Whatever a client sends as a token (a refresh or a reset token), Parse
-// neither panics nor accepts a second spelling: an accepted string is
-// exactly the base64url of 32 bytes.
+// Whatever a client sends as a token (a reset token, or a refresh token's
+// secret), Parse neither panics nor accepts a second spelling: an accepted
+// string is exactly the base64url of 32 bytes.
 func FuzzParse(f *testing.F) {
 	tok, _ := opaque.New()
 	for _, s := range []string{tok, "", "AAAA", tok[:42] + "B", tok + "=", "\x00\xff"} {

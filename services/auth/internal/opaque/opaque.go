@@ -1,6 +1,7 @@
-// Package opaque makes and reads auth's opaque tokens (refresh tokens,
-// password reset tokens): 32 random bytes, given out in base64url (43
-// characters, no padding), of which auth keeps only the SHA-256.
+// Package opaque makes and reads auth's opaque tokens (password reset
+// tokens, and the secret of a refresh token, which the sessions package
+// prefixes with its session's id): 32 random bytes, given out in base64url
+// (43 characters, no padding), of which auth keeps only the SHA-256.
 package opaque
 
 import (

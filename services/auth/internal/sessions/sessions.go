@@ -1,31 +1,45 @@
 // Package sessions keeps login sessions and their refresh tokens in Redis.
 //
-// A session is named by its id (the sid claim of its access tokens) and
-// holds its user, when it began, when it must end at the latest, and the
-// SHA-256 of its one current refresh token. A refresh token is 32 random
-// bytes, given to the client once (base64url) and never stored: only its
-// hash is, under a key that names its session. Rotating a session spends
-// its current token and makes a new one in one Lua script on the session's
-// key, so of two presentations of one token exactly one succeeds; a token
-// of the session presented after it was spent is reuse, and ends the whole
-// session (RFC 9700 §4.14.2).
+// A session is named by its id (the sid claim of its access tokens, a
+// random UUID) and holds its user, when it began, when it must end at the
+// latest, the SHA-256 of its one current refresh token's secret and a
+// record of the secrets it has spent. A refresh token is "split": the
+// session id, a dot, and a secret of 32 random bytes in base64url
+// (<sid>.<secret>, 80 characters). The id is no secret (every access token
+// of the session carries it); it only says which session to look in, so a
+// token needs no key of its own. The secret is given to the client once and
+// never stored: only its hash is. Rotating a session spends its current
+// token and makes a new one in one Lua script on the session's key, so of
+// two presentations of one token exactly one succeeds; a token of the
+// session presented after it was spent is reuse, and ends the whole session
+// (RFC 9700 §4.14.2). A token naming a live session with a secret that was
+// never the session's is refused and leaves the session alone: knowing a
+// session's id is not enough to end it.
 //
-// Keys, under the service's key prefix: session:<sid> (a hash, living
-// REFRESH_IDLE_TTL past its last use and never past its end),
-// refresh:<hex SHA-256> (the sid of the token, for as long as a session can
-// last) and sessions:<user> (a sorted set of the user's sids by end, so
-// that ending every session of a user finds them). Each command touches one
-// key, so it works on a Redis Cluster as it does on one server.
+// The record of spent secrets is bounded: the first 16 bytes of each spent
+// secret's hash, most recent first, at most SpentCap of them (8 KiB). A
+// token spent more than SpentCap rotations ago is no longer known as the
+// session's: it is refused like any unknown token, and does not end the
+// session. At a refresh every 15 minutes SpentCap covers the last 5 days.
+//
+// Keys, under the service's key prefix: one per session, however often it
+// is refreshed, and one per user. session:<sid> is a hash (user, began, end,
+// cur, spent, and reused once reuse ended it), living REFRESH_IDLE_TTL past
+// its last refresh and never past its end; sessions:<user> is a sorted set
+// of the user's sids by end, so that ending every session of a user finds
+// them. Each command touches one key, so it works on a Redis Cluster as it
+// does on one server.
 package sessions
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/moviebag/moviebag/libs/metrics"
@@ -33,30 +47,69 @@ import (
 	"github.com/moviebag/moviebag/services/auth/internal/opaque"
 )
 
+// SpentCap is how many spent secrets a session remembers, most recent
+// first: a token spent more than SpentCap rotations ago is refused as
+// unknown, not detected as reuse.
+const SpentCap = 512
+
+// spentLen is how much of a spent secret's hash the record keeps: 128 bits,
+// beyond any chance of two secrets sharing it.
+const spentLen = 16
+
 // TokenBytes is the size of a refresh token's secret.
 const TokenBytes = opaque.Size
 
-// TokenLen is the length of a refresh token as given to clients: TokenBytes
-// in unpadded base64url.
-var TokenLen = opaque.Len
+// sidLen is the length of a session id: a UUID in its canonical form.
+const sidLen = 36
 
-// Hash is the SHA-256 of a refresh token, the only form of it kept.
+// TokenLen is the length of a refresh token as given to clients: the
+// session id, a dot, and TokenBytes in unpadded base64url.
+var TokenLen = sidLen + 1 + opaque.Len
+
+// Hash is the SHA-256 of a refresh token's secret, the only form of it kept.
 type Hash = opaque.Hash
+
+// Token is a refresh token as presented: the session it names and the hash
+// of its secret.
+type Token struct {
+	SessionID string
+	Hash      Hash
+}
 
 // ErrMalformed is a string that cannot be a refresh token.
 var ErrMalformed = errors.New("malformed refresh token")
 
-// NewToken returns a new refresh token and its hash.
-func NewToken() (string, Hash) { return opaque.New() }
+// newToken returns a new refresh token of the session sid and the hash of
+// its secret.
+func newToken(sid string) (string, Hash) {
+	secret, h := opaque.New()
+	return sid + "." + secret, h
+}
 
-// ParseToken returns the hash of the refresh token s (see opaque.Parse), or
-// ErrMalformed.
-func ParseToken(s string) (Hash, error) {
-	h, ok := opaque.Parse(s)
-	if !ok {
-		return Hash{}, ErrMalformed
+// ParseToken reads the refresh token s, or answers ErrMalformed: s must be
+// a session id of the form the service makes (a version 4 UUID, canonical:
+// lowercase, hyphenated, nothing around it), one dot, and a secret that
+// opaque.Parse accepts (one spelling of 32 bytes).
+func ParseToken(s string) (Token, error) {
+	if len(s) != TokenLen || strings.Count(s, ".") != 1 {
+		return Token{}, ErrMalformed
 	}
-	return h, nil
+	sid, secret, _ := strings.Cut(s, ".")
+	if !validSessionID(sid) {
+		return Token{}, ErrMalformed
+	}
+	h, ok := opaque.Parse(secret)
+	if !ok {
+		return Token{}, ErrMalformed
+	}
+	return Token{SessionID: sid, Hash: h}, nil
+}
+
+// validSessionID tells whether sid is a session id as the issuer makes them
+// (uuid.NewString): a version 4 UUID in its one canonical spelling.
+func validSessionID(sid string) bool {
+	u, err := uuid.Parse(sid)
+	return err == nil && u.String() == sid && u.Version() == 4 && u.Variant() == uuid.RFC4122
 }
 
 // Store keeps the sessions.
@@ -77,23 +130,21 @@ func New(rdb redis.UniversalClient, errs store.Failures, prefix string, idle, ma
 }
 
 func (s *Store) sessionKey(sid string) string { return s.prefix + "session:" + sid }
-func (s *Store) tokenKey(h Hash) string       { return s.prefix + "refresh:" + hex.EncodeToString(h[:]) }
 func (s *Store) userKey(user string) string   { return s.prefix + "sessions:" + user }
 
 // Start records the session sid of user, begun at began, and returns its
-// first refresh token.
+// first refresh token. sid must be of the issuer's form (see ParseToken), or
+// no token of the session could be presented.
 func (s *Store) Start(ctx context.Context, user, sid string, began time.Time) (string, error) {
-	tok, h := NewToken()
+	if !validSessionID(sid) {
+		return "", fmt.Errorf("start session %q: not a version 4 UUID in its canonical form", sid)
+	}
+	tok, h := newToken(sid)
 	now := s.now()
 	end := now.Add(s.max)
-	// The token's key first: a session is usable only once its token
-	// resolves, and a key left by a failure names a session that never was.
-	if err := s.rdb.Set(ctx, s.tokenKey(h), sid, s.max).Err(); err != nil {
-		return "", s.errs.RedisFailed(metrics.Set, err)
-	}
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		k := s.sessionKey(sid)
-		p.HSet(ctx, k, "user", user, "began", began.Unix(), "end", end.UnixMilli(), "cur", hex.EncodeToString(h[:]))
+		p.HSet(ctx, k, "user", user, "began", began.Unix(), "end", end.UnixMilli(), "cur", h[:])
 		p.PExpire(ctx, k, min(s.idle, s.max))
 		u := s.userKey(user)
 		p.ZAdd(ctx, u, redis.Z{Score: float64(end.UnixMilli()), Member: sid})
@@ -113,16 +164,20 @@ type Outcome int
 const (
 	// Unknown: no session has this token, or its session has ended (idle,
 	// past its end, logged out or ended with every session of its user).
+	// A token naming a session that never had its secret, or that spent it
+	// more than SpentCap rotations ago, is Unknown too, and the session
+	// goes on.
 	Unknown Outcome = iota
 	// Rotated: the token was the session's current one; it is spent and
 	// Next replaces it.
 	Rotated
-	// Reused: the token was spent before, or its session was ended by
-	// such a reuse. The session is ended for good: every token of it is
-	// refused from now on, and its access tokens must be revoked (by its
-	// id). Every later presentation of a token of the session is Reused
-	// too (with Detected false), so a revocation that failed can be made
-	// again.
+	// Reused: the token was spent before (within the last SpentCap
+	// rotations), or its session was ended by such a reuse. The session is
+	// ended for good: every token of it is refused from now on, and its
+	// access tokens must be revoked (by its id). Every later presentation
+	// of a token of the session (its current one when reuse ended it, or
+	// one of the spent ones remembered) is Reused too (with Detected
+	// false), so a revocation that failed can be made again.
 	Reused
 )
 
@@ -140,70 +195,81 @@ type Rotation struct {
 	Detected bool
 }
 
-// Rotate spends the refresh token of hash h and returns its successor, in
-// one atomic step on the session (see Outcome).
-func (s *Store) Rotate(ctx context.Context, h Hash) (Rotation, error) {
-	sid, err := s.rdb.Get(ctx, s.tokenKey(h)).Result()
-	if errors.Is(err, redis.Nil) {
-		return Rotation{}, nil
-	}
-	if err != nil {
-		return Rotation{}, s.errs.RedisFailed(metrics.Get, err)
-	}
-	next, nh := NewToken()
-	// The successor's key before the rotation: once the rotation is made,
-	// the successor must resolve, or the client's next refresh would present
-	// a token nothing knows while its old one counts as spent.
-	if err := s.rdb.Set(ctx, s.tokenKey(nh), sid, s.max).Err(); err != nil {
-		return Rotation{}, s.errs.RedisFailed(metrics.Set, err)
-	}
-	res, err := rotate.Run(ctx, s.rdb, []string{s.sessionKey(sid)},
-		hex.EncodeToString(h[:]), hex.EncodeToString(nh[:]), s.now().UnixMilli(), s.idle.Milliseconds()).StringSlice()
+// Rotate spends the refresh token t and returns its successor, in one
+// atomic step on its session (see Outcome).
+func (s *Store) Rotate(ctx context.Context, t Token) (Rotation, error) {
+	next, nh := newToken(t.SessionID)
+	res, err := rotate.Run(ctx, s.rdb, []string{s.sessionKey(t.SessionID)},
+		t.Hash[:], nh[:], s.now().UnixMilli(), s.idle.Milliseconds(), spentLen, SpentCap*spentLen).StringSlice()
 	if err != nil {
 		return Rotation{}, s.errs.RedisFailed(metrics.Eval, err)
 	}
 	if len(res) != 3 {
 		return Rotation{}, s.errs.RedisFailed(metrics.Eval, fmt.Errorf("rotate answered %q", res))
 	}
-	began, err := strconv.ParseInt(res[2], 10, 64)
-	if err != nil && res[0] != "unknown" {
-		return Rotation{}, s.errs.RedisFailed(metrics.Eval, fmt.Errorf("session %s began %q", sid, res[2]))
+	if res[0] == "unknown" {
+		return Rotation{}, nil
 	}
-	r := Rotation{SessionID: sid, User: res[1], Began: time.Unix(began, 0)}
+	began, err := strconv.ParseInt(res[2], 10, 64)
+	if err != nil {
+		return Rotation{}, s.errs.RedisFailed(metrics.Eval, fmt.Errorf("session %s began %q", t.SessionID, res[2]))
+	}
+	r := Rotation{SessionID: t.SessionID, User: res[1], Began: time.Unix(began, 0)}
 	switch res[0] {
 	case "rotated":
 		r.Outcome, r.Next = Rotated, next
 	case "reused", "ended":
 		r.Outcome, r.Detected = Reused, res[0] == "reused"
 	default:
-		return Rotation{}, nil
+		return Rotation{}, s.errs.RedisFailed(metrics.Eval, fmt.Errorf("rotate answered %q", res[0]))
 	}
 	return r, nil
 }
 
-// rotate works on the session KEYS[1]: ARGV[1] is the presented token's
-// hash, ARGV[2] its successor's, ARGV[3] now (Unix ms), ARGV[4] the idle
-// life (ms). It answers {outcome, user, began}: "unknown" (no session, or
-// past its end: removed), "reused" (a token that is not the current one:
-// the session is marked ended by reuse, and keeps its remaining life), then
-// "ended" for every token of a session so marked, or "rotated" (the
-// successor is current, the session lives the idle life longer, never past
-// its end).
+// rotate works on the session KEYS[1]: ARGV[1] is the presented secret's
+// hash (32 bytes), ARGV[2] its successor's, ARGV[3] now (Unix ms), ARGV[4]
+// the idle life (ms), ARGV[5] the length of an entry of the spent record,
+// ARGV[6] the most bytes the record keeps. The hash's field cur is the
+// current secret's hash, spent the first ARGV[5] bytes of the hashes of the
+// secrets spent, most recent first. It answers {outcome,
+// user, began}:
+//   - "unknown": no session, or past its end (removed), or a secret that is
+//     neither the current one nor in the spent record (the session is left
+//     as it was);
+//   - "rotated": the current secret; it goes to the front of the spent
+//     record (the oldest falls off past the cap), the successor is current,
+//     and the session lives the idle life longer, never past its end;
+//   - "reused": a spent secret; the session is marked ended by reuse and
+//     keeps its remaining life, its current secret joins the spent record
+//     and none is current any more;
+//   - "ended": a secret of the spent record of a session so marked.
 var rotate = redis.NewScript(`
-local s = redis.call("HMGET", KEYS[1], "user", "began", "end", "cur", "reused")
+local s = redis.call("HMGET", KEYS[1], "user", "began", "end", "cur", "reused", "spent")
 if not s[1] then return {"unknown", "", ""} end
-if tonumber(s[3]) <= tonumber(ARGV[3]) then
+local now = tonumber(ARGV[3])
+if tonumber(s[3]) <= now then
   redis.call("DEL", KEYS[1])
   return {"unknown", "", ""}
 end
-if s[5] then return {"ended", s[1], s[2]} end
-if s[4] ~= ARGV[1] then
-  redis.call("HSET", KEYS[1], "reused", "1", "cur", "")
-  return {"reused", s[1], s[2]}
+local spent = s[6] or ""
+local n = tonumber(ARGV[5])
+local cap = tonumber(ARGV[6])
+if not s[5] and s[4] == ARGV[1] then
+  redis.call("HSET", KEYS[1], "cur", ARGV[2], "spent", string.sub(string.sub(ARGV[1], 1, n) .. spent, 1, cap))
+  redis.call("PEXPIRE", KEYS[1], math.min(tonumber(ARGV[4]), tonumber(s[3]) - now))
+  return {"rotated", s[1], s[2]}
 end
-redis.call("HSET", KEYS[1], "cur", ARGV[2])
-redis.call("PEXPIRE", KEYS[1], math.min(tonumber(ARGV[4]), tonumber(s[3]) - tonumber(ARGV[3])))
-return {"rotated", s[1], s[2]}
+local h = string.sub(ARGV[1], 1, n)
+local from = 1
+while true do
+  local at = string.find(spent, h, from, true)
+  if not at then return {"unknown", "", ""} end
+  if (at - 1) % n == 0 then break end -- a match across two entries is none
+  from = at + 1
+end
+if s[5] then return {"ended", s[1], s[2]} end
+redis.call("HSET", KEYS[1], "reused", "1", "cur", "", "spent", string.sub(string.sub(s[4], 1, n) .. spent, 1, cap))
+return {"reused", s[1], s[2]}
 `)
 
 // End ends the session sid of user: none of its refresh tokens is accepted
