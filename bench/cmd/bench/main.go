@@ -82,7 +82,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.IntVar(&o.bcryptCost, "bcrypt-cost", mustInt(env("BCRYPT_COST", "10")), "BCRYPT_COST of the auth service (its default is 10)")
 	fs.StringVar(&o.backend, "backend", env("BENCH_BACKEND", "auto"), "FerretDB backend: auto (PostgreSQL when reachable, else SQLite), postgresql, sqlite (BENCH_BACKEND)")
 	fs.StringVar(&o.postgres, "postgres", env("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"), "PostgreSQL server for FerretDB (BENCH_POSTGRES_URL)")
-	fs.BoolVar(&o.wrk, "wrk", env("BENCH_WRK", "true") == "true", "cross-check a few paths with wrk when it is installed (BENCH_WRK)")
+	fs.BoolVar(&o.wrk, "wrk", env("BENCH_WRK", "true") == "true", "run each storage-free path again with wrk, and get-movie on one id, when wrk is installed (BENCH_WRK)")
 	fs.StringVar(&o.only, "only", env("BENCH_ONLY", ""), "comma-separated paths to run (default all): framework,storage,get-movie,list,jwks,not-found,create-invalid,login,create")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, binaries)")
 	scale := fs.String("scale", env("BENCH_SCALE", "300,3000,30000"), "collection sizes at which list and get-by-id are measured after the table, comma-separated; empty: none (BENCH_SCALE)")
@@ -215,6 +215,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	env.close(st)
 	env = nil
+	for _, line := range rep.ratioLines() {
+		_, _ = fmt.Fprintln(stdout, line)
+	}
 	_, _ = fmt.Fprintf(stdout, "ceiling ratio get-movie direct: %.2f\n", rep.GetMovieDirectRatio)
 	_, _ = fmt.Fprintf(stdout, "ceiling ratio create-invalid direct: %.2f\n", rep.CreateInvalidDirectRatio)
 	_, _ = fmt.Fprintf(stdout, "ceiling ratio list direct: %.2f\n", rep.ListDirectRatio)

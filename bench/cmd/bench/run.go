@@ -28,12 +28,16 @@ type memRow struct {
 	Runtime   runtimeMem // the Go runtime's view at the same moment (none for the gateway)
 }
 
-// wrkRow is one wrk cross-check.
+// wrkRow is one run of wrk, the C load generator, beside vegeta's.
 type wrkRow struct {
-	Name        string
-	Concurrency int
-	RPS         float64
-	Ratio       float64 // to the wrk-measured ceiling; NaN for a ceiling
+	Path, Via string // as the vegeta rows: framework/ceiling, jwks/direct, get-movie/gateway, ...
+	// OneID: a storage row (after the table's get-movie runs), every
+	// request for the same movie (wrk sends one URL).
+	OneID        bool
+	Concurrency  int
+	RPS          float64
+	SocketErrors int     // connect, read, write and timeout errors wrk counted
+	Ratio        float64 // to wrk's own run of the ceiling at the same concurrency; NaN for a ceiling
 }
 
 // report is what a run measured.
@@ -134,7 +138,7 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 	token := func(i uint64) string { return s.tokens[i%uint64(len(s.tokens))] }
 	invalid := []byte(`{"name":" ","casts":[],"genres":["Drama"]}`)
 	var attackNo atomic.Int64
-	bases := map[string]struct{ auth, movies string }{
+	bases := map[string]base{
 		"direct":  {s.authURL, s.moviesURL},
 		"gateway": {s.gatewayURL, s.gatewayURL},
 	}
@@ -173,6 +177,8 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 		panic("unknown path " + path)
 	}
 
+	wrkBin, wrkScript, cleanup := wrkSetup(st, o, s)
+	defer cleanup()
 	steps := plan(o.concurrency, want)
 	for i, p := range steps {
 		if ctx.Err() != nil {
@@ -191,9 +197,16 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 			st.step("          first unexpected answer: %s", r.FirstError)
 		}
 		rep.Results = append(rep.Results, r)
+		if o.wrk && wrkBin != "" {
+			// wrk beside vegeta: the same target at the same concurrency,
+			// right after it.
+			if url, script, ok := wrkTarget(p.path, p.via, s, bases, wrkScript); ok {
+				rep.Wrk = append(rep.Wrk, runWrk(ctx, st, wrkBin, wrkRow{Path: p.path, Via: p.via, Concurrency: p.c}, url, script, o.duration))
+			}
+		}
 		// While the movies collection still has its seeded size.
-		if p.thenWrk && o.wrk && o.only == "" {
-			rep.Wrk = wrkCrossCheck(ctx, st, o, s)
+		if p.thenWrk && want("get-movie") && wrkBin != "" {
+			rep.Wrk = append(rep.Wrk, wrkOneID(ctx, st, o, s, bases, wrkBin)...)
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -232,13 +245,17 @@ func benchmark(ctx context.Context, st *stepper, o options, s *stack) (*report, 
 	return rep, nil
 }
 
+// base is where a path's requests go: straight to each service, or both
+// through the gateway.
+type base struct{ auth, movies string }
+
 // step is one run of the plan: a path, how it is reached (direct, gateway or
 // ceiling), at one concurrency.
 type step struct {
 	path, via string
 	c         int
-	// thenWrk: wrk's cross-check runs after this step, the last read of the
-	// seeded collection.
+	// thenWrk: wrk's one-id get-movie runs after this step, the last read
+	// of the seeded collection.
 	thenWrk bool
 }
 
@@ -304,6 +321,19 @@ func (r *report) ratios() {
 			}
 		}
 	}
+	wrkCeil := map[bool]map[int]float64{false: {}, true: {}} // framework by concurrency; storage (one id) by concurrency
+	for _, w := range r.Wrk {
+		if w.Via == "ceiling" {
+			wrkCeil[w.OneID][w.Concurrency] = w.RPS
+		}
+	}
+	for i := range r.Wrk {
+		w := &r.Wrk[i]
+		w.Ratio = math.NaN()
+		if c, ok := wrkCeil[w.OneID][w.Concurrency]; ok && c > 0 && w.Via != "ceiling" {
+			w.Ratio = w.RPS / c
+		}
+	}
 	if c := r.best("storage", "ceiling"); c > 0 {
 		r.GetMovieDirectRatio = r.best("get-movie", "direct") / c
 	}
@@ -326,68 +356,122 @@ func (r *report) best(path, via string) float64 {
 	return b
 }
 
-// wrkCrossCheck measures a few paths and their ceilings with wrk, a C load
-// generator much lighter than vegeta, at the middle concurrency.
-func wrkCrossCheck(ctx context.Context, st *stepper, o options, s *stack) []wrkRow {
+// wrkSetup finds wrk and writes the Lua script of create-invalid's POST;
+// no wrk, no wrk runs (said once).
+func wrkSetup(st *stepper, o options, s *stack) (bin, script string, cleanup func()) {
+	cleanup = func() {}
+	if !o.wrk {
+		return "", "", cleanup
+	}
 	bin, err := exec.LookPath("wrk")
 	if err != nil {
-		st.step("wrk is not installed: no cross-check (make deps-bench installs it)")
-		return nil
+		st.step("wrk is not installed: vegeta's figures only (make deps-bench installs it)")
+		return "", "", cleanup
 	}
-	script := filepath.Join(os.TempDir(), fmt.Sprintf("moviebag-bench-%d.lua", os.Getpid()))
+	script = filepath.Join(os.TempDir(), fmt.Sprintf("moviebag-bench-%d.lua", os.Getpid()))
 	lua := fmt.Sprintf("wrk.method = \"POST\"\nwrk.body = '{\"name\":\" \",\"casts\":[],\"genres\":[\"Drama\"]}'\n"+
 		"wrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = \"Bearer %s\"\n", s.tokens[0])
 	if err := os.WriteFile(script, []byte(lua), 0o600); err != nil {
-		st.step("wrk script: %v", err)
-		return nil
+		st.step("wrk script: %v: vegeta's figures only", err)
+		return "", "", cleanup
 	}
-	defer func() { _ = os.Remove(script) }()
+	return bin, script, func() { _ = os.Remove(script) }
+}
+
+// wrkTarget is the URL (and script) wrk loads for a storage-free path: the
+// framework ceiling, jwks, not-found and create-invalid; ok is false for
+// the others. not-found asks for one id's unknown sub-path (vegeta's
+// requests vary the id: the answer is the same 404).
+func wrkTarget(path, via string, s *stack, bases map[string]base, script string) (url, scr string, ok bool) {
+	b := bases[via]
+	mid := s.movieIDs[len(s.movieIDs)/2]
+	switch path {
+	case "framework":
+		return s.frameworkURL + "/api/anything", "", true
+	case "jwks":
+		return b.auth + "/.well-known/jwks.json", "", true
+	case "not-found":
+		return b.movies + "/api/movies/" + mid + "/unknown", "", true
+	case "create-invalid":
+		return b.movies + "/api/movies", script, true
+	}
+	return "", "", false
+}
+
+// wrkOneID measures get-movie with wrk at the middle concurrency, one movie
+// for every request (wrk sends one URL): its storage ceiling, direct and
+// through the gateway, while the collection has its seeded size.
+func wrkOneID(ctx context.Context, st *stepper, o options, s *stack, bases map[string]base, bin string) []wrkRow {
 	c := o.concurrency[len(o.concurrency)/2]
 	mid := s.movieIDs[len(s.movieIDs)/2]
 	var rows []wrkRow
-	for _, w := range []struct{ name, ceiling, url, script string }{
-		{"framework ceiling", "", s.frameworkURL + "/api/anything", ""},
-		{"jwks direct", "framework ceiling", s.authURL + "/.well-known/jwks.json", ""},
-		{"not-found direct", "framework ceiling", s.moviesURL + "/api/movies/" + mid + "/unknown", ""},
-		{"create-invalid direct", "framework ceiling", s.moviesURL + "/api/movies", script},
-		{"storage ceiling (one id)", "", s.storageCeilingURL + "/movies/" + mid, ""},
-		{"get-movie direct (one id)", "storage ceiling (one id)", s.moviesURL + "/api/movies/" + mid, ""},
+	for _, w := range []struct{ via, url string }{
+		{"ceiling", s.storageCeilingURL + "/movies/" + mid},
+		{"direct", bases["direct"].movies + "/api/movies/" + mid},
+		{"gateway", bases["gateway"].movies + "/api/movies/" + mid},
 	} {
-		rps, err := wrk(ctx, bin, w.url, w.script, c, 3*time.Second)
-		if err != nil {
-			st.step("wrk %s: %v", w.name, err)
-			continue
+		path := "get-movie"
+		if w.via == "ceiling" {
+			path = "storage"
 		}
-		row := wrkRow{Name: w.name, Concurrency: c, RPS: rps, Ratio: math.NaN()}
-		for _, r := range rows {
-			if r.Name == w.ceiling && r.RPS > 0 {
-				row.Ratio = rps / r.RPS
-			}
-		}
-		st.step("wrk cross-check  %-26s c=%d  %9.1f req/s  ratio %s", w.name, c, rps, ratioString(row.Ratio))
-		rows = append(rows, row)
+		rows = append(rows, runWrk(ctx, st, bin, wrkRow{Path: path, Via: w.via, OneID: true, Concurrency: c}, w.url, "", o.duration))
 	}
 	return rows
 }
 
-var wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+// runWrk runs wrk for d and fills in row's req/s and socket errors.
+func runWrk(ctx context.Context, st *stepper, bin string, row wrkRow, url, script string, d time.Duration) wrkRow {
+	row.Ratio = math.NaN()
+	rps, errs, err := wrk(ctx, bin, url, script, row.Concurrency, d)
+	if err != nil {
+		st.step("wrk %s %s c=%d: %v", row.Path, row.Via, row.Concurrency, err)
+		return row
+	}
+	row.RPS, row.SocketErrors = rps, errs
+	oneID := ""
+	if row.OneID {
+		oneID = " (one id)"
+	}
+	st.step("wrk     %-15s %-8s c=%-4d %9.1f req/s  socket errors %d%s", row.Path, row.Via, row.Concurrency, rps, errs, oneID)
+	return row
+}
 
-// wrk runs wrk against url and returns its requests per second.
-func wrk(ctx context.Context, bin, url, script string, c int, d time.Duration) (float64, error) {
+var (
+	wrkRPS    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkSocket = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+)
+
+// wrk runs wrk against url with c connections for d and returns its
+// requests per second and its socket errors. Its threads: one per core, at
+// most c.
+func wrk(ctx context.Context, bin, url, script string, c int, d time.Duration) (float64, int, error) {
 	threads := min(runtime.NumCPU(), c)
-	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(c), "-d", fmt.Sprintf("%ds", int(d.Seconds()))}
+	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(c), "-d", fmt.Sprintf("%ds", max(1, int(d.Seconds())))}
 	if script != "" {
 		args = append(args, "-s", script)
 	}
 	out, err := exec.CommandContext(ctx, bin, append(args, url)...).CombinedOutput()
 	if err != nil {
-		return 0, fmt.Errorf("%w: %s", err, out)
+		return 0, 0, fmt.Errorf("%w: %s", err, out)
 	}
+	return parseWrk(out)
+}
+
+// parseWrk reads wrk's requests per second and socket errors from its output.
+func parseWrk(out []byte) (float64, int, error) {
 	m := wrkRPS.FindSubmatch(out)
 	if m == nil {
-		return 0, fmt.Errorf("no Requests/sec in %s", out)
+		return 0, 0, fmt.Errorf("no Requests/sec in %s", out)
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	rps, err := strconv.ParseFloat(string(m[1]), 64)
+	errs := 0
+	if m := wrkSocket.FindSubmatch(out); m != nil {
+		for _, n := range m[1:] {
+			k, _ := strconv.Atoi(string(n))
+			errs += k
+		}
+	}
+	return rps, errs, err
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
