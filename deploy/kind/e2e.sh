@@ -103,7 +103,9 @@ expect 401 "create with a revoked token"
 call POST /api/auth/login "" "$creds"
 expect 200 "login again"
 refresh="$(jq -r .refresh_token "$body")"
-[[ "${#refresh}" == 43 ]] || fail "login: no refresh_token: $(cat "$body")"
+# A refresh token is its session's id (a lowercase UUID), a dot and 32 random bytes in base64url.
+refresh_form='^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}[.][A-Za-z0-9_-]{43}$'
+[[ "$refresh" =~ $refresh_form ]] || fail "login: no refresh_token of the form <sid>.<secret>: $(cat "$body")"
 call POST /api/auth/refresh "" "$(jq -cn --arg r "$refresh" '{refresh_token: $r}')"
 expect 200 "refresh"
 renewed="$(jq -r .token "$body")"
