@@ -41,6 +41,10 @@ func New(ctx context.Context, o Options) (func(ctx context.Context) jwt.Keyfunc,
 		Client:          client,
 		HTTPTimeout:     fetchTimeout,
 		RefreshInterval: o.RefreshInterval,
+		// The fetched set is asked first: the given set is empty, and a
+		// lookup that misses in it formats an error (two allocations) on
+		// every request's key lookup.
+		PrioritizeHTTP: true,
 		// jwkset bounds the wait for the rate limit and the fetch that follows
 		// with this one deadline (under the request's own), so it is the fetch
 		// timeout: a shorter one would fail on-demand fetches that cross a

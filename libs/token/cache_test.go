@@ -2,6 +2,8 @@ package token_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -28,6 +30,9 @@ type keySource struct {
 	iss       *testkit.Issuer
 	published atomic.Bool
 	checks    atomic.Int64
+	// serve, when set, is the key handed out instead of the issuer's
+	// (a copy of it, as after a refresh; or another key under its kid).
+	serve atomic.Pointer[rsa.PublicKey]
 }
 
 func newKeySource(t *testing.T) *keySource {
@@ -43,6 +48,9 @@ func (ks *keySource) keys(context.Context) jwt.Keyfunc {
 		}
 		if kid, _ := t.Header["kid"].(string); kid != ks.iss.KID || !ks.published.Load() {
 			return nil, errors.New("unknown kid")
+		}
+		if k := ks.serve.Load(); k != nil {
+			return k, nil
 		}
 		return &ks.iss.Key.PublicKey, nil
 	}
@@ -121,6 +129,45 @@ func TestCacheDropsEntryWhenKidLeavesKeySet(t *testing.T) {
 	}
 	if token.CachedTokens(v) != 0 {
 		t.Fatalf("%d entries left after the key left the key set", token.CachedTokens(v))
+	}
+}
+
+// A refresh of the key set parses the same key into a new object: the
+// entry stays (no signature check again), and so does a token verified
+// with the new object, as long as the key is equal.
+func TestCacheKeepsEntryWhenKeyIsParsedAgain(t *testing.T) {
+	ks := newKeySource(t)
+	v := ks.verifier()
+	raw := ks.iss.Token(t, user1)
+	mustVerify(t, v, raw)
+	for range 3 {
+		parsedAgain := ks.iss.Key.PublicKey // a copy: equal, another object
+		ks.serve.Store(&parsedAgain)
+		mustVerify(t, v, raw)
+		mustVerify(t, v, raw)
+	}
+	if n := ks.checks.Load(); n != 1 {
+		t.Fatalf("%d signature checks, want 1: the entry did not survive its key being parsed again", n)
+	}
+}
+
+// An entry ends when its kid names another key (a replaced key): the token
+// is then refused.
+func TestCacheDropsEntryWhenKidGetsAnotherKey(t *testing.T) {
+	ks := newKeySource(t)
+	v := ks.verifier()
+	raw := ks.iss.Token(t, user1)
+	mustVerify(t, v, raw)
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks.serve.Store(&other.PublicKey)
+	if _, err := v.Verify(context.Background(), raw); !apierr.Is(err, apierr.TokenInvalidError) {
+		t.Fatalf("another key under the kid: got %v, want TokenInvalidError", err)
+	}
+	if token.CachedTokens(v) != 0 {
+		t.Fatalf("%d entries left after the kid got another key", token.CachedTokens(v))
 	}
 }
 

@@ -8,6 +8,8 @@ package token
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -188,8 +190,14 @@ func (v *Verifier) check(ctx context.Context, raw string) (*Claims, error) {
 	if v.verified != nil {
 		sum = sha256.Sum256([]byte(raw))
 		if e, ok := v.verified.Get(sum); ok {
-			if v.now().Before(e.exp) && v.stillPublished(ctx, e) {
-				return e.claims, nil
+			if v.now().Before(e.exp) {
+				if key, ok := v.stillPublished(ctx, e); ok {
+					if key != nil { // published again by a refresh: remember that object
+						e.key = key
+						v.verified.Add(sum, e)
+					}
+					return e.claims, nil
+				}
 			}
 			// Expired (the full check below says so, with its leeway) or
 			// its key left the key set: never answer from this entry again.
@@ -231,14 +239,38 @@ func (v *Verifier) check(ctx context.Context, raw string) (*Claims, error) {
 
 // stillPublished asks the key source whether the key that verified e is
 // still the one published under its kid (a key removed from the JWKS, or
-// replaced, ends the entry).
-func (v *Verifier) stillPublished(ctx context.Context, e verified) bool {
+// replaced, ends the entry). The source hands out the same key object until
+// a refresh of the key set parses it again: that one is taken as is
+// (comparing two RSA keys with Equal allocates twice and reads 2048 bits);
+// an equal key in a new object is returned, for the entry to keep.
+func (v *Verifier) stillPublished(ctx context.Context, e verified) (renewed any, ok bool) {
 	k, err := v.keys(ctx)(e.probe)
 	if err != nil {
-		return false
+		return nil, false
+	}
+	if sameObject(k, e.key) {
+		return nil, true
 	}
 	pub, ok := k.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && pub.Equal(e.key)
+	if !ok || !pub.Equal(e.key) {
+		return nil, false
+	}
+	return k, true
+}
+
+// sameObject reports whether a and b are the same RSA or ECDSA public key
+// object (other key types, such as ed25519's slices, are never compared
+// here: == on them would panic).
+func sameObject(a, b any) bool {
+	switch a := a.(type) {
+	case *rsa.PublicKey:
+		b, ok := b.(*rsa.PublicKey)
+		return ok && a == b
+	case *ecdsa.PublicKey:
+		b, ok := b.(*ecdsa.PublicKey)
+		return ok && a == b
+	}
+	return false
 }
 
 // IsUserID reports whether sub has the form of the user ids auth issues
