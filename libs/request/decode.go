@@ -210,7 +210,9 @@ func (d *directDecoder) decodeInto(f field, fv reflect.Value) bool {
 		if f.decode == decodeString {
 			*fv.Addr().Interface().(*string) = s
 		} else {
-			*fv.Addr().Interface().(**string) = &s
+			p := new(string) // not &s: s would be on the heap for every field
+			*p = s
+			*fv.Addr().Interface().(**string) = p
 		}
 		return true
 	case decodeStrings, decodeStringsPtr:
@@ -221,7 +223,9 @@ func (d *directDecoder) decodeInto(f field, fv reflect.Value) bool {
 		if f.decode == decodeStrings {
 			*fv.Addr().Interface().(*[]string) = list
 		} else {
-			*fv.Addr().Interface().(**[]string) = &list
+			p := new([]string)
+			*p = list
+			*fv.Addr().Interface().(**[]string) = p
 		}
 		return true
 	}
