@@ -65,6 +65,14 @@ func RedisSentinelURL(t testing.TB) string {
 	return fromEnv(t, RedisSentinelEnv, "Sentinel-managed Redis")
 }
 
+// RedisTopologies are the test Redis deployments by name, for a test that
+// must hold on each: one server, a Redis Cluster and a Sentinel-managed
+// primary. The test fails when one of them is missing.
+func RedisTopologies(t testing.TB) map[string]string {
+	t.Helper()
+	return map[string]string{"server": RedisURL(t), "cluster": RedisClusterURL(t), "sentinel": RedisSentinelURL(t)}
+}
+
 var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9]+`)
 
 // Database returns a database name of its own for the test, so tests never

@@ -17,11 +17,7 @@ import (
 // (each window's commands touch one key, so one slot) and a Sentinel-managed
 // primary.
 func TestWindowOnEveryRedisTopology(t *testing.T) {
-	for name, url := range map[string]string{
-		"server":   testkit.RedisURL(t),
-		"cluster":  testkit.RedisClusterURL(t),
-		"sentinel": testkit.RedisSentinelURL(t),
-	} {
+	for name, url := range testkit.RedisTopologies(t) {
 		t.Run(name, func(t *testing.T) {
 			rdb, err := store.OpenRedis(store.Config{RedisURL: url, DialTimeout: time.Second})
 			if err != nil {

@@ -104,11 +104,7 @@ func rotate(t *testing.T, s *sessions.Store, tok string) sessions.Rotation {
 // so the successor is refused too, and so is every later presentation.
 // On one server, a Redis Cluster and a Sentinel-managed primary.
 func TestRotationSpendsAndReuseEndsTheSession(t *testing.T) {
-	for name, url := range map[string]string{
-		"server":   testkit.RedisURL(t),
-		"cluster":  testkit.RedisClusterURL(t),
-		"sentinel": testkit.RedisSentinelURL(t),
-	} {
+	for name, url := range testkit.RedisTopologies(t) {
 		t.Run(name, func(t *testing.T) {
 			s, _, _ := newStore(t, url, time.Hour, 24*time.Hour)
 			ctx := context.Background()
@@ -258,11 +254,7 @@ func TestSessionsEnd(t *testing.T) {
 // sessions:<user> under the store's prefix. On one server, a Redis Cluster
 // and a Sentinel-managed primary.
 func TestRotationsAddNoKeys(t *testing.T) {
-	for name, url := range map[string]string{
-		"server":   testkit.RedisURL(t),
-		"cluster":  testkit.RedisClusterURL(t),
-		"sentinel": testkit.RedisSentinelURL(t),
-	} {
+	for name, url := range testkit.RedisTopologies(t) {
 		t.Run(name, func(t *testing.T) {
 			s, rdb, prefix := newStore(t, url, time.Hour, 24*time.Hour)
 			sid := uuid.NewString()
