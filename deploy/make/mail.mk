@@ -2,5 +2,3 @@
 # Makefile) unless SMTP_URL is set.
 run: $(MAILPIT)
 
-# The opaque token parser (refresh and reset tokens) takes whatever a client sends.
-FUZZ_TARGETS += services/auth:./internal/opaque:FuzzParse
