@@ -18,7 +18,8 @@
 //     InternalServerError; a driver's error never leaves a store bare.
 //
 // The one match on an error's text, FerretDB's backend timeouts, is
-// serverTimedOut, pinned by TestMongoServerTimeouts.
+// serverTimedOut, pinned by TestMongoServerTimeouts (answers recorded) and
+// TestFerretDBBackendTimeout (the answer of a real FerretDB).
 package store
 
 import (
@@ -241,12 +242,15 @@ func (f Failures) MongoFailed(op metrics.Operation, err error) error {
 // serverTimedOut reports whether the server gave up on the operation because
 // the time the driver gave it (maxTimeMS, from the request's deadline) ran
 // out. MongoDB then answers MaxTimeMSExpired, which mongo.IsTimeout knows.
-// FerretDB v1 does so only when its context is canceled: when its
-// PostgreSQL or SQLite read hits the deadline first, it answers
-// InternalError (code 1) with the backend's timeout in the message (FerretDB
-// v1.24 handler.handleMaxTimeMSError), e.g. "... timeout: read tcp
-// 127.0.0.1:44772->127.0.0.1:5432: i/o timeout". Both mean the storage was
-// too slow, which the client may retry, not a fault of ours.
+// FerretDB v1 does so only when it canceled the command itself (find,
+// aggregate): a findAndModify gets its maxTimeMS as a deadline, and a
+// PostgreSQL or SQLite read that hits a deadline or its own read timeout
+// answers InternalError (code 1) with the timeout in the message (FerretDB
+// v1.24 handler.handleMaxTimeMSError and findAndModifyDocument), e.g.
+// "... sqlite.(*queryIterator).Next] context deadline exceeded" or "...
+// timeout: read tcp 127.0.0.1:44772->127.0.0.1:5432: i/o timeout". Both
+// mean the storage was too slow, which the client may retry, not a fault of
+// ours.
 func serverTimedOut(err error) bool {
 	const internalError = 1
 	var ce mongo.CommandError

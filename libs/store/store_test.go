@@ -120,6 +120,55 @@ func TestMongoServerTimeouts(t *testing.T) {
 	}
 }
 
+// A real FerretDB that runs out of the time the driver gave it answers
+// InternalError (code 1) with "context deadline exceeded" in the message,
+// not MaxTimeMSExpired, and that answer is ServiceUnavailableError like the
+// recorded ones of TestMongoServerTimeouts. FerretDB v1 gives findAndModify
+// its maxTimeMS as a context deadline (find and aggregate get a
+// cancellation, which it does answer MaxTimeMSExpired); a findAndModify
+// whose filter matches none of 10,000 documents reads every one of them, a
+// few hundred times longer than the 1 ms it is given.
+func TestFerretDBBackendTimeout(t *testing.T) {
+	cfg := store.Config{MongoURI: testkit.MongoURI(t), MongoDatabase: testkit.Database(t), DialTimeout: 2 * time.Second}
+	client, db, err := store.OpenMongo(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = client.Disconnect(context.Background()) }()
+	// No deadline on the context: the driver would send maxTimeMS of its own
+	// from one, and its own timeout could answer first. The command's
+	// maxTimeMS is the only limit; the cancel bounds the test.
+	ctx, cancel := context.WithCancel(t.Context())
+	defer time.AfterFunc(30*time.Second, cancel).Stop()
+	var info bson.M
+	if err := db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := info["ferretdbVersion"]; !ok {
+		t.Skipf("the server is not FerretDB (version %v): MongoDB answers MaxTimeMSExpired, recorded in TestMongoServerTimeouts", info["version"])
+	}
+	const n = 10_000
+	docs := make([]any, n)
+	for i := range docs {
+		docs[i] = bson.D{{Key: "n", Value: i}}
+	}
+	if _, err := db.Collection("big").InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	cause := db.RunCommand(ctx, bson.D{
+		{Key: "findAndModify", Value: "big"},
+		{Key: "query", Value: bson.D{{Key: "n", Value: bson.D{{Key: "$lt", Value: -1}}}}},
+		{Key: "update", Value: bson.D{{Key: "$set", Value: bson.D{{Key: "seen", Value: true}}}}},
+		{Key: "maxTimeMS", Value: 1},
+	}).Err()
+	var ce mongo.CommandError
+	if !errors.As(cause, &ce) || ce.Code != 1 || mongo.IsTimeout(cause) {
+		t.Fatalf("findAndModify past its maxTimeMS answered %v; want an InternalError (code 1) that mongo.IsTimeout does not know", cause)
+	}
+	m := metrics.New(prometheus.NewRegistry(), "test")
+	mapped(t, m, metrics.MongoDB, metrics.Update, cause, store.NewFailures(m).MongoFailed(metrics.Update, cause), apierr.ServiceUnavailableError)
+}
+
 // The same mapping for a real redis-server.
 func TestRedisErrors(t *testing.T) {
 	live := store.Config{RedisURL: testkit.RedisURL(t), DialTimeout: 2 * time.Second}
