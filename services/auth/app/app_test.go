@@ -502,7 +502,10 @@ func TestConfigErrors(t *testing.T) {
 func TestMetricsExposed(t *testing.T) {
 	s := startAuth(t, nil)
 	signup(t, s, creds)
-	login(t, s, creds)
+	tok := login(t, s, creds)
+	if r := testkit.Do(t, "POST", s.URL+"/api/auth/logout", "", testkit.Bearer(tok)...); r.Status != 204 {
+		t.Fatalf("logout: %d %s", r.Status, r.Body)
+	}
 	testkit.Do(t, "GET", s.URL+"/no/such/path", "")
 	body := string(testkit.Do(t, "GET", s.AdminURL+"/metrics", "").Body)
 	for _, want := range []string{
@@ -510,6 +513,8 @@ func TestMetricsExposed(t *testing.T) {
 		`http_requests_total{method="GET",route="unmatched",service="auth",status="404"} 1`,
 		`moviebag_errors_total{code="NotFoundError",service="auth",status="404"} 1`,
 		`moviebag_login_attempts_total{result="success",service="auth"} 1`,
+		`moviebag_tokens_revoked_total{service="auth"} 1`,
+		`moviebag_sessions_ended_total{reason="logout",service="auth"} 1`,
 		`http_request_duration_seconds_bucket{method="POST",route="/api/auth/signup",service="auth",le="0.005"}`,
 		`moviebag_build_info{`, `go_goroutines`, `process_resident_memory_bytes`,
 	} {

@@ -13,7 +13,7 @@ func addRoutes(app *fiber.App, d Deps) {
 	app.Post("/api/auth/signup", handleSignup(d.Accounts.Signup, d.Clients))
 	app.Post("/api/auth/login", handleLogin(d.Accounts.Login, d.Clients))
 	app.Post("/api/auth/refresh", handleRefresh(d.Accounts.Refresh))
-	app.Post("/api/auth/logout", auth, handleLogout(d.Accounts.Sessions, d.Metrics))
+	app.Post("/api/auth/logout", auth, handleLogout(d.Accounts.Logout))
 	app.Post("/api/auth/password/forgot", handleForgotPassword(d.Accounts.ForgotPassword, d.Clients))
 	app.Post("/api/auth/password/reset", handleResetPassword(d.Accounts.ResetPassword, d.Clients))
 	app.Post("/api/auth/logout-all", auth, handleLogoutAll(d.Accounts.LogoutAll))

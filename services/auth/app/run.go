@@ -93,7 +93,7 @@ func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, 
 		Accounts: account.Accounts{
 			Signup: signup, Login: login,
 			ForgotPassword: forgot, ResetPassword: reset,
-			Sessions:  sess,
+			Logout:    &account.Logout{Sessions: sess, Record: m.tokenRevoked},
 			LogoutAll: &account.LogoutAll{Sessions: sess},
 			ChangePassword: &account.ChangePassword{
 				Users: userStore, Hasher: h, EmailLimit: login.EmailLimit, Sessions: sess,
@@ -109,7 +109,6 @@ func build(ctx context.Context, cfg Config, p service.Parts, compare func(hash, 
 		Keys:     keySet,
 		Verifier: p.Verifier(keySet.Keyfunc, []string{"RS256"}),
 		Clients:  p.Clients,
-		Metrics:  m,
 	}), nil
 }
 

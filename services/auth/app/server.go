@@ -33,7 +33,6 @@ type Deps struct {
 	Verifier *token.Verifier
 	// Clients tells a request's client address behind trusted proxies.
 	Clients *server.Clients
-	Metrics *Metrics
 }
 
 // Service is the name on metrics and logs.

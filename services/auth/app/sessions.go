@@ -43,12 +43,11 @@ func handleRefresh(refresh *account.Refresh) fiber.Handler {
 	}
 }
 
-func handleLogout(s *account.Sessions, m *Metrics) fiber.Handler {
+func handleLogout(logout *account.Logout) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if err := s.Logout(c.UserContext(), server.TokenClaims(c)); err != nil {
+		if err := logout.Handle(c.UserContext(), server.TokenClaims(c)); err != nil {
 			return err
 		}
-		m.tokenRevoked()
 		return c.SendStatus(fiber.StatusNoContent)
 	}
 }

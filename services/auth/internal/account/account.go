@@ -25,8 +25,8 @@ type Accounts struct {
 	ChangePassword *ChangePassword
 	ForgotPassword *ForgotPassword
 	ResetPassword  *ResetPassword
-	// Sessions ends sessions (logout); Refresh renews one.
-	Sessions      *Sessions
+	Logout         *Logout
+	// Refresh renews a session.
 	Refresh       *Refresh
 	DeleteAccount *DeleteAccount
 }
