@@ -1,4 +1,4 @@
-# Benchmarks: `make bench` (the services under load against their ceilings, about 8 minutes) and
+# Benchmarks: `make bench` (the services under load against their ceilings, by vegeta and by wrk, about 10 minutes) and
 # `make bench-go` (Go benchmarks of the hot paths). Neither is part of `make test`.
 # bench/ is its own Go module, outside go.work (GOWORK=off): vegeta and FerretDB's PostgreSQL
 # backend stay out of the services' build. See docs/benchmarks.md.
@@ -19,19 +19,19 @@ DEPS_TARGETS += deps-bench
 APT_TARGETS += deps-bench-apt
 
 .PHONY: deps-bench deps-bench-apt
-deps-bench: deps-bench-apt ## wrk (Debian package; the optional cross-check of make bench) when missing, and the bench module
+deps-bench: deps-bench-apt ## wrk (Debian package; make bench's second load generator) when missing, and the bench module
 	cd $(BENCH_MODULE) && GOWORK=off $(GO) mod download
 
 deps-bench-apt:
 	@if ! command -v wrk >/dev/null; then \
-	  echo "installing Debian package wrk (cross-check of make bench)"; \
+	  echo "installing Debian package wrk (make bench's second load generator)"; \
 	  $(BENCH_SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(BENCH_SUDO) apt-get install -y -qq --no-install-recommends \
-	    -o DPkg::Lock::Timeout=300 wrk || echo "wrk not installed: make bench runs without its cross-check"; \
+	    -o DPkg::Lock::Timeout=300 wrk || echo "wrk not installed: make bench gives vegeta's figures only"; \
 	fi
 
 .PHONY: bench
-bench: ## load-test release builds of both services against the framework and storage ceilings; table in bench/results/
+bench: ## load-test release builds of both services against the framework and storage ceilings, by vegeta and wrk; table in bench/results/
 	@command -v redis-server >/dev/null || { echo "redis-server is not on PATH: run 'make deps' (Debian package redis-server)"; exit 1; }
 	@echo "bench: [1/2] vet and build the driver (module $(BENCH_MODULE), GOWORK=off)"
 	cd $(BENCH_MODULE) && GOWORK=off $(GO) vet ./...

@@ -6,7 +6,8 @@
 // not-found, create-invalid, login, create; through the gateway and straight
 // to each service), measures the two ceilings (bare Fiber
 // answering a fixed JSON; bare Fiber doing the same FindOne by _id) and the
-// bcrypt bound of login in the same run, and prints a table, which it also
+// bcrypt bound of login in the same run, runs each storage-free path again
+// with wrk (a C load generator) beside vegeta, and prints a table, which it also
 // writes to bench/results/, then list and get-by-id at growing collection
 // sizes (a table and an SVG plot). Its last three lines are
 // `ceiling ratio get-movie direct: X`, `ceiling ratio create-invalid direct: X`
