@@ -47,14 +47,20 @@ func DecodeValid[T any](c *fiber.Ctx) (T, error) {
 // A body that is all right but for validation, the common case, is decoded
 // in one pass straight into the T (decodeDirect); anything else is decoded
 // again by the field-by-field pass (decodeFields), which names every
-// offending field. Both agree on every value they accept (FuzzDecodeDirect).
+// offending field. Both give the same answer to every body (FuzzDecode).
 func Decode[T any](contentType string, body []byte) (T, error) {
+	return decode[T](contentType, body, true)
+}
+
+// decode is Decode; without direct, every body goes through the
+// field-by-field pass (the tests hold the two passes to the same answers).
+func decode[T any](contentType string, body []byte, direct bool) (T, error) {
 	var v T
 	if !isJSON(contentType) {
 		return v, apierr.New(apierr.UnsupportedMediaTypeError)
 	}
 	fields := fieldsOf(reflect.TypeFor[T]())
-	if !decodeDirect(body, reflect.ValueOf(&v).Elem(), fields) {
+	if !direct || !decodeDirect(body, reflect.ValueOf(&v).Elem(), fields) {
 		v = *new(T) // whatever the direct pass set before it gave up
 		if err := decodeFields(body, reflect.ValueOf(&v).Elem(), fields); err != nil {
 			return v, err
@@ -204,33 +210,25 @@ func (d *directDecoder) decodeInto(f field, fv reflect.Value) bool {
 	switch f.decode {
 	case decodeString, decodeStringPtr:
 		s, ok := d.readString()
-		if !ok {
-			return false
-		}
-		if f.decode == decodeString {
-			*fv.Addr().Interface().(*string) = s
-		} else {
-			p := new(string) // not &s: s would be on the heap for every field
-			*p = s
-			*fv.Addr().Interface().(**string) = p
-		}
-		return true
+		return ok && set(fv, f.decode == decodeStringPtr, s)
 	case decodeStrings, decodeStringsPtr:
 		list, ok := d.readStrings()
-		if !ok {
-			return false
-		}
-		if f.decode == decodeStrings {
-			*fv.Addr().Interface().(*[]string) = list
-		} else {
-			p := new([]string)
-			*p = list
-			*fv.Addr().Interface().(**[]string) = p
-		}
-		return true
+		return ok && set(fv, f.decode == decodeStringsPtr, list)
 	}
 	raw, err := d.dec.ReadValue()
 	return err == nil && json.Unmarshal(raw, fv.Addr().Interface()) == nil
+}
+
+// set stores v in the field fv, of type E or (ptr) *E, and returns true.
+func set[E any](fv reflect.Value, ptr bool, v E) bool {
+	if !ptr {
+		*fv.Addr().Interface().(*E) = v
+		return true
+	}
+	p := new(E) // not &v: v would be on the heap for every field
+	*p = v
+	*fv.Addr().Interface().(**E) = p
+	return true
 }
 
 // readString reads a JSON string.

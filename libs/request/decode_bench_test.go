@@ -21,9 +21,8 @@ type benchCredentials struct {
 
 // BenchmarkDecode is strict decoding plus validation of the request bodies
 // the services see most: a valid movie, valid credentials, and the invalid
-// movie of `make bench`'s create-invalid path. Each "reference" is the same
-// body through the field-by-field decoder alone (Decode before its direct
-// pass), side by side.
+// movie of `make bench`'s create-invalid path. Each "field by field" is the
+// same body without the direct pass (as Decode was before it), side by side.
 func BenchmarkDecode(b *testing.B) {
 	b.Run("movie valid", func(b *testing.B) {
 		body := []byte(`{"name":"Heat","casts":["Al Pacino","Robert De Niro","Val Kilmer"],"genres":["Crime","Thriller"]}`)
@@ -48,7 +47,7 @@ func benchDecode[T any](b *testing.B, body []byte, wantErr bool) {
 	for _, d := range []struct {
 		name   string
 		decode func(string, []byte) (T, error)
-	}{{"decode", request.Decode[T]}, {"reference", request.DecodeReference[T]}} {
+	}{{"decode", request.Decode[T]}, {"field by field", request.DecodeFieldByField[T]}} {
 		b.Run(d.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))

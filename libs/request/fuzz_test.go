@@ -14,7 +14,7 @@ import (
 type label string
 
 // mixed has fields of the kinds no service request has, so that the direct
-// pass's encoding/json fallback is held to the reference too.
+// pass's encoding/json fallback is held to the field-by-field pass too.
 type mixed struct {
 	Count  int    `json:"count"`
 	Flag   *bool  `json:"flag"`
@@ -29,8 +29,8 @@ type mixed struct {
 
 // FuzzDecode: whatever the body and content type, decoding either succeeds
 // with a valid value or fails with a 4xx catalog error; it never panics.
-// And it answers as the field-by-field decoder before the direct pass did
-// (request.DecodeReference): the same value, the same code and details.
+// And its direct pass answers as the field-by-field pass
+// (request.DecodeFieldByField): the same value, the same code and details.
 func FuzzDecode(f *testing.F) {
 	f.Add("application/json", []byte(`{"email":"a@b.co","password":"secret"}`))
 	f.Add("application/json", []byte(`{"name":"Heat","casts":["a"]}`))
@@ -66,20 +66,20 @@ func FuzzDecode(f *testing.F) {
 		_, err = request.Decode[patch](ct, body)
 		check(err)
 
-		sameAsReference[creds](t, ct, body)
-		sameAsReference[movie](t, ct, body)
-		sameAsReference[patch](t, ct, body)
-		sameAsReference[mixed](t, ct, body)
+		sameAsFieldByField[creds](t, ct, body)
+		sameAsFieldByField[movie](t, ct, body)
+		sameAsFieldByField[patch](t, ct, body)
+		sameAsFieldByField[mixed](t, ct, body)
 	})
 }
 
-// sameAsReference fails unless Decode and DecodeReference give the same
+// sameAsFieldByField fails unless Decode and DecodeFieldByField give the same
 // answer for body: the same value when both accept it, else the same
 // catalog code and details.
-func sameAsReference[T any](t *testing.T, ct string, body []byte) {
+func sameAsFieldByField[T any](t *testing.T, ct string, body []byte) {
 	t.Helper()
 	got, gotErr := request.Decode[T](ct, body)
-	want, wantErr := request.DecodeReference[T](ct, body)
+	want, wantErr := request.DecodeFieldByField[T](ct, body)
 	answer := func(err error) any {
 		var e *apierr.Error
 		if errors.As(err, &e) {
@@ -94,9 +94,9 @@ func sameAsReference[T any](t *testing.T, ct string, body []byte) {
 		return nil
 	}
 	if !reflect.DeepEqual(answer(gotErr), answer(wantErr)) {
-		t.Fatalf("%T from %q (%s): Decode answered %+v, the reference %+v", got, body, ct, answer(gotErr), answer(wantErr))
+		t.Fatalf("%T from %q (%s): Decode answered %+v, field by field %+v", got, body, ct, answer(gotErr), answer(wantErr))
 	}
 	if wantErr == nil && !reflect.DeepEqual(got, want) {
-		t.Fatalf("%T from %q: Decode made %#v, the reference %#v", got, body, got, want)
+		t.Fatalf("%T from %q: Decode made %#v, field by field %#v", got, body, got, want)
 	}
 }

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"errors"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/metrics"
+	"github.com/moviebag/moviebag/libs/server"
 )
 
 // BenchmarkMiddleware prices each of the shared middleware on its own: a
@@ -25,20 +26,20 @@ func BenchmarkMiddleware(b *testing.B) {
 	m := metrics.New(prometheus.NewRegistry(), "bench")
 	warn := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	info := slog.New(slog.NewJSONHandler(io.Discard, nil)).With("service", "bench")
-	render := errorHandler(warn, m)
+	render := server.ErrorHandler(warn, m)
 	cases := []struct {
 		name string
 		mw   fiber.Handler // nil: none
 		body []byte        // a POST with this JSON body when set
 	}{
 		{"none", nil, nil},
-		{"instrument warn", instrument(warn, m, render), nil},
-		{"instrument info (access log)", instrument(info, m, render), nil},
-		{"recoverPanic", recoverPanic, nil},
-		{"limitBody", limitBody(65536, drainLimit), benchJSON},
-		{"refuseContentEncoding", refuseContentEncoding, benchJSON},
-		{"shed 512", shed(512), nil},
-		{"deadline", deadline(5 * time.Second), nil},
+		{"instrument warn", server.Instrument(warn, m, render), nil},
+		{"instrument info (access log)", server.Instrument(info, m, render), nil},
+		{"recoverPanic", server.RecoverPanic, nil},
+		{"limitBody", server.LimitBody(65536, server.DrainLimit), benchJSON},
+		{"refuseContentEncoding", server.RefuseContentEncoding, benchJSON},
+		{"shed 512", server.Shed(512), nil},
+		{"deadline", server.Deadline(5 * time.Second), nil},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
@@ -66,7 +67,7 @@ func BenchmarkMiddleware(b *testing.B) {
 func BenchmarkErrorHandler(b *testing.B) {
 	m := metrics.New(prometheus.NewRegistry(), "bench")
 	warn := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	render := errorHandler(warn, m)
+	render := server.ErrorHandler(warn, m)
 	cases := []struct {
 		name   string
 		err    error
@@ -85,7 +86,7 @@ func BenchmarkErrorHandler(b *testing.B) {
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
 			app := fiber.New(fiber.Config{DisableStartupMessage: true, ErrorHandler: render})
-			app.Use(instrument(warn, m, render))
+			app.Use(server.Instrument(warn, m, render))
 			app.Get("/fail", func(*fiber.Ctx) error { return tc.err })
 			serveLoop(b, app.Handler(), fiber.MethodGet, tc.path, nil, tc.status)
 		})
@@ -95,8 +96,8 @@ func BenchmarkErrorHandler(b *testing.B) {
 // benchJSON is about the size of a movie.
 var benchJSON = []byte(`{"id":"6b06f1ebcf512d8be09e8da8","name":"Heat","casts":["Al Pacino","Robert De Niro"],"genres":["Crime"]}`)
 
-// serveLoop calls h with one reused request, as fasthttp's server does for
-// the requests of one connection, and checks each answer's status.
+// serveLoop serves one request, method path with body (JSON) when set, as
+// serveBench does.
 func serveLoop(b *testing.B, h fasthttp.RequestHandler, method, path string, body []byte, status int) {
 	b.Helper()
 	var req fasthttp.Request
@@ -106,15 +107,5 @@ func serveLoop(b *testing.B, h fasthttp.RequestHandler, method, path string, bod
 		req.Header.SetContentType(fiber.MIMEApplicationJSON)
 		req.SetBody(body)
 	}
-	var ctx fasthttp.RequestCtx
-	ctx.Init(&req, nil, nil)
-	b.ReportAllocs()
-	for b.Loop() {
-		h(&ctx)
-		if ctx.Response.StatusCode() != status {
-			b.Fatalf("status %d, want %d: %s", ctx.Response.StatusCode(), status, ctx.Response.Body())
-		}
-		ctx.Response.Reset()
-		ctx.ResetUserValues()
-	}
+	serveBench(b, h, &req, status)
 }

@@ -58,26 +58,13 @@ func BenchmarkObserve(b *testing.B) {
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
-			h := tc.app.Handler()
 			var req fasthttp.Request
 			req.Header.SetMethod(fiber.MethodGet)
 			req.SetRequestURI(tc.path)
 			if tc.requestID != "" {
 				req.Header.Set("X-Request-ID", tc.requestID)
 			}
-			var ctx fasthttp.RequestCtx
-			ctx.Init(&req, nil, nil)
-			b.ReportAllocs()
-			for b.Loop() {
-				h(&ctx)
-				if ctx.Response.StatusCode() != tc.status {
-					b.Fatalf("status %d, want %d: %s", ctx.Response.StatusCode(), tc.status, ctx.Response.Body())
-				}
-				// What fasthttp's server does between two requests of a
-				// connection: Fiber keeps the request context in a user value.
-				ctx.Response.Reset()
-				ctx.ResetUserValues()
-			}
+			serveBench(b, tc.app.Handler(), &req, tc.status)
 		})
 	}
 }

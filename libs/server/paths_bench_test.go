@@ -42,17 +42,7 @@ func (notRevoked) Denies(context.Context, *token.Claims) (bool, error) { return 
 // the body, 400 envelope with details). LOG_LEVEL warn is what `make bench`
 // runs; info (the default) adds the access-log line.
 func BenchmarkPaths(b *testing.B) {
-	iss := testkit.NewIssuer(b)
-	ctx, cancel := context.WithCancel(context.Background())
-	b.Cleanup(cancel)
-	keys, err := jwks.New(ctx, jwks.Options{
-		URL: iss.JWKSURL, RefreshInterval: time.Hour, UnknownKIDInterval: time.Hour, Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	verifier := token.NewVerifier(keys, token.Policy{Issuer: iss.Iss, Audience: iss.Aud, Algorithms: []string{"RS256"}}, notRevoked{})
-	bearer := "Bearer " + iss.Token(b, "6b06f1ebcf512d8be09e8da8")
+	verifier, bearer := newVerifier(b)
 
 	newApp := func(level string) *fiber.App {
 		logger, err := server.NewLogger(io.Discard, level, "bench")
@@ -101,8 +91,6 @@ func BenchmarkPaths(b *testing.B) {
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
-			tc.app.Handler()             // builds the routing tree
-			h := tc.app.Server().Handler // what the server calls: server.New's unknown-method check first
 			var req fasthttp.Request
 			req.Header.SetMethod(tc.method)
 			req.SetRequestURI(tc.path)
@@ -113,17 +101,45 @@ func BenchmarkPaths(b *testing.B) {
 				req.SetBody(tc.body)
 				req.Header.SetContentLength(len(tc.body))
 			}
-			var ctx fasthttp.RequestCtx
-			ctx.Init(&req, nil, nil)
-			b.ReportAllocs()
-			for b.Loop() {
-				h(&ctx)
-				if ctx.Response.StatusCode() != tc.status {
-					b.Fatalf("status %d, want %d: %s", ctx.Response.StatusCode(), tc.status, ctx.Response.Body())
-				}
-				ctx.Response.Reset()
-				ctx.ResetUserValues()
-			}
+			tc.app.Handler() // builds the routing tree
+			// What the server calls: server.New's unknown-method check first.
+			serveBench(b, tc.app.Server().Handler, &req, tc.status)
 		})
 	}
+}
+
+// serveBench calls h with req again and again, as fasthttp's server does
+// for the requests of one connection (Fiber keeps the request's context in
+// a user value, reset between them), and checks each answer's status.
+func serveBench(b *testing.B, h fasthttp.RequestHandler, req *fasthttp.Request, status int) {
+	b.Helper()
+	var ctx fasthttp.RequestCtx
+	ctx.Init(req, nil, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		h(&ctx)
+		if ctx.Response.StatusCode() != status {
+			b.Fatalf("status %d, want %d: %s", ctx.Response.StatusCode(), status, ctx.Response.Body())
+		}
+		ctx.Response.Reset()
+		ctx.ResetUserValues()
+	}
+}
+
+// newVerifier returns a token verifier for a fresh issuer, whose JWKS it
+// has fetched (jwks.New, as the services do), with notRevoked for its
+// denylist, and an Authorization header value with one of its tokens.
+func newVerifier(tb testing.TB) (*token.Verifier, string) {
+	tb.Helper()
+	iss := testkit.NewIssuer(tb)
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	keys, err := jwks.New(ctx, jwks.Options{
+		URL: iss.JWKSURL, RefreshInterval: time.Hour, UnknownKIDInterval: time.Hour, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v := token.NewVerifier(keys, token.Policy{Issuer: iss.Iss, Audience: iss.Aud, Algorithms: []string{"RS256"}}, notRevoked{})
+	return v, "Bearer " + iss.Token(tb, "6b06f1ebcf512d8be09e8da8")
 }

@@ -2,10 +2,8 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"regexp"
@@ -19,12 +17,10 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/moviebag/moviebag/libs/apierr"
-	"github.com/moviebag/moviebag/libs/jwks"
 	"github.com/moviebag/moviebag/libs/metrics"
 	"github.com/moviebag/moviebag/libs/request"
 	"github.com/moviebag/moviebag/libs/server"
 	"github.com/moviebag/moviebag/libs/testkit"
-	"github.com/moviebag/moviebag/libs/token"
 )
 
 // wireGolden holds what TestWireBytes saw; MOVIEBAG_UPDATE_GOLDEN=1 rewrites it.
@@ -40,17 +36,7 @@ const wireGolden = "testdata/wire.golden"
 // in sorted order: they come from a map (apierr.Error.Headers). Rewriting the middleware for speed must leave this
 // file as it is.
 func TestWireBytes(t *testing.T) {
-	iss := testkit.NewIssuer(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	keys, err := jwks.New(ctx, jwks.Options{
-		URL: iss.JWKSURL, RefreshInterval: time.Hour, UnknownKIDInterval: time.Hour, Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier := token.NewVerifier(keys, token.Policy{Issuer: iss.Iss, Audience: iss.Aud, Algorithms: []string{"RS256"}}, notRevoked{})
-	bearer := "Bearer " + iss.Token(t, "6b06f1ebcf512d8be09e8da8")
+	verifier, bearer := newVerifier(t)
 
 	logs := &testkit.SyncBuffer{}
 	logger, err := server.NewLogger(logs, "info", "golden")
