@@ -3,7 +3,6 @@ package app
 import (
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -122,7 +121,7 @@ func handleCreate(store MovieStore) fiber.Handler {
 			return err
 		}
 		m, err := store.Create(c.UserContext(), movies.Movie{
-			Name: strings.TrimSpace(in.Name), Casts: in.Casts, Genres: in.Genres, AddedBy: server.TokenClaims(c).Subject,
+			Name: in.Name, Casts: in.Casts, Genres: in.Genres, AddedBy: server.TokenClaims(c).Subject,
 		})
 		if err != nil {
 			return err
@@ -154,10 +153,6 @@ func handleUpdate(store MovieStore) fiber.Handler {
 		in, err := request.DecodeValid[moviePatch](c)
 		if err != nil {
 			return err
-		}
-		if in.Name != nil {
-			name := strings.TrimSpace(*in.Name)
-			in.Name = &name
 		}
 		m, err := store.Update(c.UserContext(), id, server.TokenClaims(c).Subject, movies.Patch(in))
 		if err != nil {

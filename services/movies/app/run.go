@@ -38,8 +38,11 @@ func build(ctx context.Context, cfg Config, p service.Parts) (*fiber.App, error)
 		return nil, err
 	}
 	movieStore := movies.New(p.DB, p.Failures)
-	if err := store.Retry(ctx, p.Logger, "create movies indexes", func(ctx context.Context) error {
-		return movieStore.EnsureIndexes(ctx, p.Logger)
+	if err := store.Retry(ctx, p.Logger, "create movies indexes", movieStore.EnsureIndexes); err != nil {
+		return nil, err
+	}
+	if err := store.Retry(ctx, p.Logger, "give every movie the key of its name", func(ctx context.Context) error {
+		return movieStore.Rekey(ctx, p.Logger)
 	}); err != nil {
 		return nil, err
 	}

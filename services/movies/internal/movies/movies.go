@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -81,12 +82,10 @@ const (
 	ownerIndex  = "added_by"
 )
 
-// EnsureIndexes prepares the collection: the unique index on name_key,
-// sparse so that documents written before the key existed (or by an older
-// replica during a rollout) do not collide on a missing key; then every such
-// document gets its key (see backfill); then the old index on the exact name
-// goes.
-func (s *Store) EnsureIndexes(ctx context.Context, logger *slog.Logger) error {
+// EnsureIndexes creates the unique index on name_key, sparse so that
+// documents written before the key existed (or by an older replica during a
+// rollout) do not collide on a missing key, and the index on added_by.
+func (s *Store) EnsureIndexes(ctx context.Context) error {
 	_, err := s.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: keyField, Value: 1}},
 		Options: options.Index().SetUnique(true).SetSparse(true).SetName(keyIndex),
@@ -100,6 +99,15 @@ func (s *Store) EnsureIndexes(ctx context.Context, logger *slog.Logger) error {
 	}); err != nil {
 		return fmt.Errorf("index on movies.added_by: %w", err)
 	}
+	return nil
+}
+
+// Rekey gives every movie without a name_key, or with one of an older form,
+// the key of its name (see backfill), then drops the old unique index on the
+// exact name. Run it after EnsureIndexes: the unique index on name_key is
+// what tells backfill that two names are now one. What it changes goes to
+// logger; it is safe to run again.
+func (s *Store) Rekey(ctx context.Context, logger *slog.Logger) error {
 	if err := s.backfill(ctx, logger); err != nil {
 		return err
 	}
@@ -187,12 +195,19 @@ func (s *Store) setKey(ctx context.Context, id bson.ObjectID, old *string, key s
 	return err
 }
 
-// Create inserts m with a new id; a name whose key is taken is
-// MovieAlreadyExistsError.
+// storedName is name as it is stored, trimmed of white space around it, and
+// its key: the one place a name given to Create or Update is normalised.
+func storedName(name string) (stored, key string) {
+	stored = strings.TrimSpace(name)
+	return stored, NameKey(stored)
+}
+
+// Create inserts m with a new id and its name trimmed; a name whose key is
+// taken is MovieAlreadyExistsError.
 func (s *Store) Create(ctx context.Context, m Movie) (Movie, error) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	m.ID, m.CreatedAt, m.UpdatedAt = bson.NewObjectID(), now, now
-	m.NameKey = NameKey(m.Name)
+	m.Name, m.NameKey = storedName(m.Name)
 	if _, err := s.coll.InsertOne(ctx, m); err != nil {
 		return Movie{}, s.writeError(ctx, metrics.Insert, err, m.NameKey, m.ID)
 	}
@@ -256,16 +271,18 @@ func (s *Store) List(ctx context.Context, after bson.ObjectID, limit int) ([]Mov
 	return movies, nil
 }
 
-// Update applies p to the movie with id if owner added it, in one round
-// trip, and returns the movie as updated: MovieNotExistsError when there is
+// Update applies p to the movie with id if owner added it (a new name
+// trimmed), in one round trip, and returns the movie as updated:
+// MovieNotExistsError when there is
 // no such movie, UpdatingMovieError when someone else added it,
 // MovieAlreadyExistsError when another movie has the new name's key.
 func (s *Store) Update(ctx context.Context, id bson.ObjectID, owner string, p Patch) (Movie, error) {
 	set := bson.D{{Key: "updated_at", Value: time.Now().UTC().Truncate(time.Millisecond)}}
 	var key string
 	if p.Name != nil {
-		key = NameKey(*p.Name)
-		set = append(set, bson.E{Key: "name", Value: *p.Name}, bson.E{Key: keyField, Value: key})
+		var name string
+		name, key = storedName(*p.Name)
+		set = append(set, bson.E{Key: "name", Value: name}, bson.E{Key: keyField, Value: key})
 	}
 	if p.Casts != nil {
 		set = append(set, bson.E{Key: "casts", Value: *p.Casts})
