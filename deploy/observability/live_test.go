@@ -3,6 +3,7 @@ package observability_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -25,6 +26,7 @@ import (
 	"github.com/moviebag/moviebag/deploy/observability/dashboard"
 	"github.com/moviebag/moviebag/deploy/observability/traffic"
 	"github.com/moviebag/moviebag/libs/metrics"
+	"github.com/moviebag/moviebag/libs/testkit/poll"
 )
 
 // Environment of TestLivePrometheus, set by `make test-observability` once the stack is up.
@@ -84,22 +86,19 @@ func TestLivePrometheus(t *testing.T) {
 			}
 		}
 		var got map[string]float64
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		_ = poll.Within(20*time.Second, 500*time.Millisecond, func() error { // the checks below tell what is missing
 			after := prom.errorsByCode(t)
 			got = map[string]float64{}
-			done := true
-			for code, n := range want {
+			for code := range want {
 				got[code] = after[code] - before[code]
+			}
+			for code, n := range want {
 				if got[code] < float64(n) {
-					done = false
+					return fmt.Errorf("%s rose by %v of %d", code, got[code], n)
 				}
 			}
-			if done || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
+			return nil
+		})
 		for code, n := range want {
 			if got[code] != float64(n) {
 				t.Errorf("moviebag_errors_total{code=%q} rose by %v, the API answered it %d times", code, got[code], n)
@@ -113,13 +112,15 @@ func TestLivePrometheus(t *testing.T) {
 			return slices.ContainsFunc(series, func(s sample) bool { return s.Metric["code"] == code && s.Value > 0 })
 		}
 		var series []sample
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		_ = poll.Within(20*time.Second, 300*time.Millisecond, func() error { // the checks below tell what is missing
 			series = prom.query(t, expr)
-			missing := slices.ContainsFunc(slices.Collect(maps.Keys(want)), func(code string) bool { return !shows(series, code) })
-			if !missing || time.Now().After(deadline) {
-				break
+			for code := range want {
+				if !shows(series, code) {
+					return fmt.Errorf("no positive rate for %s", code)
+				}
 			}
-		}
+			return nil
+		})
 		for code := range want {
 			if !shows(series, code) {
 				t.Errorf("panel %q shows no positive rate for %s: %v", q.PanelTitle, code, series)
@@ -357,8 +358,7 @@ func startPrometheus(t *testing.T, targets map[string]string) *promServer {
 		}
 	})
 	s := &promServer{base: "http://" + addr, http: &http.Client{Timeout: 10 * time.Second}}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	if err := poll.Within(30*time.Second, 200*time.Millisecond, func() error {
 		select {
 		case <-exited:
 			b, _ := os.ReadFile(logPath)
@@ -366,17 +366,18 @@ func startPrometheus(t *testing.T, targets map[string]string) *promServer {
 		default:
 		}
 		resp, err := s.http.Get(s.base + "/-/ready")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus not ready on %s after 30s", addr)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/-/ready answered %d", resp.StatusCode)
 		}
-		time.Sleep(200 * time.Millisecond)
+		return nil
+	}); err != nil {
+		t.Fatalf("prometheus not ready on %s after 30s: %v", addr, err)
 	}
+	return s
 }
 
 type sample struct {
@@ -442,28 +443,31 @@ func (s *promServer) query(t *testing.T, q string) []sample {
 	return out
 }
 
-// queryEventually repeats a query until it returns series (when want is true) or the timeout passes.
+// queryEventually repeats a query until it returns series (when want is true) or the timeout passes, and
+// returns its last answer.
 func (s *promServer) queryEventually(t *testing.T, q string, want bool, timeout time.Duration) []sample {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		series := s.query(t, q)
-		if !want || len(series) > 0 || time.Now().After(deadline) {
-			return series
+	var series []sample
+	_ = poll.Within(timeout, 500*time.Millisecond, func() error { // the caller judges the last answer
+		series = s.query(t, q)
+		if want && len(series) == 0 {
+			return errors.New("no series")
 		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return nil
+	})
+	return series
 }
 
 // waitFor waits until q returns at least n series.
 func (s *promServer) waitFor(t *testing.T, q string, timeout time.Duration, n int) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for len(s.query(t, q)) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v, still fewer than %d series for %s", timeout, n, q)
+	if err := poll.Within(timeout, 300*time.Millisecond, func() error {
+		if got := len(s.query(t, q)); got < n {
+			return fmt.Errorf("%d series", got)
 		}
-		time.Sleep(300 * time.Millisecond)
+		return nil
+	}); err != nil {
+		t.Fatalf("after %v, still fewer than %d series for %s: %v", timeout, n, q, err)
 	}
 }
 
@@ -471,17 +475,16 @@ func (s *promServer) waitFor(t *testing.T, q string, timeout time.Duration, n in
 // own counters), then returns it.
 func (s *promServer) errorsByCodeEventually(t *testing.T, want map[string]float64, timeout time.Duration) map[string]float64 {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		got := s.errorsByCode(t)
-		if maps.Equal(got, want) {
-			return got
+	var got map[string]float64
+	if err := poll.Within(timeout, 300*time.Millisecond, func() error {
+		if got = s.errorsByCode(t); !maps.Equal(got, want) {
+			return errors.New("not equal")
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v Prometheus has moviebag_errors_total by code %v, the services %v", timeout, got, want)
-		}
-		time.Sleep(300 * time.Millisecond)
+		return nil
+	}); err != nil {
+		t.Fatalf("after %v Prometheus has moviebag_errors_total by code %v, the services %v", timeout, got, want)
 	}
+	return got
 }
 
 // servicesErrorsByCode reads moviebag_errors_total from every target's /metrics, summed by code: every code,

@@ -27,6 +27,7 @@ import (
 
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/server"
+	"github.com/moviebag/moviebag/libs/testkit/poll"
 )
 
 // The variables through which `make test` hands the storage to the tests.
@@ -182,16 +183,9 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
 
 // Poll calls cond until it returns nil or timeout has passed, and returns
 // cond's last error; for callers that are not the test's goroutine, or that
-// expect the condition may never hold.
+// expect the condition may never hold. It is poll.Within at pollInterval.
 func Poll(timeout time.Duration, cond func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(pollInterval)
-	}
+	return poll.Within(timeout, pollInterval, cond)
 }
 
 // pollInterval is how often Eventually and Poll try their condition.
