@@ -167,17 +167,12 @@ func restartDatabase(t *testing.T, name string, outage *load.Window) (deleted, r
 	t.Logf("deleting pod %s", pod)
 	kubectl(t, "-n", namespace, "delete", "pod", pod, "--wait")
 	// The StatefulSet makes a pod of the same name: Ready means a new uid with Ready True.
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		uid, ready, _ := strings.Cut(state(), " ")
-		if uid != "" && uid != old && ready == "True" {
-			break
+	eventually(t, 3*time.Minute, 500*time.Millisecond, "pod "+pod+" back and Ready after its deletion", func() error {
+		if uid, ready, _ := strings.Cut(state(), " "); uid == "" || uid == old || ready != "True" {
+			return fmt.Errorf("uid %q (was %q), Ready %q", uid, old, ready)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pod %s not back and Ready within 3 minutes of its deletion", pod)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return nil
+	})
 	ready = time.Now()
 	outage.CloseAt(ready.Add(recovery))
 	t.Logf("%s: deleted and Ready again in %s; failures tolerated until %s after that", name, ready.Sub(start).Round(time.Second), recovery)

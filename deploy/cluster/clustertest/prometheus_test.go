@@ -22,6 +22,7 @@ import (
 
 	"github.com/moviebag/moviebag/deploy/observability/dashboard"
 	"github.com/moviebag/moviebag/deploy/observability/traffic"
+	"github.com/moviebag/moviebag/libs/testkit/poll"
 )
 
 // What TestClusterMonitoring reads from the repository: the rules Prometheus loads (on the managed shape,
@@ -434,16 +435,10 @@ func wantSeries(prom *promAPI, q string, want bool) error {
 func eventually(t *testing.T, timeout, interval time.Duration, what string, cond func() error) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for {
-		err := cond()
-		if err == nil {
-			return since(start)
-		}
-		if time.Since(start) >= timeout {
-			t.Fatalf("%s: not within %v: %v", what, timeout, err)
-		}
-		time.Sleep(interval)
+	if err := poll.Within(timeout, interval, cond); err != nil {
+		t.Fatalf("%s: not within %v: %v", what, timeout, err)
 	}
+	return since(start)
 }
 
 func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }

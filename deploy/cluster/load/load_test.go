@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moviebag/moviebag/libs/testkit/poll"
 )
 
 // The tests drive the real local stack (FerretDB, Redis, both services and the gateway), run as a
@@ -113,26 +115,33 @@ func startStack() (string, func(), error) {
 		_ = logFile.Close()
 		_ = os.RemoveAll(dir)
 	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		resp, err := http.Get(gateway + "/api/movies")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return gateway, stop, nil
-			}
-		}
+	// Wait for the stack to serve, or no longer once it has exited.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	go func() {
 		select {
 		case <-exited:
-		case <-time.After(300 * time.Millisecond):
-			if time.Now().Before(deadline) {
-				continue
-			}
+			cancel()
+		case <-ctx.Done():
 		}
-		log, _ := os.ReadFile(logPath)
-		stop()
-		return "", nil, fmt.Errorf("the stack did not serve %s/api/movies: %v\n%s", gateway, err, tail(log, 4000))
+	}()
+	err = poll.Until(ctx, 300*time.Millisecond, func() error {
+		resp, err := http.Get(gateway + "/api/movies")
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if err == nil {
+		return gateway, stop, nil
 	}
+	log, _ := os.ReadFile(logPath)
+	stop()
+	return "", nil, fmt.Errorf("the stack did not serve %s/api/movies: %v\n%s", gateway, err, tail(log, 4000))
 }
 
 func freeAddr() (string, error) {
