@@ -13,7 +13,7 @@ export PATH := $(BIN):$(PATH)
 
 # Every Go module of the workspace (go.work), one directory per line.
 MODULES = $(shell $(GO) list -m -f '{{.Dir}}')
-# Every Go module of the repository, in go.work or not (bench, deploy/k8stest,
+# Every Go module of the repository, in go.work or not (bench, deploy/k8s/render,
 # deploy/observability are built on their own, with GOWORK=off).
 ALL_MODULES = $(patsubst %/go.mod,%,$(shell git ls-files '*go.mod' 2>/dev/null || find . -name go.mod -not -path './build/*'))
 # Build tags of every service build (build, run, images, bench). validator_novalidatefn leaves out
@@ -126,9 +126,9 @@ test: ## every test (installs what it lacks first, as make deps): vet, unit, int
 	@$(if $(step_top),$(STEP) table)
 
 .PHONY: vet
-# deploy/cluster/kube is one small main over all of Kubernetes: vetting it vets Kubernetes (thousands of
+# deploy/k8s/cluster/kube is one small main over all of Kubernetes: vetting it vets Kubernetes (thousands of
 # packages, tens of minutes). The Kubernetes build of `make deps` compiles it.
-VET_MODULES = $(filter-out deploy/cluster/kube,$(ALL_MODULES))
+VET_MODULES = $(filter-out deploy/k8s/cluster/kube,$(ALL_MODULES))
 vet: ## go build and go vet in every Go module of the repository, in go.work or not (but the Kubernetes build)
 	@for d in $(VET_MODULES); do echo "--- go build, go vet $$d"; \
 	  (cd "$$d" && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...) || exit 1; done
@@ -160,7 +160,7 @@ $(MAILPIT): deploy/mailpit/go.mod deploy/mailpit/go.sum
 	GOWORK=off $(GO) build -C deploy/mailpit -trimpath -ldflags '-s -w' -o $@ github.com/axllent/mailpit
 	@$(STEP) end mailpit
 .PHONY: lint
-# golangci-lint skips deploy/cluster/kube for the reason vet does (VET_MODULES): it would lint all of Kubernetes.
+# golangci-lint skips deploy/k8s/cluster/kube for the reason vet does (VET_MODULES): it would lint all of Kubernetes.
 lint: $(GOLANGCI_LINT) ## gofmt every Go module, golangci-lint every one but the Kubernetes build
 	@unformatted="$$(gofmt -l $(ALL_MODULES))"; if [ -n "$$unformatted" ]; then echo "gofmt -w needed on:"; echo "$$unformatted"; exit 1; fi
 	@for d in $(VET_MODULES); do echo "--- golangci-lint $$d"; (cd "$$d" && GOWORK=off $(GOLANGCI_LINT) run ./...) || exit 1; done

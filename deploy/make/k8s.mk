@@ -1,5 +1,5 @@
 # Kubernetes packaging: charts, skaffold, kind, and the proof that runs here without a container engine
-# (deploy/k8stest). Included by the root Makefile; the images are defined in testcluster.mk.
+# (deploy/k8s/render). Included by the root Makefile; the images are defined in testcluster.mk.
 
 HELM_VERSION           ?= v3.22.0
 ACTIONLINT_VERSION     ?= v1.7.12
@@ -20,7 +20,7 @@ TEST_TARGETS += test-k8s
 
 .PHONY: deps-k8s
 deps-k8s: deps-k8s-apt $(HELM) $(ACTIONLINT) $(KUBE_APISERVER) $(SKAFFOLD) ## Kubernetes tools: helm, actionlint, kube-apiserver, skaffold, etcd, shellcheck
-	@cd deploy/k8stest && GOWORK=off $(GO) mod download && \
+	@cd deploy/k8s/render && GOWORK=off $(GO) mod download && \
 	  GOWORK=off $(GO) mod download $(K8S_CRD_MODULES)
 
 # Module zips that carry the CRDs installed into the test API server.
@@ -28,7 +28,7 @@ K8S_CRD_MODULES := sigs.k8s.io/gateway-api@v1.6.3 github.com/prometheus-operator
 
 .PHONY: test-k8s
 test-k8s: $(BIN)/mkimage ## charts, workflows, skaffold, the image definition: helm lint/template, strict decoding, policies, actionlint, kube-apiserver dry run
-	cd deploy/k8stest && GOWORK=off $(GO) test -count=1 -timeout 45m ./...
+	cd deploy/k8s/render && GOWORK=off $(GO) test -count=1 -timeout 45m ./...
 
 # Read from git once per run and passed on to sub-makes: the images' tag and the tag the chart is installed
 # with must not differ because a file changed in between (a recursive `?=` asked git at every use).
@@ -45,9 +45,9 @@ export IMAGE_VERSION IMAGE_REVISION
 KIND_CLUSTER ?= moviebag
 # The cluster `make routing-up` installs into (kubectl's context name).
 KUBE_CONTEXT ?= kind-$(KIND_CLUSTER)
-# The way in, as on the test cluster (deploy/cluster): the Gateway API standard CRDs and Traefik from the
-# same manifest, deploy/cluster/manifests/traefik.yaml, here with Traefik's official image and the node
-# ports that deploy/kind/cluster.yaml maps from the host: the Gateway on 80, Ingresses on 8080. The test
+# The way in, as on the test cluster (deploy/k8s/cluster): the Gateway API standard CRDs and Traefik from the
+# same manifest, deploy/k8s/cluster/manifests/traefik.yaml, here with Traefik's official image and the node
+# ports that deploy/k8s/kind/cluster.yaml maps from the host: the Gateway on 80, Ingresses on 8080. The test
 # cluster binds them to the node's 127.0.0.1 and never pulls; on kind and minikube the traffic comes in
 # on the node's own address and the image is pulled.
 TRAEFIK_IMAGE ?= docker.io/traefik:$(TRAEFIK_VERSION)
@@ -63,7 +63,7 @@ routing-up: ## Gateway API CRDs + Traefik (Gateway traefik/traefik-gateway, Ingr
 	  crd/gatewayclasses.gateway.networking.k8s.io crd/gateways.gateway.networking.k8s.io crd/httproutes.gateway.networking.k8s.io
 	sed -e 's|\$${IMAGE_TRAEFIK}|$(TRAEFIK_IMAGE)|; s|\$${GATEWAY_PORT}|$(ROUTING_GATEWAY_PORT)|; s|\$${INGRESS_PORT}|$(ROUTING_INGRESS_PORT)|' \
 	  -e 's|imagePullPolicy: Never|imagePullPolicy: IfNotPresent|; s|hostIP: 127.0.0.1, ||' \
-	  deploy/cluster/manifests/traefik.yaml | kubectl --context $(KUBE_CONTEXT) apply -f -
+	  deploy/k8s/cluster/manifests/traefik.yaml | kubectl --context $(KUBE_CONTEXT) apply -f -
 	kubectl --context $(KUBE_CONTEXT) -n traefik rollout status deployment/traefik --timeout=300s
 
 # skaffold from PATH when there is one, else the pinned build in bin/.
@@ -72,11 +72,11 @@ KIND_SKAFFOLD = $(or $(shell command -v skaffold 2>/dev/null),$(SKAFFOLD))
 .PHONY: kind-up
 kind-up: $(if $(shell command -v skaffold 2>/dev/null),,$(SKAFFOLD)) ## kind cluster + Traefik (Gateway API and Ingress) + the stack deployed by skaffold: Gateway on http://localhost, Ingress on :8080 (needs Docker, kind, kubectl)
 	@for t in docker kind kubectl; do command -v $$t >/dev/null || { echo "make kind-up needs $$t on PATH"; exit 1; }; done
-	kind get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)' || kind create cluster --name $(KIND_CLUSTER) --config deploy/kind/cluster.yaml
+	kind get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)' || kind create cluster --name $(KIND_CLUSTER) --config deploy/k8s/kind/cluster.yaml
 	@$(MAKE) --no-print-directory routing-up KUBE_CONTEXT=kind-$(KIND_CLUSTER)
 	$(KIND_SKAFFOLD) run -p kind --kube-context kind-$(KIND_CLUSTER)
 	@echo "moviebag answers through the Gateway on http://localhost and through the Ingress on http://localhost:8080"
-	@echo "(try: deploy/kind/e2e.sh http://localhost); helm test moviebag -n moviebag --kube-context kind-$(KIND_CLUSTER)"
+	@echo "(try: deploy/e2e.sh http://localhost); helm test moviebag -n moviebag --kube-context kind-$(KIND_CLUSTER)"
 
 .PHONY: kind-down
 kind-down: ## delete the kind cluster

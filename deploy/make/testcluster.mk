@@ -1,15 +1,15 @@
 # A real three-node Kubernetes built on this machine (each node in namespaces and cgroups of its own), with
 # the umbrella chart installed and proven
-# (deploy/cluster). Every component is built from a pinned Go module or installed from Debian, into the
+# (deploy/k8s/cluster). Every component is built from a pinned Go module or installed from Debian, into the
 # git-ignored bin/; a second run finds it all there and builds nothing.
 #
 #   make cluster-up      the cluster, the chart installed, Prometheus scraping it; last lines KUBECONFIG=,
 #                        GATEWAY_URL=, INGRESS_URL=, PROMETHEUS_URL=
 #   make cluster-down    removes what cluster-up made (and only that), checks nothing of it is left
 #   make test-cluster    the host's canaries planted; an up killed halfway, down; up, the checks of
-#                        deploy/cluster/clustertest (TestCluster, TestClusterMonitoring), down; the canaries checked;
-#                        then the same checks on the managed shape (test-cluster-managed)
-#   make cluster-up CLUSTER_SHAPE=managed   a second, differently shaped cluster (deploy/cluster/shapes/managed.sh:
+#                        deploy/k8s/cluster/clustertest (TestCluster, TestClusterMonitoring), down; the canaries
+#                        checked; then the same checks on the managed shape (test-cluster-managed)
+#   make cluster-up CLUSTER_SHAPE=managed   a second, differently shaped cluster (deploy/k8s/cluster/shapes/managed.sh:
 #                        no Gateway API, release mb in apps, external stores, Prometheus by release=kps); last
 #                        lines KUBECONFIG=, INGRESS_URL=, PROMETHEUS_URL=; make cluster-down CLUSTER_SHAPE=managed
 #   make images          the images the cluster runs, as tarballs in bin/images/
@@ -18,7 +18,7 @@ COREDNS_VERSION     ?= v1.15.0
 KUBE_ROUTER_VERSION ?= v2.1.0
 TRAEFIK_VERSION     ?= v3.6.12
 GATEWAY_API_VERSION ?= v1.6.3
-# The in-cluster Prometheus (deploy/cluster/manifests/prometheus.yaml): the module deploy/observability pins,
+# The in-cluster Prometheus (deploy/k8s/cluster/manifests/prometheus.yaml): the module deploy/observability pins,
 # v0.316.0 = Prometheus 3.16.0. Debian's prometheus is built without Kubernetes discovery.
 PROMETHEUS_K8S_VERSION ?= v0.316.0
 CLUSTER_APT_PACKAGES := containerd runc containernetworking-plugins iptables conntrack ipset etcd-server \
@@ -38,7 +38,7 @@ CLUSTER_TOOLS := $(KUBE_LINKS) $(COREDNS) $(KUBE_ROUTER) $(TRAEFIK) $(PROMETHEUS
 # The service images' tag: the commit, so that an upgrade with the same code changes no pod.
 IMAGE_TAG ?= $(IMAGE_VERSION)
 CLUSTER_IMAGES := pause coredns traefik prometheus auth movies ferretdb redis tools mailpit
-CLUSTER_SH := deploy/cluster/cluster.sh
+CLUSTER_SH := deploy/k8s/cluster/cluster.sh
 
 # Part of `make deps` and `make test` (it needs root, as the cluster does): about 13 minutes once built.
 DEPS_TARGETS += deps-cluster
@@ -59,15 +59,15 @@ deps-cluster-apt:
 	    -o DPkg::Lock::Timeout=300 "$${missing[@]}" >/dev/null; \
 	fi
 
-# Every Kubernetes component in one binary (deploy/cluster/kube): one compile of the shared packages.
+# Every Kubernetes component in one binary (deploy/k8s/cluster/kube): one compile of the shared packages.
 KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=34 \
 	-X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$(KUBE_VERSION)
-$(KUBE): deploy/cluster/kube/main.go deploy/cluster/kube/go.mod deploy/cluster/kube/go.sum
+$(KUBE): deploy/k8s/cluster/kube/main.go deploy/k8s/cluster/kube/go.mod deploy/k8s/cluster/kube/go.sum
 	@echo "building Kubernetes $(KUBE_VERSION) (apiserver, controller-manager, scheduler, kubelet, kube-proxy, kubectl): about 10 min on 2 cores"
 	@mkdir -p $(BIN)
 	@$(STEP) begin kubernetes
-	cd deploy/cluster/kube && GOWORK=off $(GO) build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $@ .
+	cd deploy/k8s/cluster/kube && GOWORK=off $(GO) build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $@ .
 	@$(STEP) end kubernetes
 
 $(KUBE_LINKS): $(KUBE)
@@ -82,7 +82,7 @@ $(KUBE_LINKS): $(KUBE)
 COREDNS_PLUGINS := root metadata cancel timeouts reload nsid bufsize bind debug ready health pprof prometheus \
 	errors log any chaos loadbalance rewrite autopath acl cache header minimal template transfer hosts \
 	k8s_external kubernetes file loop forward whoami on
-COREDNS_MANIFEST := deploy/cluster/manifests/coredns.yaml
+COREDNS_MANIFEST := deploy/k8s/cluster/manifests/coredns.yaml
 $(COREDNS): $(COREDNS_MANIFEST) | deps-k8s-apt
 	@echo "building CoreDNS $(COREDNS_VERSION) with the plugins of COREDNS_PLUGINS: about 1 min"
 	@$(STEP) begin coredns
@@ -135,11 +135,11 @@ $(PROMETHEUS_K8S):
 	rm -rf $(K8S_BUILD)/prometheus-k8s
 	@$(STEP) end prometheus-k8s
 
-$(MKIMAGE): $(wildcard deploy/image/*.go) deploy/image/go.mod deploy/image/go.sum
-	cd deploy/image && GOWORK=off $(GO) build -o $@ .
+$(MKIMAGE): $(wildcard deploy/images/*.go) deploy/images/go.mod deploy/images/go.sum
+	cd deploy/images && GOWORK=off $(GO) build -o $@ .
 
-$(PROVISIONER): $(wildcard deploy/cluster/provisioner/*.go) deploy/cluster/go.mod deploy/cluster/go.sum
-	cd deploy/cluster && GOWORK=off $(GO) build -o $@ ./provisioner
+$(PROVISIONER): $(wildcard deploy/k8s/cluster/provisioner/*.go) deploy/k8s/cluster/go.mod deploy/k8s/cluster/go.sum
+	cd deploy/k8s/cluster && GOWORK=off $(GO) build -o $@ ./provisioner
 
 # ----------------------------------------------------------------------------------------------------
 # Images. The service images are defined once, here (image-auth, image-movies): a static binary on a
@@ -183,8 +183,8 @@ $(IMAGES_DIR)/auth.tar $(IMAGES_DIR)/movies.tar: $(IMAGES_DIR)/%.tar: FORCE
 .PHONY: FORCE
 FORCE:
 
-$(IMAGES_DIR)/pause.tar: $(MKIMAGE) deploy/image/pause/main.go
-	cd deploy/image && GOWORK=off CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/linux_$(GOARCH_IMAGE)/pause ./pause
+$(IMAGES_DIR)/pause.tar: $(MKIMAGE) deploy/images/pause/main.go
+	cd deploy/images && GOWORK=off CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/linux_$(GOARCH_IMAGE)/pause ./pause
 	$(MKIMAGE) -tag moviebag.local/pause:1 -o $@ -add $(BIN)/linux_$(GOARCH_IMAGE)/pause:/pause -user 65535:65535 -entrypoint /pause
 
 $(IMAGES_DIR)/coredns.tar: $(MKIMAGE) $(COREDNS)
@@ -193,7 +193,7 @@ $(IMAGES_DIR)/coredns.tar: $(MKIMAGE) $(COREDNS)
 $(IMAGES_DIR)/traefik.tar: $(MKIMAGE) $(TRAEFIK)
 	$(MKIMAGE) -tag moviebag.local/traefik:1 -o $@ -base -add $(TRAEFIK):/traefik -user 65532:65532 -entrypoint /traefik
 
-# The in-cluster Prometheus (deploy/cluster/manifests/prometheus.yaml); its TSDB is an emptyDir at /prometheus.
+# The in-cluster Prometheus (deploy/k8s/cluster/manifests/prometheus.yaml); its TSDB is an emptyDir at /prometheus.
 $(IMAGES_DIR)/prometheus.tar: $(MKIMAGE) $(PROMETHEUS_K8S)
 	$(MKIMAGE) -tag moviebag.local/prometheus:1 -o $@ -base -add $(PROMETHEUS_K8S):/bin/prometheus -dir /prometheus:0777 \
 	  -workdir /prometheus -user 65532:65532 -entrypoint /bin/prometheus -port 9090
@@ -231,11 +231,11 @@ $(IMAGES_DIR)/tools.tar: $(MKIMAGE) | deps-cluster-apt
 
 # ----------------------------------------------------------------------------------------------------
 # CLUSTER_SHAPE=managed (make cluster-up / cluster-down CLUSTER_SHAPE=managed) is the differently shaped
-# cluster of deploy/cluster/shapes/managed.sh; it installs the prometheus-operator CRDs from their module.
+# cluster of deploy/k8s/cluster/shapes/managed.sh; it installs the prometheus-operator CRDs from their module.
 PROMETHEUS_OPERATOR_VERSION ?= v0.85.0
 CLUSTER_ENV = BIN=$(BIN) IMAGE_TAG=$(IMAGE_TAG) \
-	GATEWAY_API_CRDS=$$(cd deploy/cluster && GOWORK=off $(GO) mod download -json sigs.k8s.io/gateway-api@$(GATEWAY_API_VERSION) | jq -r .Dir)/config/crd/standard \
-	PROMETHEUS_OPERATOR_CRDS=$$(cd deploy/cluster && GOWORK=off $(GO) mod download -json github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION) | jq -r .Dir)/example/prometheus-operator-crd
+	GATEWAY_API_CRDS=$$(cd deploy/k8s/cluster && GOWORK=off $(GO) mod download -json sigs.k8s.io/gateway-api@$(GATEWAY_API_VERSION) | jq -r .Dir)/config/crd/standard \
+	PROMETHEUS_OPERATOR_CRDS=$$(cd deploy/k8s/cluster && GOWORK=off $(GO) mod download -json github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION) | jq -r .Dir)/example/prometheus-operator-crd
 
 .PHONY: cluster-up
 cluster-up: deps-cluster images ## a real three-node Kubernetes here, isolated from the host, with the chart installed (about 4 min when built)
@@ -246,8 +246,8 @@ cluster-down: ## remove what cluster-up made, and only that (processes, cgroups,
 	@$(CLUSTER_SH) down
 
 # cluster_run runs the clustertest tests matching $(2) on a fresh cluster, and always takes it down
-# (deploy/cluster/test.sh); $(1) is -canary for the host's canaries (deploy/cluster/canary.sh).
-cluster_run = $(CLUSTER_ENV) GO=$(GO) deploy/cluster/test.sh $(1) '$(2)'
+# (deploy/k8s/cluster/test.sh); $(1) is -canary for the host's canaries (deploy/k8s/cluster/canary.sh).
+cluster_run = $(CLUSTER_ENV) GO=$(GO) deploy/k8s/cluster/test.sh $(1) '$(2)'
 
 CLUSTER_CHECKS = ^(TestCluster|TestClusterMonitoring|TestClusterOversizedBodies)$$
 
@@ -256,7 +256,7 @@ test-cluster: deps-cluster images ## the host's canaries; an up killed halfway a
 	@rc=0; CLUSTER_SHAPE= $(call cluster_run,-canary,$(CLUSTER_CHECKS)) || rc=1; \
 	  CLUSTER_SHAPE=managed $(call cluster_run,,$(CLUSTER_CHECKS)) || rc=1; exit $$rc
 
-test-cluster-managed: deps-cluster images ## the checks of test-cluster on the managed shape only (deploy/cluster/shapes/managed.sh: no Gateway API, release mb in apps, external MongoDB and Redis behind a Sentinel, Prometheus selecting release=kps)
+test-cluster-managed: deps-cluster images ## the checks of test-cluster on the managed shape only (deploy/k8s/cluster/shapes/managed.sh: no Gateway API, release mb in apps, external MongoDB and Redis behind a Sentinel, Prometheus selecting release=kps)
 	@CLUSTER_SHAPE=managed $(call cluster_run,,$(CLUSTER_CHECKS))
 
 .PHONY: test-cluster-disruption

@@ -1,5 +1,5 @@
 # Known vulnerabilities: govulncheck over every Go module of the repository (the go.work ones and the
-# GOWORK=off ones: bench, deploy/k8stest, deploy/observability, ...) against an offline database built
+# GOWORK=off ones: bench, deploy/k8s/render, deploy/observability, ...) against an offline database built
 # here from the golang.org/x/vulndb module (vuln.go.dev cannot be reached from our machines). Included
 # by the root Makefile. The database is built once into the git-ignored build/ (a few minutes) and
 # reused silently; a new VULNDB_VERSION builds a new one.
@@ -9,12 +9,12 @@ VULNDB_VERSION      ?= v0.0.0-20261105234957-e22db6528018
 
 GOVULNCHECK := $(BIN)/govulncheck
 VULNDB      := $(CURDIR)/build/vulndb/$(VULNDB_VERSION)
-# Every directory with a go.mod, except downloaded or generated trees, and deploy/cluster/kube: that one is
+# Every directory with a go.mod, except downloaded or generated trees, and deploy/k8s/cluster/kube: that one is
 # upstream Kubernetes built as a tool of the test cluster, like Traefik, CoreDNS and kube-router (none of
 # them ships, none of them is scanned here); its dependency versions are Kubernetes' own, and its fix is a
 # newer KUBE_VERSION, not an edit of ours.
 VULN_MODULES = $(shell find . -name go.mod -not -path './build/*' -not -path './bin/*' -not -path '*/node_modules/*' \
-	-not -path '*/testdata/*' -not -path './deploy/cluster/kube/*' -exec dirname {} \; | sort)
+	-not -path '*/testdata/*' -not -path './deploy/k8s/cluster/kube/*' -exec dirname {} \; | sort)
 
 DEPS_TARGETS += deps-vuln
 TEST_TARGETS += test-vuln

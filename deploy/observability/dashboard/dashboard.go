@@ -1,7 +1,7 @@
 // Package dashboard reads a Grafana dashboard's JSON as the checks need it: its panels, their queries and its
 // templating variables, and Grafana's interpolation of those variables into a query. It needs nothing but
 // the standard library, so that every module that checks the dashboard against a Prometheus (deploy/observability
-// against the local stack, deploy/cluster's clustertest against the test cluster) reads it with this one copy.
+// against the local stack, deploy/k8s/cluster's clustertest against the test cluster) reads it with this one copy.
 package dashboard
 
 import (

@@ -2,8 +2,8 @@
 // way the monitoring checks need them: single requests whose answer is read as the error envelope's code,
 // and whole user sessions with requests meant to fail among them, so that every series the dashboard and
 // the rules read exists and the codes answered are known. deploy/observability's TestLivePrometheus (the
-// local stack) and deploy/cluster's TestClusterMonitoring (the test cluster) drive their traffic with it,
-// and deploy/cluster/load its one-off requests. It needs nothing but the standard library.
+// local stack) and deploy/k8s/cluster's TestClusterMonitoring (the test cluster) drive their traffic with it,
+// and deploy/k8s/cluster/load its one-off requests. It needs nothing but the standard library.
 package traffic
 
 import (

@@ -1,5 +1,5 @@
 // Command ferretdb serves the MongoDB wire protocol from SQLite files: FerretDB embedded as a library,
-// as `make run` uses it. It is the dev MongoDB of the test cluster (deploy/cluster), where the official
+// as `make run` uses it. It is the dev MongoDB of the test cluster (deploy/k8s/cluster), where the official
 // mongo image cannot be pulled: its image is a drop-in for that one, so only the chart's mongodb.image
 // changes. It therefore also takes the official image's command line, `mongod [flags]`, with the
 // flags that make sense for it (--port, --bind_ip_all, --dbpath) and --wiredTigerCacheSizeGB, which
