@@ -1,11 +1,11 @@
-// Command mkimage assembles an OCI container image from files on this machine, with no base image to
-// pull and no container engine: a distroless-like base layer it writes itself (users, CA certificates,
+// Command assemble-image assembles an OCI container image from files on this machine, with no base image
+// to pull and no container engine: a distroless-like base layer it writes itself (users, CA certificates,
 // time zones), static Go binaries, and host programs together with the shared libraries they load.
 //
 // It is the one image definition of moviebag: `make images` (the test cluster), skaffold's custom
-// builder and the release workflow all build the service images through deploy/make/testcluster.mk
-// (image-auth, image-movies), which calls this command. The image is written as a tarball (`-o`), loaded
-// into Docker (`-docker`) or pushed to a registry (`-push`).
+// builder and the release workflow all build the service images through deploy/make/images.mk
+// (image-auth, image-movies), which builds this command as bin/assemble-image and calls it. The image is
+// written as a tarball (`-o`), loaded into Docker (`-docker`) or pushed to a registry (`-push`).
 //
 // With -index it instead pushes a multi-platform image index made of images already pushed (one per
 // architecture, `-manifest REF` each), the platforms read from their configs: the release pushes one
@@ -42,7 +42,7 @@ import (
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "mkimage:", err)
+		fmt.Fprintln(os.Stderr, "assemble-image:", err)
 		os.Exit(1)
 	}
 }
@@ -78,7 +78,7 @@ type options struct {
 
 func run(args []string, stdout io.Writer) error {
 	var o options
-	fs := flag.NewFlagSet("mkimage", flag.ContinueOnError)
+	fs := flag.NewFlagSet("assemble-image", flag.ContinueOnError)
 	fs.StringVar(&o.tag, "tag", "", "image reference (required), e.g. moviebag.local/auth:dev or ghcr.io/org/auth:v1")
 	fs.StringVar(&o.out, "o", "", "write the image as a tarball to this file (docker save format, which ctr and docker load)")
 	fs.BoolVar(&o.push, "push", false, "push the image to the registry named by -tag")
@@ -144,12 +144,12 @@ func run(args []string, stdout io.Writer) error {
 		if err := os.Rename(tmp, o.out); err != nil {
 			return err
 		}
-		_, _ = fmt.Fprintf(stdout, "mkimage: %s (%s) written to %s\n", ref, digest, o.out)
+		_, _ = fmt.Fprintf(stdout, "assemble-image: %s (%s) written to %s\n", ref, digest, o.out)
 	case o.push:
 		if err := remote.Write(ref, img, remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
 			return fmt.Errorf("push %s: %w", ref, err)
 		}
-		_, _ = fmt.Fprintf(stdout, "mkimage: pushed %s@%s\n", ref.Context(), digest)
+		_, _ = fmt.Fprintf(stdout, "assemble-image: pushed %s@%s\n", ref.Context(), digest)
 	case o.docker:
 		tag, ok := ref.(name.Tag)
 		if !ok {
@@ -158,7 +158,7 @@ func run(args []string, stdout io.Writer) error {
 		if _, err := daemon.Write(tag, img); err != nil {
 			return fmt.Errorf("load %s into Docker: %w", ref, err)
 		}
-		_, _ = fmt.Fprintf(stdout, "mkimage: %s (%s) loaded into Docker\n", ref, digest)
+		_, _ = fmt.Fprintf(stdout, "assemble-image: %s (%s) loaded into Docker\n", ref, digest)
 	}
 	return nil
 }
@@ -221,7 +221,7 @@ func pushIndex(o options, ref name.Reference, stdout io.Writer) error {
 	if err := writeDigest(o.digestFile, digest); err != nil {
 		return err
 	}
-	_, _ = fmt.Fprintf(stdout, "mkimage: pushed index %s@%s (%d platforms)\n", ref.Context(), digest, len(o.manifests))
+	_, _ = fmt.Fprintf(stdout, "assemble-image: pushed index %s@%s (%d platforms)\n", ref.Context(), digest, len(o.manifests))
 	return nil
 }
 

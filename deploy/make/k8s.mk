@@ -1,5 +1,5 @@
 # Kubernetes packaging: charts, skaffold, kind, and the proof that runs here without a container engine
-# (deploy/k8s/render). Included by the root Makefile; the images are defined in testcluster.mk.
+# (deploy/k8s/render). Included by the root Makefile; the images are defined in images.mk.
 
 HELM_VERSION           ?= v3.22.0
 ACTIONLINT_VERSION     ?= v1.7.12
@@ -27,20 +27,8 @@ deps-k8s: deps-k8s-apt $(HELM) $(ACTIONLINT) $(KUBE_APISERVER) $(SKAFFOLD) ## Ku
 K8S_CRD_MODULES := sigs.k8s.io/gateway-api@v1.6.3 github.com/prometheus-operator/prometheus-operator@v0.85.0
 
 .PHONY: test-k8s
-test-k8s: $(BIN)/mkimage ## charts, workflows, skaffold, the image definition: helm lint/template, strict decoding, policies, actionlint, kube-apiserver dry run
+test-k8s: $(ASSEMBLE_IMAGE) ## charts, workflows, skaffold, the image definition: helm lint/template, strict decoding, policies, actionlint, kube-apiserver dry run
 	cd deploy/k8s/render && GOWORK=off $(GO) test -count=1 -timeout 45m ./...
-
-# Read from git once per run and passed on to sub-makes: the images' tag and the tag the chart is installed
-# with must not differ because a file changed in between (a recursive `?=` asked git at every use).
-ifndef IMAGE_VERSION
-IMAGE_VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-endif
-ifndef IMAGE_REVISION
-IMAGE_REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-endif
-export IMAGE_VERSION IMAGE_REVISION
-# The service images: `make image-auth` / `make image-movies` (deploy/make/testcluster.mk), the one
-# image definition that skaffold, the release workflow and the test cluster use.
 
 KIND_CLUSTER ?= moviebag
 # The cluster `make routing-up` installs into (kubectl's context name).

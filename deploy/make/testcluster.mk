@@ -12,7 +12,7 @@
 #   make cluster-up CLUSTER_SHAPE=managed   a second, differently shaped cluster (deploy/k8s/cluster/shapes/managed.sh:
 #                        no Gateway API, release mb in apps, external stores, Prometheus by release=kps); last
 #                        lines KUBECONFIG=, INGRESS_URL=, PROMETHEUS_URL=; make cluster-down CLUSTER_SHAPE=managed
-#   make images          the images the cluster runs, as tarballs in bin/images/
+#   make images          the images the cluster runs, as tarballs in bin/images/ (made as images.mk says)
 
 COREDNS_VERSION     ?= v1.15.0
 KUBE_ROUTER_VERSION ?= v2.1.0
@@ -30,13 +30,9 @@ COREDNS     := $(BIN)/coredns
 KUBE_ROUTER := $(BIN)/kube-router
 TRAEFIK     := $(BIN)/traefik
 PROMETHEUS_K8S := $(BIN)/prometheus-k8s
-MKIMAGE     := $(BIN)/mkimage
 PROVISIONER := $(BIN)/provisioner
-IMAGES_DIR  := $(BIN)/images
-CLUSTER_TOOLS := $(KUBE_LINKS) $(COREDNS) $(KUBE_ROUTER) $(TRAEFIK) $(PROMETHEUS_K8S) $(MKIMAGE) $(PROVISIONER) $(HELM)
+CLUSTER_TOOLS := $(KUBE_LINKS) $(COREDNS) $(KUBE_ROUTER) $(TRAEFIK) $(PROMETHEUS_K8S) $(ASSEMBLE_IMAGE) $(PROVISIONER) $(HELM)
 
-# The service images' tag: the commit, so that an upgrade with the same code changes no pod.
-IMAGE_TAG ?= $(IMAGE_VERSION)
 CLUSTER_IMAGES := pause coredns traefik prometheus auth movies ferretdb redis tools mailpit
 CLUSTER_SH := deploy/k8s/cluster/cluster.sh
 
@@ -135,46 +131,14 @@ $(PROMETHEUS_K8S):
 	rm -rf $(K8S_BUILD)/prometheus-k8s
 	@$(STEP) end prometheus-k8s
 
-$(MKIMAGE): $(wildcard deploy/images/*.go) deploy/images/go.mod deploy/images/go.sum
-	cd deploy/images && GOWORK=off $(GO) build -o $@ .
-
 $(PROVISIONER): $(wildcard deploy/k8s/cluster/provisioner/*.go) deploy/k8s/cluster/go.mod deploy/k8s/cluster/go.sum
 	cd deploy/k8s/cluster && GOWORK=off $(GO) build -o $@ ./provisioner
 
 # ----------------------------------------------------------------------------------------------------
-# Images. The service images are defined once, here (image-auth, image-movies): a static binary on a
-# distroless-like base layer that mkimage writes (users with nonroot 65532, CA certificates, time zones).
-# skaffold's custom builder and the release workflow call the same targets:
-#   IMAGE=<ref> IMAGE_OUTPUT=tar|push|docker [GOARCH_IMAGE=arm64] make image-auth
-# (tar writes $(IMAGES_DIR)/auth.tar; push sends to the registry in IMAGE; docker loads into Docker).
-# A multi-arch release pushes one image per GOARCH_IMAGE, then the index over them:
-#   IMAGE=<ref> IMAGE_MANIFESTS="<ref>-amd64 <ref>-arm64" make image-index-auth
-# IMAGE_DIGEST_FILE=<file> also writes the digest of what was built or pushed there.
-GOARCH_IMAGE ?= $(shell $(GO) env GOARCH)
-IMAGE_OUTPUT ?= tar
-IMAGE_BUILD_DIR ?= $(BIN)/linux_$(GOARCH_IMAGE)
-image_out = $(if $(filter push,$(IMAGE_OUTPUT)),-push,$(if $(filter docker,$(IMAGE_OUTPUT)),-docker,-o $(IMAGES_DIR)/$(1).tar))
-image_labels = -label org.opencontainers.image.title=moviebag-$(1) -label org.opencontainers.image.source=https://github.com/moviebag/moviebag \
-	-label org.opencontainers.image.version=$(IMAGE_VERSION) -label org.opencontainers.image.revision=$(IMAGE_REVISION)
-
-.PHONY: images $(addprefix image-,auth movies) $(addprefix image-index-,auth movies)
+# The images the cluster runs, as tarballs in $(IMAGES_DIR), each made by $(ASSEMBLE_IMAGE) (images.mk): the
+# service images through image-auth / image-movies, the others from the binaries built above.
+.PHONY: images
 images: $(addprefix $(IMAGES_DIR)/,$(addsuffix .tar,$(CLUSTER_IMAGES))) ## the images of the test cluster, as tarballs in bin/images
-
-image-auth image-movies: image-%: $(MKIMAGE) ## one service image: IMAGE=<ref> IMAGE_OUTPUT=tar|push|docker GOARCH_IMAGE=<arch>
-	@case '$(IMAGE_OUTPUT)' in tar|push|docker) ;; *) echo "IMAGE_OUTPUT=$(IMAGE_OUTPUT): want tar, push or docker"; exit 1;; esac
-	@mkdir -p $(IMAGE_BUILD_DIR)
-	cd services/$* && GOWORK=off CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_IMAGE) $(GO) build -trimpath -tags $(RELEASE_TAGS) \
-	  -ldflags "-s -w -X github.com/moviebag/moviebag/libs/buildinfo.Version=$(IMAGE_VERSION) -X github.com/moviebag/moviebag/libs/buildinfo.Revision=$(IMAGE_REVISION)" \
-	  -o $(IMAGE_BUILD_DIR)/$* .
-	$(MKIMAGE) -tag $(or $(IMAGE),moviebag.local/moviebag-$*:$(IMAGE_TAG)) $(call image_out,$*) -arch $(GOARCH_IMAGE) \
-	  -base -add $(IMAGE_BUILD_DIR)/$*:/$* -user 65532:65532 -entrypoint /$* \
-	  -port $(if $(filter auth,$*),8081,8082) -port $(if $(filter auth,$*),9091,9092) \
-	  $(call image_labels,$*) $(if $(IMAGE_DIGEST_FILE),-digest-file $(IMAGE_DIGEST_FILE))
-
-image-index-auth image-index-movies: image-index-%: $(MKIMAGE) ## push the multi-arch index IMAGE of the images IMAGE_MANIFESTS
-	@[ -n '$(IMAGE)' ] && [ -n '$(IMAGE_MANIFESTS)' ] || { echo "make $@ needs IMAGE=<ref> and IMAGE_MANIFESTS=\"<ref-amd64> <ref-arm64>\""; exit 1; }
-	$(MKIMAGE) -index -push -tag $(IMAGE) $(foreach m,$(IMAGE_MANIFESTS),-manifest $(m)) \
-	  $(call image_labels,$*) $(if $(IMAGE_DIGEST_FILE),-digest-file $(IMAGE_DIGEST_FILE))
 
 # The service images are rebuilt on every run (the Go build cache makes that quick); the others only
 # when missing.
@@ -183,50 +147,50 @@ $(IMAGES_DIR)/auth.tar $(IMAGES_DIR)/movies.tar: $(IMAGES_DIR)/%.tar: FORCE
 .PHONY: FORCE
 FORCE:
 
-$(IMAGES_DIR)/pause.tar: $(MKIMAGE) deploy/images/pause/main.go
+$(IMAGES_DIR)/pause.tar: $(ASSEMBLE_IMAGE) deploy/images/pause/main.go
 	cd deploy/images && GOWORK=off CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/linux_$(GOARCH_IMAGE)/pause ./pause
-	$(MKIMAGE) -tag moviebag.local/pause:1 -o $@ -add $(BIN)/linux_$(GOARCH_IMAGE)/pause:/pause -user 65535:65535 -entrypoint /pause
+	$(ASSEMBLE_IMAGE) -tag moviebag.local/pause:1 -o $@ -add $(BIN)/linux_$(GOARCH_IMAGE)/pause:/pause -user 65535:65535 -entrypoint /pause
 
-$(IMAGES_DIR)/coredns.tar: $(MKIMAGE) $(COREDNS)
-	$(MKIMAGE) -tag moviebag.local/coredns:1 -o $@ -base -add $(COREDNS):/coredns -user 65532:65532 -entrypoint /coredns
+$(IMAGES_DIR)/coredns.tar: $(ASSEMBLE_IMAGE) $(COREDNS)
+	$(ASSEMBLE_IMAGE) -tag moviebag.local/coredns:1 -o $@ -base -add $(COREDNS):/coredns -user 65532:65532 -entrypoint /coredns
 
-$(IMAGES_DIR)/traefik.tar: $(MKIMAGE) $(TRAEFIK)
-	$(MKIMAGE) -tag moviebag.local/traefik:1 -o $@ -base -add $(TRAEFIK):/traefik -user 65532:65532 -entrypoint /traefik
+$(IMAGES_DIR)/traefik.tar: $(ASSEMBLE_IMAGE) $(TRAEFIK)
+	$(ASSEMBLE_IMAGE) -tag moviebag.local/traefik:1 -o $@ -base -add $(TRAEFIK):/traefik -user 65532:65532 -entrypoint /traefik
 
 # The in-cluster Prometheus (deploy/k8s/cluster/manifests/prometheus.yaml); its TSDB is an emptyDir at /prometheus.
-$(IMAGES_DIR)/prometheus.tar: $(MKIMAGE) $(PROMETHEUS_K8S)
-	$(MKIMAGE) -tag moviebag.local/prometheus:1 -o $@ -base -add $(PROMETHEUS_K8S):/bin/prometheus -dir /prometheus:0777 \
+$(IMAGES_DIR)/prometheus.tar: $(ASSEMBLE_IMAGE) $(PROMETHEUS_K8S)
+	$(ASSEMBLE_IMAGE) -tag moviebag.local/prometheus:1 -o $@ -base -add $(PROMETHEUS_K8S):/bin/prometheus -dir /prometheus:0777 \
 	  -workdir /prometheus -user 65532:65532 -entrypoint /bin/prometheus -port 9090
 
 # The dev MongoDB of the cluster: FerretDB (SQLite), a drop-in for the official image's `mongod` command.
-$(IMAGES_DIR)/ferretdb.tar: $(MKIMAGE) $(wildcard deploy/local/cmd/ferretdb/*.go deploy/local/devstore/*.go)
+$(IMAGES_DIR)/ferretdb.tar: $(ASSEMBLE_IMAGE) $(wildcard deploy/local/cmd/ferretdb/*.go deploy/local/devstore/*.go)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/linux_$(GOARCH_IMAGE)/ferretdb ./deploy/local/cmd/ferretdb
-	$(MKIMAGE) -tag moviebag.local/ferretdb:1 -o $@ -base -add $(BIN)/linux_$(GOARCH_IMAGE)/ferretdb:/usr/bin/ferretdb \
+	$(ASSEMBLE_IMAGE) -tag moviebag.local/ferretdb:1 -o $@ -base -add $(BIN)/linux_$(GOARCH_IMAGE)/ferretdb:/usr/bin/ferretdb \
 	  -link ferretdb:/usr/bin/mongod -dir /data/db:0777 -user 999:999 -entrypoint /usr/bin/ferretdb -port 27017
 
 # The dev Redis of the cluster: Debian's redis-server and redis-cli with the libraries they load. Like the
 # official image it runs with protected mode off (Debian's binary, with no config file, would refuse every
 # client that is not on loopback): /usr/local/bin/redis-server, first on PATH, adds the flag.
-$(IMAGES_DIR)/redis.tar: $(MKIMAGE) | deps-cluster-apt
+$(IMAGES_DIR)/redis.tar: $(ASSEMBLE_IMAGE) | deps-cluster-apt
 	@mkdir -p $(BIN)/linux_$(GOARCH_IMAGE)
 	printf '#!/bin/sh\nexec /usr/bin/redis-server "$$@" --protected-mode no\n' >$(BIN)/linux_$(GOARCH_IMAGE)/redis-server.sh
 	chmod 755 $(BIN)/linux_$(GOARCH_IMAGE)/redis-server.sh
-	$(MKIMAGE) -tag moviebag.local/redis:1 -o $@ -base -add-bin /usr/bin/redis-server:/usr/bin/redis-server \
+	$(ASSEMBLE_IMAGE) -tag moviebag.local/redis:1 -o $@ -base -add-bin /usr/bin/redis-server:/usr/bin/redis-server \
 	  -add /bin/busybox:/bin/busybox -link busybox:/bin/sh -add $(BIN)/linux_$(GOARCH_IMAGE)/redis-server.sh:/usr/local/bin/redis-server \
 	  -add-bin /usr/bin/redis-cli:/usr/bin/redis-cli -dir /data:0777 -workdir /data -user 999:999 -cmd redis-server -port 6379
 
 # The dev mail server of the cluster: Mailpit, built from the version deploy/mailpit pins (a static binary).
-$(IMAGES_DIR)/mailpit.tar: $(MKIMAGE) deploy/mailpit/go.mod deploy/mailpit/go.sum
+$(IMAGES_DIR)/mailpit.tar: $(ASSEMBLE_IMAGE) deploy/mailpit/go.mod deploy/mailpit/go.sum
 	@mkdir -p $(BIN)/linux_$(GOARCH_IMAGE)
 	cd deploy/mailpit && GOWORK=off CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_IMAGE) $(GO) build -trimpath -ldflags '-s -w' \
 	  -o $(BIN)/linux_$(GOARCH_IMAGE)/mailpit github.com/axllent/mailpit
-	$(MKIMAGE) -tag moviebag.local/mailpit:1 -o $@ -base -add $(BIN)/linux_$(GOARCH_IMAGE)/mailpit:/mailpit \
+	$(ASSEMBLE_IMAGE) -tag moviebag.local/mailpit:1 -o $@ -base -add $(BIN)/linux_$(GOARCH_IMAGE)/mailpit:/mailpit \
 	  -dir /tmp:1777 -user 65532:65532 -entrypoint /mailpit -port 1025 -port 8025
 
 # The helm test pod and the NetworkPolicy probes: busybox (sh, sed, nc, ...) and curl.
 BUSYBOX_APPLETS := sh sed grep date hostname head cat echo test sleep nc wget env printf tr cut
-$(IMAGES_DIR)/tools.tar: $(MKIMAGE) | deps-cluster-apt
-	$(MKIMAGE) -tag moviebag.local/tools:1 -o $@ -base -add /bin/busybox:/bin/busybox \
+$(IMAGES_DIR)/tools.tar: $(ASSEMBLE_IMAGE) | deps-cluster-apt
+	$(ASSEMBLE_IMAGE) -tag moviebag.local/tools:1 -o $@ -base -add /bin/busybox:/bin/busybox \
 	  $(foreach a,$(BUSYBOX_APPLETS),-link busybox:/bin/$(a)) -add-bin /usr/bin/curl:/usr/bin/curl -user 100:101 -cmd sh
 
 # ----------------------------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ func TestSkaffoldBuild(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !regexp.MustCompile(`mkimage -tag ` + regexp.QuoteMeta(ref) + ` -docker `).Match(out) {
+			if !regexp.MustCompile(`assemble-image -tag ` + regexp.QuoteMeta(ref) + ` -docker `).Match(out) {
 				t.Errorf("PUSH_IMAGE=false does not load %s into Docker:\n%s", ref, out)
 			}
 		})
