@@ -150,7 +150,7 @@ type route struct {
 	under string
 }
 
-// routesJSON is the routing table as data. deploy/k8stest reads the same
+// routesJSON is the routing table as data. deploy/k8s/render reads the same
 // file to check that the Helm chart's Ingress and HTTPRoute route exactly as
 // this gateway does.
 //
