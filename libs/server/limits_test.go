@@ -86,7 +86,7 @@ func TestConcurrencyLimitSheds(t *testing.T) {
 			t.Fatalf("in-flight request ended before its handler ran: %v", err)
 		}
 	}
-	r := testkit.DoUnchecked(t, "GET", "http://"+addr+"/slow", "")
+	r := testkit.CallUnchecked(t, "GET", "http://"+addr+"/slow", "")
 	release()
 	for range 2 {
 		if err := <-inFlight; err != nil {
@@ -102,7 +102,7 @@ func TestConcurrencyLimitSheds(t *testing.T) {
 	}
 	// The slots are given back (unblock is closed: the handler returns at once).
 	for range 3 {
-		if r := testkit.DoUnchecked(t, "GET", "http://"+addr+"/slow", ""); r.Status != 200 {
+		if r := testkit.CallUnchecked(t, "GET", "http://"+addr+"/slow", ""); r.Status != 200 {
 			t.Errorf("after the load: %d %s", r.Status, r.Body)
 		}
 	}
@@ -160,17 +160,17 @@ func TestAdminBeforeReady(t *testing.T) {
 	}
 	defer func() { _ = admin.Shutdown(t.Context()) }()
 	base := "http://" + admin.Addr()
-	if r := testkit.Do(t, "GET", base+"/healthz", ""); r.Status != 200 {
+	if r := testkit.CallAPI(t, "GET", base+"/healthz", ""); r.Status != 200 {
 		t.Errorf("healthz %d", r.Status)
 	}
-	if r := testkit.Do(t, "GET", base+"/readyz", ""); r.Status != 503 {
+	if r := testkit.CallAPI(t, "GET", base+"/readyz", ""); r.Status != 503 {
 		t.Errorf("readyz before ready: %d", r.Status)
 	}
 	admin.SetReady(true)
-	if r := testkit.Do(t, "GET", base+"/readyz", ""); r.Status != 200 {
+	if r := testkit.CallAPI(t, "GET", base+"/readyz", ""); r.Status != 200 {
 		t.Errorf("readyz when ready: %d", r.Status)
 	}
-	if r := testkit.Do(t, "GET", base+"/metrics", ""); r.Status != 200 {
+	if r := testkit.CallAPI(t, "GET", base+"/metrics", ""); r.Status != 200 {
 		t.Errorf("metrics %d", r.Status)
 	}
 }

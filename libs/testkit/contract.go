@@ -245,8 +245,8 @@ type contractRecorder struct {
 var recorder = &contractRecorder{seen: map[Exercised]bool{}}
 
 // CheckAnswer checks r, the answer to req, against the API spec and records
-// what it exercised; the returned error says how it broke the spec. Do and
-// Try call it for every answer; call it for answers read another way.
+// what it exercised; the returned error says how it broke the spec. CallAPI,
+// CallAPIRequest and TryAPI call it for every answer; call it for answers read another way.
 func CheckAnswer(req *http.Request, r Response) error {
 	c, err := loadContract()
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 // each sample's value by its series, written as Series writes it.
 func Scrape(t testing.TB, url string) map[string]float64 {
 	t.Helper()
-	r := Do(t, "GET", url, "")
+	r := CallAPI(t, "GET", url, "")
 	if r.Status != 200 {
 		t.Fatalf("GET %s: %d %s", url, r.Status, r.Body)
 	}

@@ -8,10 +8,10 @@ import (
 	"testing"
 )
 
-// DoRequest sends req as it is (several lines of one header included, which
-// Do's name-value pairs cannot say), reads the whole answer and checks it
-// against the API contract like Do.
-func DoRequest(t testing.TB, req *http.Request) Response {
+// CallAPIRequest sends req as it is (several lines of one header included, which
+// CallAPI's name-value pairs cannot say), reads the whole answer and checks it
+// against the API contract like CallAPI.
+func CallAPIRequest(t testing.TB, req *http.Request) Response {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -206,10 +206,11 @@ type Response struct {
 	Body   []byte
 }
 
-// Do sends a request and reads the whole answer, failing the test when
-// there is no answer. headers alternate names and values; a body is sent as
+// CallAPI sends a request to a service of the API and reads the whole
+// answer, failing the test when there is none and when it breaks the API
+// contract (SpecPath). headers alternate names and values; a body is sent as
 // application/json unless a Content-Type is given.
-func Do(t testing.TB, method, url, body string, headers ...string) Response {
+func CallAPI(t testing.TB, method, url, body string, headers ...string) Response {
 	t.Helper()
 	r, req, err := send(method, url, body, headers...)
 	if err != nil {
@@ -221,10 +222,11 @@ func Do(t testing.TB, method, url, body string, headers ...string) Response {
 	return r
 }
 
-// DoUnchecked is Do for answers that are not the API's: those of stand-ins
-// such as a fake upstream behind the gateway. Every answer of a real service
-// goes through Do or Try, which check it against the spec.
-func DoUnchecked(t testing.TB, method, url, body string, headers ...string) Response {
+// CallUnchecked is CallAPI without the contract check, for answers that are
+// not the API's: those of stand-ins such as a fake upstream behind the
+// gateway. Every answer of a real service goes through CallAPI, TryAPI or
+// CallAPIRequest, which check it against the spec.
+func CallUnchecked(t testing.TB, method, url, body string, headers ...string) Response {
 	t.Helper()
 	r, _, err := send(method, url, body, headers...)
 	if err != nil {
@@ -233,11 +235,11 @@ func DoUnchecked(t testing.TB, method, url, body string, headers ...string) Resp
 	return r
 }
 
-// Try is Do for callers that expect no answer at times (a server being
-// restarted) or run outside the test goroutine. An answer that breaks the
+// TryAPI is CallAPI without a testing.T, for callers that expect no answer
+// at times (a server being restarted) or run outside the test goroutine. An answer that breaks the
 // API contract is returned with an error wrapping ErrContract (and recorded
 // for `make test`'s contract check, which fails on it too).
-func Try(method, url, body string, headers ...string) (Response, error) {
+func TryAPI(method, url, body string, headers ...string) (Response, error) {
 	r, req, err := send(method, url, body, headers...)
 	if err != nil {
 		return r, err
@@ -248,7 +250,7 @@ func Try(method, url, body string, headers ...string) (Response, error) {
 	return r, nil
 }
 
-// ErrContract is wrapped by Try's error for an answer that breaks the API
+// ErrContract is wrapped by TryAPI's error for an answer that breaks the API
 // contract.
 var ErrContract = errors.New("the answer breaks the API contract")
 
@@ -279,7 +281,7 @@ func send(method, url, body string, headers ...string) (Response, *http.Request,
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, req, nil
 }
 
-// Bearer is the Authorization header pair for a token, for Do.
+// Bearer is the Authorization header pair for a token, for CallAPI and TryAPI.
 func Bearer(token string) []string { return []string{"Authorization", "Bearer " + token} }
 
 // JSON decodes the body into a T, failing the test when it is not JSON of that shape.

@@ -17,12 +17,12 @@ func TestLogoutAllRevokesForMovies(t *testing.T) {
 	e.signup(t, "ada@example.com")
 	phone, laptop := e.login(t, "ada@example.com"), e.login(t, "ada@example.com")
 	create := func(tok, name string) testkit.Response {
-		return testkit.Do(t, "POST", e.GatewayURL+"/api/movies", `{"name":"`+name+`","casts":["a"],"genres":["b"]}`, testkit.Bearer(tok)...)
+		return testkit.CallAPI(t, "POST", e.GatewayURL+"/api/movies", `{"name":"`+name+`","casts":["a"],"genres":["b"]}`, testkit.Bearer(tok)...)
 	}
 	if r := create(phone, "Before"); r.Status != 200 {
 		t.Fatalf("create: %d %s", r.Status, r.Body)
 	}
-	if r := testkit.Do(t, "POST", e.GatewayURL+"/api/auth/logout-all", "", testkit.Bearer(laptop)...); r.Status != 204 {
+	if r := testkit.CallAPI(t, "POST", e.GatewayURL+"/api/auth/logout-all", "", testkit.Bearer(laptop)...); r.Status != 204 {
 		t.Fatalf("logout-all: %d %s", r.Status, r.Body)
 	}
 	for i, tok := range []string{phone, laptop} {
@@ -40,7 +40,7 @@ func TestLogoutAllRevokesForMovies(t *testing.T) {
 	if r := create(fresh, "Fresh"); r.Status != 200 {
 		t.Fatalf("a token issued after the logout everywhere is refused by movies: %d %s", r.Status, r.Body)
 	}
-	list := testkit.JSON[[]map[string]any](t, testkit.Do(t, "GET", e.GatewayURL+"/api/movies", ""))
+	list := testkit.JSON[[]map[string]any](t, testkit.CallAPI(t, "GET", e.GatewayURL+"/api/movies", ""))
 	if len(list) != 2 {
 		t.Errorf("%d movies, want 2 (before and fresh)", len(list))
 	}
@@ -52,21 +52,21 @@ func TestChangePasswordRevokesOtherSessionsForMovies(t *testing.T) {
 	e := startStack(t, nil)
 	e.signup(t, "ada@example.com")
 	phone, laptop := e.login(t, "ada@example.com"), e.login(t, "ada@example.com")
-	r := testkit.Do(t, "POST", e.GatewayURL+"/api/auth/password", `{"current_password":"secret123","new_password":"another-secret"}`,
+	r := testkit.CallAPI(t, "POST", e.GatewayURL+"/api/auth/password", `{"current_password":"secret123","new_password":"another-secret"}`,
 		testkit.Bearer(laptop)...)
 	if r.Status != 204 {
 		t.Fatalf("change password: %d %s", r.Status, r.Body)
 	}
 	var refused testkit.Response
 	testkit.Eventually(t, time.Second, func() error {
-		refused = testkit.Do(t, "POST", e.GatewayURL+"/api/movies", `{"name":"Phone","casts":["a"],"genres":["b"]}`, testkit.Bearer(phone)...)
+		refused = testkit.CallAPI(t, "POST", e.GatewayURL+"/api/movies", `{"name":"Phone","casts":["a"],"genres":["b"]}`, testkit.Bearer(phone)...)
 		if refused.Status != 401 {
 			return fmt.Errorf("movies still accepts another session's token: %d %s", refused.Status, refused.Body)
 		}
 		return nil
 	})
 	testkit.Envelope(t, refused, apierr.TokenRevokedError)
-	if r := testkit.Do(t, "POST", e.GatewayURL+"/api/movies", `{"name":"Laptop","casts":["a"],"genres":["b"]}`, testkit.Bearer(laptop)...); r.Status != 200 {
+	if r := testkit.CallAPI(t, "POST", e.GatewayURL+"/api/movies", `{"name":"Laptop","casts":["a"],"genres":["b"]}`, testkit.Bearer(laptop)...); r.Status != 200 {
 		t.Fatalf("movies refuses the session that changed the password: %d %s", r.Status, r.Body)
 	}
 }

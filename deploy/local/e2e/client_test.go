@@ -18,7 +18,7 @@ import (
 )
 
 // checkedDoer sends the generated client's requests and checks every answer
-// against the spec, as testkit.Do does for the other tests.
+// against the spec, as testkit.CallAPI does for the other tests.
 type checkedDoer struct{ t *testing.T }
 
 func (d checkedDoer) Do(req *http.Request) (*http.Response, error) {

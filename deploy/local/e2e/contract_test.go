@@ -83,7 +83,7 @@ func TestEveryOperationAnswersRequestErrors(t *testing.T) {
 	for _, op := range specOperations(t) {
 		t.Run(op.id, func(t *testing.T) {
 			if !slices.Contains(op.pathMethods, "PATCH") {
-				r := testkit.Do(t, "PATCH", g+op.path, "")
+				r := testkit.CallAPI(t, "PATCH", g+op.path, "")
 				testkit.Envelope(t, r, apierr.MethodNotAllowedError)
 				for _, m := range op.pathMethods {
 					if !strings.Contains(r.Header.Get("Allow"), m) {
@@ -91,14 +91,14 @@ func TestEveryOperationAnswersRequestErrors(t *testing.T) {
 					}
 				}
 			}
-			testkit.Envelope(t, testkit.Do(t, op.method, g+op.path, `{"pad":"`+strings.Repeat("a", 70000)+`"}`), apierr.PayloadTooLargeError)
-			testkit.Envelope(t, testkit.Do(t, op.method, g+op.path, "", "X-Padding", strings.Repeat("a", 8192)), apierr.RequestHeadersTooLargeError)
+			testkit.Envelope(t, testkit.CallAPI(t, op.method, g+op.path, `{"pad":"`+strings.Repeat("a", 70000)+`"}`), apierr.PayloadTooLargeError)
+			testkit.Envelope(t, testkit.CallAPI(t, op.method, g+op.path, "", "X-Padding", strings.Repeat("a", 8192)), apierr.RequestHeadersTooLargeError)
 			if op.secured {
-				testkit.Envelope(t, testkit.Do(t, op.method, g+op.path, ""), apierr.TokenMissingError)
+				testkit.Envelope(t, testkit.CallAPI(t, op.method, g+op.path, ""), apierr.TokenMissingError)
 			}
 			if op.hasBody && !op.secured {
-				testkit.Envelope(t, testkit.Do(t, op.method, g+op.path, `{"email":`), apierr.InvalidJSONError)
-				testkit.Envelope(t, testkit.Do(t, op.method, g+op.path, `{}`, "Content-Type", "text/plain"), apierr.UnsupportedMediaTypeError)
+				testkit.Envelope(t, testkit.CallAPI(t, op.method, g+op.path, `{"email":`), apierr.InvalidJSONError)
+				testkit.Envelope(t, testkit.CallAPI(t, op.method, g+op.path, `{}`, "Content-Type", "text/plain"), apierr.UnsupportedMediaTypeError)
 			}
 			base := e.AuthURL
 			if strings.HasPrefix(op.path, "/api/movies") {
@@ -160,7 +160,7 @@ func TestEveryOperationWhileTheServicesAreDown(t *testing.T) {
 			if op.hasBody {
 				body = `{}`
 			}
-			r := testkit.Do(t, op.method, gw.URL+op.path, body)
+			r := testkit.CallAPI(t, op.method, gw.URL+op.path, body)
 			testkit.Envelope(t, r, apierr.ServiceUnavailableError)
 			if r.Header.Get("Retry-After") == "" || !bytes.Contains(r.Body, []byte(`"request_id"`)) {
 				t.Errorf("503 without Retry-After: %v %s", r.Header, r.Body)

@@ -26,11 +26,11 @@ const screenshotEnv = "MOVIEBAG_DOCS_SCREENSHOT"
 // the menu item is clicked.
 func TestReferencePageRendersEveryOperation(t *testing.T) {
 	e := startStack(t, nil)
-	spec := testkit.Do(t, "GET", e.GatewayURL+"/openapi.yaml", "")
+	spec := testkit.CallAPI(t, "GET", e.GatewayURL+"/openapi.yaml", "")
 	if spec.Status != 200 || !bytes.Equal(spec.Body, api.Spec()) || spec.Header.Get("Content-Type") != "application/yaml" {
 		t.Fatalf("/openapi.yaml: %d %s, %d bytes", spec.Status, spec.Header.Get("Content-Type"), len(spec.Body))
 	}
-	page := testkit.Do(t, "GET", e.GatewayURL+"/docs", "")
+	page := testkit.CallAPI(t, "GET", e.GatewayURL+"/docs", "")
 	if page.Status != 200 || !bytes.Equal(page.Body, api.Reference()) {
 		t.Fatalf("/docs: %d, %d bytes", page.Status, len(page.Body))
 	}

@@ -70,7 +70,7 @@ func startStack(t *testing.T, extra map[string]string) env {
 
 func (e env) signup(t *testing.T, email string) string {
 	t.Helper()
-	r := testkit.Do(t, "POST", e.GatewayURL+"/api/auth/signup", `{"email":"`+email+`","password":"secret123"}`)
+	r := testkit.CallAPI(t, "POST", e.GatewayURL+"/api/auth/signup", `{"email":"`+email+`","password":"secret123"}`)
 	if r.Status != 200 {
 		t.Fatalf("signup %s: %d %s", email, r.Status, r.Body)
 	}
@@ -79,7 +79,7 @@ func (e env) signup(t *testing.T, email string) string {
 
 func (e env) login(t *testing.T, email string) string {
 	t.Helper()
-	r := testkit.Do(t, "POST", e.GatewayURL+"/api/auth/login", `{"email":"`+email+`","password":"secret123"}`)
+	r := testkit.CallAPI(t, "POST", e.GatewayURL+"/api/auth/login", `{"email":"`+email+`","password":"secret123"}`)
 	if r.Status != 200 {
 		t.Fatalf("login %s: %d %s", email, r.Status, r.Body)
 	}
@@ -106,32 +106,32 @@ func TestSeedFlows(t *testing.T) {
 	userID := e.signup(t, "ada@example.com")
 	tok := testkit.Bearer(e.login(t, "ada@example.com"))
 
-	r := testkit.Do(t, "POST", g+"/api/movies", `{"name":"The Matrix","casts":["Keanu Reeves"],"genres":["Sci-Fi"]}`, tok...)
+	r := testkit.CallAPI(t, "POST", g+"/api/movies", `{"name":"The Matrix","casts":["Keanu Reeves"],"genres":["Sci-Fi"]}`, tok...)
 	if r.Status != 200 {
 		t.Fatalf("create: %d %s", r.Status, r.Body)
 	}
 	id := testkit.JSON[struct{ ID string }](t, r).ID
 
-	list := testkit.JSON[[]map[string]any](t, testkit.Do(t, "GET", g+"/api/movies", ""))
+	list := testkit.JSON[[]map[string]any](t, testkit.CallAPI(t, "GET", g+"/api/movies", ""))
 	if len(list) != 1 || list[0]["id"] != id || list[0]["added_by"] != userID {
 		t.Fatalf("list: %v", list)
 	}
-	r = testkit.Do(t, "PUT", g+"/api/movies/"+id, `{"genres":["Sci-Fi","Action"]}`, tok...)
+	r = testkit.CallAPI(t, "PUT", g+"/api/movies/"+id, `{"genres":["Sci-Fi","Action"]}`, tok...)
 	if r.Status != 200 || !bytes.Contains(r.Body, []byte(`"Action"`)) {
 		t.Fatalf("update: %d %s", r.Status, r.Body)
 	}
-	got := testkit.JSON[map[string]any](t, testkit.Do(t, "GET", g+"/api/movies/"+id, ""))
+	got := testkit.JSON[map[string]any](t, testkit.CallAPI(t, "GET", g+"/api/movies/"+id, ""))
 	if got["name"] != "The Matrix" || fmt.Sprint(got["genres"]) != "[Sci-Fi Action]" {
 		t.Fatalf("get: %v", got)
 	}
-	if r := testkit.Do(t, "DELETE", g+"/api/movies/"+id, "", tok...); r.Status != 204 {
+	if r := testkit.CallAPI(t, "DELETE", g+"/api/movies/"+id, "", tok...); r.Status != 204 {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
-	me := testkit.JSON[map[string]any](t, testkit.Do(t, "GET", g+"/api/auth/me", "", tok...))
+	me := testkit.JSON[map[string]any](t, testkit.CallAPI(t, "GET", g+"/api/auth/me", "", tok...))
 	if me["id"] != userID || me["email"] != "ada@example.com" {
 		t.Fatalf("me: %v", me)
 	}
-	jwks := testkit.Do(t, "GET", g+"/.well-known/jwks.json", "")
+	jwks := testkit.CallAPI(t, "GET", g+"/.well-known/jwks.json", "")
 	if jwks.Status != 200 || !bytes.Contains(jwks.Body, []byte(`"kid":"e2e"`)) {
 		t.Fatalf("jwks: %d %s", jwks.Status, jwks.Body)
 	}
@@ -145,7 +145,7 @@ func TestCatalogThroughGateway(t *testing.T) {
 	e.signup(t, "bob@example.com")
 	asAlice := testkit.Bearer(e.login(t, "alice@example.com"))
 	asBob := testkit.Bearer(e.login(t, "bob@example.com"))
-	r := testkit.Do(t, "POST", g+"/api/movies", `{"name":"Heat","casts":["a"],"genres":["b"]}`, asAlice...)
+	r := testkit.CallAPI(t, "POST", g+"/api/movies", `{"name":"Heat","casts":["a"],"genres":["b"]}`, asAlice...)
 	id := testkit.JSON[struct{ ID string }](t, r).ID
 
 	expired := jwt.RegisteredClaims{
@@ -153,7 +153,7 @@ func TestCatalogThroughGateway(t *testing.T) {
 		IssuedAt: jwt.NewNumericDate(time.Now().Add(-2 * time.Hour)), ExpiresAt: jwt.NewNumericDate(time.Now().Add(-time.Hour)),
 	}
 	revokedTok := e.login(t, "bob@example.com")
-	if r := testkit.Do(t, "POST", g+"/api/auth/logout", "", testkit.Bearer(revokedTok)...); r.Status != 204 {
+	if r := testkit.CallAPI(t, "POST", g+"/api/auth/logout", "", testkit.Bearer(revokedTok)...); r.Status != 204 {
 		t.Fatalf("logout: %d %s", r.Status, r.Body)
 	}
 
@@ -186,14 +186,14 @@ func TestCatalogThroughGateway(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			testkit.Envelope(t, testkit.Do(t, tt.method, g+tt.path, tt.body, tt.headers...), tt.code)
+			testkit.Envelope(t, testkit.CallAPI(t, tt.method, g+tt.path, tt.body, tt.headers...), tt.code)
 		})
 	}
 	t.Run("TooManyRequestsError", func(t *testing.T) {
 		bad := `{"email":"alice@example.com","password":"wrong-pw"}`
 		var r testkit.Response
 		for range 4 {
-			r = testkit.Do(t, "POST", g+"/api/auth/login", bad)
+			r = testkit.CallAPI(t, "POST", g+"/api/auth/login", bad)
 		}
 		testkit.Envelope(t, r, apierr.TooManyRequestsError)
 		if r.Header.Get("Retry-After") == "" {
@@ -208,15 +208,15 @@ func TestLogoutRevokesForMovies(t *testing.T) {
 	e.signup(t, "ada@example.com")
 	tok := e.login(t, "ada@example.com")
 	body := `{"name":"Before logout","casts":["a"],"genres":["b"]}`
-	if r := testkit.Do(t, "POST", e.GatewayURL+"/api/movies", body, testkit.Bearer(tok)...); r.Status != 200 {
+	if r := testkit.CallAPI(t, "POST", e.GatewayURL+"/api/movies", body, testkit.Bearer(tok)...); r.Status != 200 {
 		t.Fatalf("create: %d %s", r.Status, r.Body)
 	}
-	if r := testkit.Do(t, "POST", e.GatewayURL+"/api/auth/logout", "", testkit.Bearer(tok)...); r.Status != 204 {
+	if r := testkit.CallAPI(t, "POST", e.GatewayURL+"/api/auth/logout", "", testkit.Bearer(tok)...); r.Status != 204 {
 		t.Fatalf("logout: %d %s", r.Status, r.Body)
 	}
 	var refused testkit.Response
 	testkit.Eventually(t, time.Second, func() error {
-		refused = testkit.Do(t, "POST", e.GatewayURL+"/api/movies", `{"name":"After logout","casts":["a"],"genres":["b"]}`, testkit.Bearer(tok)...)
+		refused = testkit.CallAPI(t, "POST", e.GatewayURL+"/api/movies", `{"name":"After logout","casts":["a"],"genres":["b"]}`, testkit.Bearer(tok)...)
 		if refused.Status != 401 {
 			return fmt.Errorf("movies still accepts the token after logout: %d %s", refused.Status, refused.Body)
 		}
@@ -224,7 +224,7 @@ func TestLogoutRevokesForMovies(t *testing.T) {
 	})
 	testkit.Envelope(t, refused, apierr.TokenRevokedError)
 	// Nothing was created with the revoked token.
-	list := testkit.JSON[[]map[string]any](t, testkit.Do(t, "GET", e.GatewayURL+"/api/movies", ""))
+	list := testkit.JSON[[]map[string]any](t, testkit.CallAPI(t, "GET", e.GatewayURL+"/api/movies", ""))
 	if len(list) != 1 {
 		t.Errorf("%d movies, want 1", len(list))
 	}
@@ -250,8 +250,8 @@ func TestSameErrorSameBytes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := append([]string{"X-Request-ID", "same-" + uuid.NewString()}, tt.headers...)
-			a := testkit.Do(t, tt.auth[0], e.AuthURL+tt.auth[1], tt.auth[2], h...)
-			m := testkit.Do(t, tt.movies[0], e.MoviesURL+tt.movies[1], tt.movies[2], h...)
+			a := testkit.CallAPI(t, tt.auth[0], e.AuthURL+tt.auth[1], tt.auth[2], h...)
+			m := testkit.CallAPI(t, tt.movies[0], e.MoviesURL+tt.movies[1], tt.movies[2], h...)
 			if a.Status < 400 || !bytes.Equal(a.Body, m.Body) {
 				t.Errorf("auth answered %d %s\nmovies answered %d %s", a.Status, a.Body, m.Status, m.Body)
 			}
@@ -285,7 +285,7 @@ func TestCreateRaceThroughGateway(t *testing.T) {
 		for i := range users * perUser {
 			wg.Go(func() {
 				<-start
-				answers[i], errs[i] = testkit.Try("POST", e.GatewayURL+"/api/movies", body, testkit.Bearer(tokens[i%users])...)
+				answers[i], errs[i] = testkit.TryAPI("POST", e.GatewayURL+"/api/movies", body, testkit.Bearer(tokens[i%users])...)
 			})
 		}
 		close(start)
@@ -324,11 +324,11 @@ func TestStackStartsItsOwnStorage(t *testing.T) {
 	if s.RedisKind != "redis-server" || !strings.HasPrefix(s.MongoURI, "mongodb://127.0.0.1:") {
 		t.Errorf("stores: %s %s (%s)", s.MongoURI, s.RedisURL, s.RedisKind)
 	}
-	r := testkit.Do(t, "POST", s.GatewayURL+"/api/auth/signup", `{"email":"ada@example.com","password":"secret123"}`)
+	r := testkit.CallAPI(t, "POST", s.GatewayURL+"/api/auth/signup", `{"email":"ada@example.com","password":"secret123"}`)
 	if r.Status != 200 {
 		t.Fatalf("signup: %d %s", r.Status, r.Body)
 	}
-	if r := testkit.Do(t, "GET", s.GatewayURL+"/api/movies", ""); r.Status != 200 || string(r.Body) != "[]" {
+	if r := testkit.CallAPI(t, "GET", s.GatewayURL+"/api/movies", ""); r.Status != 200 || string(r.Body) != "[]" {
 		t.Fatalf("list: %d %s", r.Status, r.Body)
 	}
 }

@@ -182,7 +182,7 @@ func TestCompressedBombsAreRefused(t *testing.T) {
 	before := bytesAllocated(t, e.AuthAdminURL)
 	for _, tg := range targets {
 		for _, b := range bombs {
-			r := testkit.Do(t, "POST", tg.url, string(b.body), append(testkit.Bearer(token),
+			r := testkit.CallAPI(t, "POST", tg.url, string(b.body), append(testkit.Bearer(token),
 				"Content-Type", "application/json", "Content-Encoding", b.encoding)...)
 			if r.Status != 415 {
 				t.Fatalf("%s, %s: got %d %s, want the 415 envelope", tg.name, b.name, r.Status, r.Body)
@@ -217,21 +217,21 @@ func TestOnlyPlainJSONBodiesAreAccepted(t *testing.T) {
 	}
 	for _, base := range []string{e.AuthURL, e.GatewayURL} {
 		for _, tt := range refused {
-			r := testkit.Do(t, "POST", base+"/api/auth/signup", tt.body, "Content-Type", tt.contentType)
+			r := testkit.CallAPI(t, "POST", base+"/api/auth/signup", tt.body, "Content-Type", tt.contentType)
 			if r.Status != 415 {
 				t.Fatalf("%s with %q: got %d %s, want the 415 envelope", base, tt.contentType, r.Status, r.Body)
 			}
 			testkit.Envelope(t, r, apierr.UnsupportedMediaTypeError)
 		}
 	}
-	r := testkit.Do(t, "POST", e.GatewayURL+"/api/auth/signup", `{"email":"ok@example.com","password":"secret123"}`,
+	r := testkit.CallAPI(t, "POST", e.GatewayURL+"/api/auth/signup", `{"email":"ok@example.com","password":"secret123"}`,
 		"Content-Type", "application/json; charset=UTF-8")
 	if r.Status != 200 {
 		t.Fatalf("plain JSON with charset=UTF-8: got %d %s, want 200", r.Status, r.Body)
 	}
 	token := e.login(t, "ok@example.com")
 	for _, base := range []string{e.MoviesURL, e.GatewayURL} {
-		r := testkit.Do(t, "POST", base+"/api/movies", form, append(testkit.Bearer(token), "Content-Type", "multipart/form-data; boundary=b")...)
+		r := testkit.CallAPI(t, "POST", base+"/api/movies", form, append(testkit.Bearer(token), "Content-Type", "multipart/form-data; boundary=b")...)
 		if r.Status != 415 {
 			t.Fatalf("movies at %s with a form: got %d %s, want the 415 envelope", base, r.Status, r.Body)
 		}

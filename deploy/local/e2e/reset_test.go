@@ -19,11 +19,11 @@ func TestPasswordResetWalk(t *testing.T) {
 	e := startStack(t, nil)
 	address := "ada." + strings.ToLower(testkit.Database(t)) + "@example.com"
 	creds := func(password string) string { return fmt.Sprintf(`{"email":%q,"password":%q}`, address, password) }
-	if r := testkit.Do(t, "POST", e.GatewayURL+"/api/auth/signup", creds("secret123")); r.Status != 200 {
+	if r := testkit.CallAPI(t, "POST", e.GatewayURL+"/api/auth/signup", creds("secret123")); r.Status != 200 {
 		t.Fatalf("signup: %d %s", r.Status, r.Body)
 	}
 	login := func(password string) testkit.Response {
-		return testkit.Do(t, "POST", e.GatewayURL+"/api/auth/login", creds(password))
+		return testkit.CallAPI(t, "POST", e.GatewayURL+"/api/auth/login", creds(password))
 	}
 	pair := testkit.JSON[struct {
 		Token        string `json:"token"`
@@ -31,13 +31,13 @@ func TestPasswordResetWalk(t *testing.T) {
 	}](t, login("secret123"))
 	old := pair.Token
 	create := func(tok, name string) testkit.Response {
-		return testkit.Do(t, "POST", e.GatewayURL+"/api/movies", `{"name":"`+name+`","casts":["a"],"genres":["b"]}`, testkit.Bearer(tok)...)
+		return testkit.CallAPI(t, "POST", e.GatewayURL+"/api/movies", `{"name":"`+name+`","casts":["a"],"genres":["b"]}`, testkit.Bearer(tok)...)
 	}
 	if r := create(old, "Before"); r.Status != 200 {
 		t.Fatalf("create: %d %s", r.Status, r.Body)
 	}
 
-	if r := testkit.Do(t, "POST", e.GatewayURL+"/api/auth/password/forgot", `{"email":"`+address+`"}`); r.Status != 202 {
+	if r := testkit.CallAPI(t, "POST", e.GatewayURL+"/api/auth/password/forgot", `{"email":"`+address+`"}`); r.Status != 202 {
 		t.Fatalf("forgot: %d %s", r.Status, r.Body)
 	}
 	mails := testkit.NewMailbox(t, address).Wait(t, "Reset your moviebag password", 1, 20*time.Second)
@@ -46,14 +46,14 @@ func TestPasswordResetWalk(t *testing.T) {
 		t.Errorf("link %s", link)
 	}
 	token := link.Query().Get("token")
-	if r := testkit.Do(t, "POST", e.GatewayURL+"/api/auth/password/reset", `{"token":"`+token+`","password":"new-secret"}`); r.Status != 204 {
+	if r := testkit.CallAPI(t, "POST", e.GatewayURL+"/api/auth/password/reset", `{"token":"`+token+`","password":"new-secret"}`); r.Status != 204 {
 		t.Fatalf("reset: %d %s", r.Status, r.Body)
 	}
 
 	testkit.Envelope(t, login("secret123"), apierr.UnauthorizedError)
 	fresh := testkit.JSON[struct{ Token string }](t, login("new-secret")).Token
-	testkit.Envelope(t, testkit.Do(t, "GET", e.GatewayURL+"/api/auth/me", "", testkit.Bearer(old)...), apierr.TokenRevokedError)
-	testkit.Envelope(t, testkit.Do(t, "POST", e.GatewayURL+"/api/auth/refresh", `{"refresh_token":"`+pair.RefreshToken+`"}`),
+	testkit.Envelope(t, testkit.CallAPI(t, "GET", e.GatewayURL+"/api/auth/me", "", testkit.Bearer(old)...), apierr.TokenRevokedError)
+	testkit.Envelope(t, testkit.CallAPI(t, "POST", e.GatewayURL+"/api/auth/refresh", `{"refresh_token":"`+pair.RefreshToken+`"}`),
 		apierr.RefreshTokenInvalidError)
 	var refused testkit.Response
 	testkit.Eventually(t, time.Second, func() error {
@@ -66,6 +66,6 @@ func TestPasswordResetWalk(t *testing.T) {
 	if r := create(fresh, "Fresh"); r.Status != 200 {
 		t.Fatalf("movies refuses a token of the new password: %d %s", r.Status, r.Body)
 	}
-	testkit.Envelope(t, testkit.Do(t, "POST", e.GatewayURL+"/api/auth/password/reset", `{"token":"`+token+`","password":"third-secret"}`),
+	testkit.Envelope(t, testkit.CallAPI(t, "POST", e.GatewayURL+"/api/auth/password/reset", `{"token":"`+token+`","password":"third-secret"}`),
 		apierr.ResetTokenInvalidError)
 }

@@ -17,7 +17,7 @@ type tokens struct {
 
 func (e env) loginTokens(t *testing.T, email string) tokens {
 	t.Helper()
-	r := testkit.Do(t, "POST", e.GatewayURL+"/api/auth/login", `{"email":"`+email+`","password":"secret123"}`)
+	r := testkit.CallAPI(t, "POST", e.GatewayURL+"/api/auth/login", `{"email":"`+email+`","password":"secret123"}`)
 	if r.Status != 200 {
 		t.Fatalf("login %s: %d %s", email, r.Status, r.Body)
 	}
@@ -26,12 +26,12 @@ func (e env) loginTokens(t *testing.T, email string) tokens {
 
 func (e env) refresh(t *testing.T, refreshToken string) testkit.Response {
 	t.Helper()
-	return testkit.Do(t, "POST", e.GatewayURL+"/api/auth/refresh", `{"refresh_token":"`+refreshToken+`"}`)
+	return testkit.CallAPI(t, "POST", e.GatewayURL+"/api/auth/refresh", `{"refresh_token":"`+refreshToken+`"}`)
 }
 
 func (e env) createMovie(t *testing.T, tok, name string) testkit.Response {
 	t.Helper()
-	return testkit.Do(t, "POST", e.GatewayURL+"/api/movies", `{"name":"`+name+`","casts":["a"],"genres":["b"]}`, testkit.Bearer(tok)...)
+	return testkit.CallAPI(t, "POST", e.GatewayURL+"/api/movies", `{"name":"`+name+`","casts":["a"],"genres":["b"]}`, testkit.Bearer(tok)...)
 }
 
 // refusedByMovies waits up to a second for the movies service to refuse
@@ -97,20 +97,20 @@ func TestDeleteAccountDeletesMovies(t *testing.T) {
 	}
 	bobs := testkit.JSON[struct{ ID string }](t, r).ID
 
-	if r := testkit.Do(t, "DELETE", e.GatewayURL+"/api/auth/me", `{"password":"secret123"}`, testkit.Bearer(ada.Token)...); r.Status != 204 {
+	if r := testkit.CallAPI(t, "DELETE", e.GatewayURL+"/api/auth/me", `{"password":"secret123"}`, testkit.Bearer(ada.Token)...); r.Status != 204 {
 		t.Fatalf("delete the account: %d %s", r.Status, r.Body)
 	}
 	e.refusedByMovies(t, ada.Token, "of a deleted account")
 	testkit.Envelope(t, e.refresh(t, ada.RefreshToken), apierr.RefreshTokenInvalidError)
 	testkit.Eventually(t, 10*time.Second, func() error {
 		for _, id := range adas {
-			if r := testkit.Do(t, "GET", e.GatewayURL+"/api/movies/"+id, ""); r.Status != 400 {
+			if r := testkit.CallAPI(t, "GET", e.GatewayURL+"/api/movies/"+id, ""); r.Status != 400 {
 				return fmt.Errorf("a movie of the deleted account is still there: %d %s", r.Status, r.Body)
 			}
 		}
 		return nil
 	})
-	if r := testkit.Do(t, "GET", e.GatewayURL+"/api/movies/"+bobs, ""); r.Status != 200 {
+	if r := testkit.CallAPI(t, "GET", e.GatewayURL+"/api/movies/"+bobs, ""); r.Status != 200 {
 		t.Errorf("another user's movie: %d %s", r.Status, r.Body)
 	}
 	e.signup(t, "ada@example.com")

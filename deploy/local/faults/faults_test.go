@@ -102,7 +102,7 @@ func (p *proc) start() {
 			p.t.Fatalf("%s exited at start: %v\n%s", p.bin, err, p.logs)
 		default:
 		}
-		r, err := testkit.Try("GET", p.AdminURL+"/readyz", "")
+		r, err := testkit.TryAPI("GET", p.AdminURL+"/readyz", "")
 		return err == nil && r.Status == 200
 	})
 }
@@ -191,7 +191,7 @@ func merge(maps ...map[string]string) map[string]string {
 func (p pair) user(t *testing.T, email string) string {
 	t.Helper()
 	body := `{"email":"` + email + `","password":"secret123"}`
-	if r := testkit.Do(t, "POST", p.auth.URL+"/api/auth/signup", body); r.Status != 200 {
+	if r := testkit.CallAPI(t, "POST", p.auth.URL+"/api/auth/signup", body); r.Status != 200 {
 		t.Fatalf("signup: %d %s", r.Status, r.Body)
 	}
 	return p.login(t, body)
@@ -199,7 +199,7 @@ func (p pair) user(t *testing.T, email string) string {
 
 func (p pair) login(t *testing.T, body string) string {
 	t.Helper()
-	r := testkit.Do(t, "POST", p.auth.URL+"/api/auth/login", body)
+	r := testkit.CallAPI(t, "POST", p.auth.URL+"/api/auth/login", body)
 	if r.Status != 200 {
 		t.Fatalf("login: %d %s", r.Status, r.Body)
 	}

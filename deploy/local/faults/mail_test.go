@@ -34,7 +34,7 @@ func TestMailServerDown(t *testing.T) {
 
 	mp.Stop()
 	r := timed(t, 2*time.Second, func() testkit.Response {
-		return testkit.Do(t, "POST", p.auth.URL+"/api/auth/password/forgot", `{"email":"ada@example.com"}`)
+		return testkit.CallAPI(t, "POST", p.auth.URL+"/api/auth/password/forgot", `{"email":"ada@example.com"}`)
 	})
 	if r.Status != 202 {
 		t.Fatalf("forgot with the mail server down: %d %s", r.Status, r.Body)
@@ -53,7 +53,7 @@ func TestMailServerDown(t *testing.T) {
 	box := testkit.Mailbox{API: mp.APIURL, Address: "ada@example.com"}
 	mails := box.Wait(t, "Reset your moviebag password", 1, 30*time.Second)
 	token := mails[0].Link(t, base).Query().Get("token")
-	if r := testkit.Do(t, "POST", p.auth.URL+"/api/auth/password/reset", `{"token":"`+token+`","password":"new-secret"}`); r.Status != 204 {
+	if r := testkit.CallAPI(t, "POST", p.auth.URL+"/api/auth/password/reset", `{"token":"`+token+`","password":"new-secret"}`); r.Status != 204 {
 		t.Fatalf("reset with the token of the late mail: %d %s", r.Status, r.Body)
 	}
 	p.login(t, `{"email":"ada@example.com","password":"new-secret"}`)

@@ -39,7 +39,7 @@ func TestRedisDown(t *testing.T) {
 
 	p := startPair(t, testkit.MongoURI(t), redisURL, nil, nil)
 	tok := testkit.Bearer(p.user(t, "ada@example.com"))
-	r := testkit.Do(t, "POST", p.movies.URL+"/api/movies", `{"name":"Before","casts":["a"],"genres":["b"]}`, tok...)
+	r := testkit.CallAPI(t, "POST", p.movies.URL+"/api/movies", `{"name":"Before","casts":["a"],"genres":["b"]}`, tok...)
 	id := testkit.JSON[struct{ ID string }](t, r).ID
 
 	stopRedis()
@@ -48,12 +48,14 @@ func TestRedisDown(t *testing.T) {
 		name string
 		do   func() testkit.Response
 	}{
-		{"login", func() testkit.Response { return testkit.Do(t, "POST", p.auth.URL+"/api/auth/login", creds) }},
-		{"logout", func() testkit.Response { return testkit.Do(t, "POST", p.auth.URL+"/api/auth/logout", "", tok...) }},
+		{"login", func() testkit.Response { return testkit.CallAPI(t, "POST", p.auth.URL+"/api/auth/login", creds) }},
+		{"logout", func() testkit.Response { return testkit.CallAPI(t, "POST", p.auth.URL+"/api/auth/logout", "", tok...) }},
 		{"create", func() testkit.Response {
-			return testkit.Do(t, "POST", p.movies.URL+"/api/movies", `{"name":"During","casts":["a"],"genres":["b"]}`, tok...)
+			return testkit.CallAPI(t, "POST", p.movies.URL+"/api/movies", `{"name":"During","casts":["a"],"genres":["b"]}`, tok...)
 		}},
-		{"delete", func() testkit.Response { return testkit.Do(t, "DELETE", p.movies.URL+"/api/movies/"+id, "", tok...) }},
+		{"delete", func() testkit.Response {
+			return testkit.CallAPI(t, "DELETE", p.movies.URL+"/api/movies/"+id, "", tok...)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := timed(t, 3*time.Second, tc.do)
@@ -64,10 +66,10 @@ func TestRedisDown(t *testing.T) {
 		})
 	}
 	// Public reads need no Redis.
-	if r := timed(t, 3*time.Second, func() testkit.Response { return testkit.Do(t, "GET", p.movies.URL+"/api/movies/"+id, "") }); r.Status != 200 {
+	if r := timed(t, 3*time.Second, func() testkit.Response { return testkit.CallAPI(t, "GET", p.movies.URL+"/api/movies/"+id, "") }); r.Status != 200 {
 		t.Errorf("public read during the outage: %d %s", r.Status, r.Body)
 	}
-	if r := testkit.Do(t, "GET", p.movies.URL+"/api/movies", ""); r.Status != 200 {
+	if r := testkit.CallAPI(t, "GET", p.movies.URL+"/api/movies", ""); r.Status != 200 {
 		t.Errorf("public list during the outage: %d %s", r.Status, r.Body)
 	}
 
@@ -76,12 +78,12 @@ func TestRedisDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "login to work again", func() bool {
-		return testkit.Do(t, "POST", p.auth.URL+"/api/auth/login", creds).Status == 200
+		return testkit.CallAPI(t, "POST", p.auth.URL+"/api/auth/login", creds).Status == 200
 	})
-	if r := testkit.Do(t, "POST", p.movies.URL+"/api/movies", `{"name":"After","casts":["a"],"genres":["b"]}`, tok...); r.Status != 200 {
+	if r := testkit.CallAPI(t, "POST", p.movies.URL+"/api/movies", `{"name":"After","casts":["a"],"genres":["b"]}`, tok...); r.Status != 200 {
 		t.Errorf("create after Redis came back: %d %s", r.Status, r.Body)
 	}
-	metrics := string(testkit.Do(t, "GET", p.movies.AdminURL+"/metrics", "").Body)
+	metrics := string(testkit.CallAPI(t, "GET", p.movies.AdminURL+"/metrics", "").Body)
 	mustContain(t, []byte(metrics), `moviebag_dependency_errors_total{dependency="redis",operation="exists",service="movies"}`)
 }
 
@@ -96,7 +98,7 @@ func TestMongoDown(t *testing.T) {
 	defer func() { stopMongo() }()
 	p := startPair(t, mongoURI, testkit.RedisURL(t), nil, nil)
 	tok := testkit.Bearer(p.user(t, "ada@example.com"))
-	r := testkit.Do(t, "POST", p.movies.URL+"/api/movies", `{"name":"Kept","casts":["a"],"genres":["b"]}`, tok...)
+	r := testkit.CallAPI(t, "POST", p.movies.URL+"/api/movies", `{"name":"Kept","casts":["a"],"genres":["b"]}`, tok...)
 	id := testkit.JSON[struct{ ID string }](t, r).ID
 
 	stopMongo()
@@ -105,19 +107,19 @@ func TestMongoDown(t *testing.T) {
 		do   func() testkit.Response
 	}{
 		{"signup", func() testkit.Response {
-			return testkit.Do(t, "POST", p.auth.URL+"/api/auth/signup", `{"email":"bob@example.com","password":"secret123"}`)
+			return testkit.CallAPI(t, "POST", p.auth.URL+"/api/auth/signup", `{"email":"bob@example.com","password":"secret123"}`)
 		}},
 		{"login", func() testkit.Response {
-			return testkit.Do(t, "POST", p.auth.URL+"/api/auth/login", `{"email":"ada@example.com","password":"secret123"}`)
+			return testkit.CallAPI(t, "POST", p.auth.URL+"/api/auth/login", `{"email":"ada@example.com","password":"secret123"}`)
 		}},
-		{"me", func() testkit.Response { return testkit.Do(t, "GET", p.auth.URL+"/api/auth/me", "", tok...) }},
-		{"list", func() testkit.Response { return testkit.Do(t, "GET", p.movies.URL+"/api/movies", "") }},
-		{"get", func() testkit.Response { return testkit.Do(t, "GET", p.movies.URL+"/api/movies/"+id, "") }},
+		{"me", func() testkit.Response { return testkit.CallAPI(t, "GET", p.auth.URL+"/api/auth/me", "", tok...) }},
+		{"list", func() testkit.Response { return testkit.CallAPI(t, "GET", p.movies.URL+"/api/movies", "") }},
+		{"get", func() testkit.Response { return testkit.CallAPI(t, "GET", p.movies.URL+"/api/movies/"+id, "") }},
 		{"create", func() testkit.Response {
-			return testkit.Do(t, "POST", p.movies.URL+"/api/movies", `{"name":"During","casts":["a"],"genres":["b"]}`, tok...)
+			return testkit.CallAPI(t, "POST", p.movies.URL+"/api/movies", `{"name":"During","casts":["a"],"genres":["b"]}`, tok...)
 		}},
 		{"update", func() testkit.Response {
-			return testkit.Do(t, "PUT", p.movies.URL+"/api/movies/"+id, `{"name":"Changed"}`, tok...)
+			return testkit.CallAPI(t, "PUT", p.movies.URL+"/api/movies/"+id, `{"name":"Changed"}`, tok...)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,9 +135,9 @@ func TestMongoDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 15*time.Second, "reads to work again", func() bool {
-		return testkit.Do(t, "GET", p.movies.URL+"/api/movies/"+id, "").Status == 200
+		return testkit.CallAPI(t, "GET", p.movies.URL+"/api/movies/"+id, "").Status == 200
 	})
-	if got := testkit.JSON[struct{ Name string }](t, testkit.Do(t, "GET", p.movies.URL+"/api/movies/"+id, "")); got.Name != "Kept" {
+	if got := testkit.JSON[struct{ Name string }](t, testkit.CallAPI(t, "GET", p.movies.URL+"/api/movies/"+id, "")); got.Name != "Kept" {
 		t.Errorf("after recovery: %+v", got)
 	}
 	p.login(t, `{"email":"ada@example.com","password":"secret123"}`)
@@ -221,7 +223,7 @@ func TestKeyRotationUnderTraffic(t *testing.T) {
 
 	var newKID atomic.Int64
 	l := startLoad(4, func(w, i int) (testkit.Response, error) {
-		r, err := testkit.Try("POST", p.auth.URL+"/api/auth/login", creds)
+		r, err := testkit.TryAPI("POST", p.auth.URL+"/api/auth/login", creds)
 		if err != nil || r.Status != 200 {
 			return r, err
 		}
@@ -233,7 +235,7 @@ func TestKeyRotationUnderTraffic(t *testing.T) {
 		if parsed, _, err := jwt.NewParser().ParseUnverified(tok, &jwt.RegisteredClaims{}); err == nil && parsed.Header["kid"] == "2026-02" {
 			newKID.Add(1)
 		}
-		return testkit.Try("POST", p.movies.URL+"/api/movies",
+		return testkit.TryAPI("POST", p.movies.URL+"/api/movies",
 			`{"name":"rot-`+strconv.Itoa(w)+`-`+strconv.Itoa(i)+`","casts":["a"],"genres":["b"]}`, testkit.Bearer(tok)...)
 	})
 	l.served(t, 20, "logins and creates under the first key")
@@ -271,7 +273,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	inRotation := func(replica *proc) {
 		t.Helper()
 		waitFor(t, 30*time.Second, replica.AdminURL+" in the gateway's rotation", func() bool {
-			if _, err := testkit.Try("GET", gw+"/api/movies?limit=1", ""); err != nil {
+			if _, err := testkit.TryAPI("GET", gw+"/api/movies?limit=1", ""); err != nil {
 				return false
 			}
 			return moviesRequests(t, replica) > 0
@@ -281,9 +283,9 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	inRotation(second)
 	l := startLoad(4, func(w, i int) (testkit.Response, error) {
 		if i%2 == 0 {
-			return testkit.Try("GET", gw+"/api/movies?limit=5", "")
+			return testkit.TryAPI("GET", gw+"/api/movies?limit=5", "")
 		}
-		return testkit.Try("POST", gw+"/api/movies", `{"name":"sig-`+strconv.Itoa(w)+`-`+strconv.Itoa(i)+`","casts":["a"],"genres":["b"]}`, tok...)
+		return testkit.TryAPI("POST", gw+"/api/movies", `{"name":"sig-`+strconv.Itoa(w)+`-`+strconv.Itoa(i)+`","casts":["a"],"genres":["b"]}`, tok...)
 	})
 	for _, replica := range []*proc{p.movies, second} {
 		l.served(t, 20, "traffic on both replicas")

@@ -58,15 +58,15 @@ func TestProxy(t *testing.T) {
 		slog.New(slog.NewTextHandler(io.Discard, nil))))
 	defer gw.Close()
 
-	r := testkit.DoUnchecked(t, "GET", gw.URL+"/api/movies/1", "", "X-Request-ID", "trace-1") // a fake upstream
+	r := testkit.CallUnchecked(t, "GET", gw.URL+"/api/movies/1", "", "X-Request-ID", "trace-1") // a fake upstream
 	if r.Status != 200 || string(r.Body) != "movies:/api/movies/1" {
 		t.Fatalf("proxied: %d %s", r.Status, r.Body)
 	}
 	if seen.Get("X-Request-ID") != "trace-1" || seen.Get("X-Forwarded-For") == "" {
 		t.Errorf("upstream saw %v", seen)
 	}
-	testkit.Envelope(t, testkit.Do(t, "GET", gw.URL+"/nowhere", ""), apierr.NotFoundError)
-	unavailable := testkit.Do(t, "POST", gw.URL+"/api/auth/login", `{}`)
+	testkit.Envelope(t, testkit.CallAPI(t, "GET", gw.URL+"/nowhere", ""), apierr.NotFoundError)
+	unavailable := testkit.CallAPI(t, "POST", gw.URL+"/api/auth/login", `{}`)
 	testkit.Envelope(t, unavailable, apierr.ServiceUnavailableError)
 	if unavailable.Header.Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
@@ -101,7 +101,7 @@ func TestBalancedFollowsReadiness(t *testing.T) {
 	defer gw.Close()
 
 	get := func() string {
-		return string(testkit.DoUnchecked(t, "GET", gw.URL+"/api/movies", "").Body) // fake upstreams
+		return string(testkit.CallUnchecked(t, "GET", gw.URL+"/api/movies", "").Body) // fake upstreams
 	}
 	count := func(n int) map[string]int {
 		seen := map[string]int{}
@@ -134,12 +134,12 @@ func TestBalancedFollowsReadiness(t *testing.T) {
 	a.Close()
 	b.Close()
 	testkit.Eventually(t, 10*time.Second, func() error {
-		if r := testkit.DoUnchecked(t, "GET", gw.URL+"/api/movies", ""); r.Status != http.StatusServiceUnavailable {
+		if r := testkit.CallUnchecked(t, "GET", gw.URL+"/api/movies", ""); r.Status != http.StatusServiceUnavailable {
 			return fmt.Errorf("answered %d %s, want 503", r.Status, r.Body)
 		}
 		return nil
 	})
-	testkit.Envelope(t, testkit.Do(t, "GET", gw.URL+"/api/movies", ""), apierr.ServiceUnavailableError)
+	testkit.Envelope(t, testkit.CallAPI(t, "GET", gw.URL+"/api/movies", ""), apierr.ServiceUnavailableError)
 }
 
 // A body the gateway stops reading at BODY_LIMIT_BYTES (chunked, so not

@@ -17,22 +17,22 @@ func TestLogoutAllEndsEverySessionOfTheUser(t *testing.T) {
 	phone, laptop := login(t, s, creds), login(t, s, creds)
 	bob := login(t, s, `{"email":"bob@example.com","password":"secret123"}`)
 
-	r := testkit.Do(t, "POST", s.URL+"/api/auth/logout-all", "", testkit.Bearer(laptop)...)
+	r := testkit.CallAPI(t, "POST", s.URL+"/api/auth/logout-all", "", testkit.Bearer(laptop)...)
 	if r.Status != 204 {
 		t.Fatalf("logout-all: %d %s", r.Status, r.Body)
 	}
 	for _, tok := range []string{laptop, phone} { // the caller's session and another
-		testkit.Envelope(t, testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...), apierr.TokenRevokedError)
-		testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/logout-all", "", testkit.Bearer(tok)...), apierr.TokenRevokedError)
+		testkit.Envelope(t, testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...), apierr.TokenRevokedError)
+		testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/auth/logout-all", "", testkit.Bearer(tok)...), apierr.TokenRevokedError)
 	}
-	if r := testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(bob)...); r.Status != 200 {
+	if r := testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(bob)...); r.Status != 200 {
 		t.Errorf("another user's token is refused: %d %s", r.Status, r.Body)
 	}
 	fresh := login(t, s, creds)
-	if r := testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(fresh)...); r.Status != 200 {
+	if r := testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(fresh)...); r.Status != 200 {
 		t.Errorf("a token from a login after the logout everywhere is refused: %d %s", r.Status, r.Body)
 	}
-	body := string(testkit.Do(t, "GET", s.AdminURL+"/metrics", "").Body)
+	body := string(testkit.CallAPI(t, "GET", s.AdminURL+"/metrics", "").Body)
 	if want := `moviebag_sessions_ended_total{reason="logout_all",service="auth"} 1`; !strings.Contains(body, want) {
 		t.Errorf("/metrics lacks %s", want)
 	}
@@ -47,7 +47,7 @@ func TestChangePasswordEndsEveryOtherSession(t *testing.T) {
 	phone, laptop := login(t, s, creds), login(t, s, creds)
 	change := func(tok, body string, headers ...string) testkit.Response {
 		t.Helper()
-		return testkit.Do(t, "POST", s.URL+"/api/auth/password", body, append(testkit.Bearer(tok), headers...)...)
+		return testkit.CallAPI(t, "POST", s.URL+"/api/auth/password", body, append(testkit.Bearer(tok), headers...)...)
 	}
 
 	testkit.Envelope(t, change(laptop, `{"current_password":"wrong-one","new_password":"another-secret"}`), apierr.UnauthorizedError)
@@ -66,20 +66,20 @@ func TestChangePasswordEndsEveryOtherSession(t *testing.T) {
 		}
 	}
 	testkit.Envelope(t, change(laptop, `{}`, "Content-Type", "text/plain"), apierr.UnsupportedMediaTypeError)
-	if r := testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(phone)...); r.Status != 200 {
+	if r := testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(phone)...); r.Status != 200 {
 		t.Fatalf("a refused change ended a session: %d %s", r.Status, r.Body)
 	}
 
 	if r := change(laptop, `{"current_password":"secret123","new_password":"another-secret"}`); r.Status != 204 {
 		t.Fatalf("change: %d %s", r.Status, r.Body)
 	}
-	testkit.Envelope(t, testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(phone)...), apierr.TokenRevokedError)
-	if r := testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(laptop)...); r.Status != 200 {
+	testkit.Envelope(t, testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(phone)...), apierr.TokenRevokedError)
+	if r := testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(laptop)...); r.Status != 200 {
 		t.Errorf("the caller's own session was ended: %d %s", r.Status, r.Body)
 	}
-	testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/login", creds), apierr.UnauthorizedError)
+	testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/auth/login", creds), apierr.UnauthorizedError)
 	login(t, s, `{"email":"ada@example.com","password":"another-secret"}`)
-	body := string(testkit.Do(t, "GET", s.AdminURL+"/metrics", "").Body)
+	body := string(testkit.CallAPI(t, "GET", s.AdminURL+"/metrics", "").Body)
 	if want := `moviebag_sessions_ended_total{reason="password_change",service="auth"} 1`; !strings.Contains(body, want) {
 		t.Errorf("/metrics lacks %s", want)
 	}
@@ -92,10 +92,10 @@ func TestChangePasswordGuessesLimited(t *testing.T) {
 	signup(t, s, creds)
 	tok := login(t, s, creds)
 	for range 2 {
-		testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/password", `{"current_password":"wrong-one","new_password":"another-secret"}`,
+		testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/auth/password", `{"current_password":"wrong-one","new_password":"another-secret"}`,
 			testkit.Bearer(tok)...), apierr.UnauthorizedError)
 	}
-	r := testkit.Do(t, "POST", s.URL+"/api/auth/password", `{"current_password":"secret123","new_password":"another-secret"}`, testkit.Bearer(tok)...)
+	r := testkit.CallAPI(t, "POST", s.URL+"/api/auth/password", `{"current_password":"secret123","new_password":"another-secret"}`, testkit.Bearer(tok)...)
 	testkit.Envelope(t, r, apierr.TooManyRequestsError)
 	if r.Header.Get("Retry-After") == "" {
 		t.Error("429 without Retry-After")

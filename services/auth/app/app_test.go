@@ -56,7 +56,7 @@ const creds = `{"email":"Ada@Example.com","password":"secret123"}`
 
 func signup(t *testing.T, s *testkit.Service, body string) string {
 	t.Helper()
-	r := testkit.Do(t, "POST", s.URL+"/api/auth/signup", body)
+	r := testkit.CallAPI(t, "POST", s.URL+"/api/auth/signup", body)
 	if r.Status != 200 {
 		t.Fatalf("signup: %d %s", r.Status, r.Body)
 	}
@@ -82,7 +82,7 @@ type pair struct {
 // base64url, and neither is cached.
 func loginPair(t *testing.T, s *testkit.Service, body string) pair {
 	t.Helper()
-	r := testkit.Do(t, "POST", s.URL+"/api/auth/login", body)
+	r := testkit.CallAPI(t, "POST", s.URL+"/api/auth/login", body)
 	if r.Status != 200 {
 		t.Fatalf("login: %d %s", r.Status, r.Body)
 	}
@@ -114,7 +114,7 @@ func TestSignupLoginMeLogout(t *testing.T) {
 		t.Fatalf("id %q is not an ObjectID hex", id)
 	}
 	// Emails are unique whatever their case.
-	testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/signup", `{"email":"ada@example.COM","password":"other123"}`),
+	testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/auth/signup", `{"email":"ada@example.COM","password":"other123"}`),
 		apierr.EmailAlreadyExistsError)
 
 	tok := login(t, s, `{"email":"ada@example.com","password":"secret123"}`)
@@ -132,7 +132,7 @@ func TestSignupLoginMeLogout(t *testing.T) {
 		t.Errorf("claims %+v", claims)
 	}
 
-	me := testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...)
+	me := testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...)
 	got := testkit.JSON[map[string]any](t, me)
 	if me.Status != 200 || got["id"] != id || got["email"] != "ada@example.com" {
 		t.Fatalf("me: %d %s", me.Status, me.Body)
@@ -141,12 +141,12 @@ func TestSignupLoginMeLogout(t *testing.T) {
 		t.Errorf("me leaks the password hash: %s", me.Body)
 	}
 
-	out := testkit.Do(t, "POST", s.URL+"/api/auth/logout", "", testkit.Bearer(tok)...)
+	out := testkit.CallAPI(t, "POST", s.URL+"/api/auth/logout", "", testkit.Bearer(tok)...)
 	if out.Status != 204 {
 		t.Fatalf("logout: %d %s", out.Status, out.Body)
 	}
-	testkit.Envelope(t, testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...), apierr.TokenRevokedError)
-	testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/logout", "", testkit.Bearer(tok)...), apierr.TokenRevokedError)
+	testkit.Envelope(t, testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...), apierr.TokenRevokedError)
+	testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/auth/logout", "", testkit.Bearer(tok)...), apierr.TokenRevokedError)
 	// A new login still works.
 	login(t, s, creds)
 }
@@ -176,7 +176,7 @@ func TestLoginFailuresLookAlike(t *testing.T) {
 		mu.Lock()
 		before := len(costs)
 		mu.Unlock()
-		env := testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/login", body), apierr.UnauthorizedError)
+		env := testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/auth/login", body), apierr.UnauthorizedError)
 		mu.Lock()
 		defer mu.Unlock()
 		return env, append([]int(nil), costs[before:]...)
@@ -207,7 +207,7 @@ func TestAuthRequired(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, route := range []struct{ method, path string }{{"GET", "/api/auth/me"}, {"POST", "/api/auth/logout"}} {
-				r := testkit.Do(t, route.method, s.URL+route.path, "", tt.headers...)
+				r := testkit.CallAPI(t, route.method, s.URL+route.path, "", tt.headers...)
 				testkit.Envelope(t, r, tt.code)
 				if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
 					t.Errorf("no Bearer challenge: %q", r.Header.Get("WWW-Authenticate"))
@@ -248,7 +248,7 @@ func TestSignupBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, path := range []string{"/api/auth/signup", "/api/auth/login"} {
-				env := testkit.Envelope(t, testkit.Do(t, "POST", s.URL+path, tt.body, "Content-Type", tt.ct), tt.code)
+				env := testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+path, tt.body, "Content-Type", tt.ct), tt.code)
 				var fields []string
 				for _, d := range env.Details {
 					fields = append(fields, d.Field)
@@ -272,9 +272,9 @@ func TestLoginRateLimits(t *testing.T) {
 		}
 		bad := `{"email":"ada@example.com","password":"wrong-one"}`
 		for range 3 {
-			testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/login", bad), apierr.UnauthorizedError)
+			testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/auth/login", bad), apierr.UnauthorizedError)
 		}
-		r := testkit.Do(t, "POST", s.URL+"/api/auth/login", creds) // even the right password now waits
+		r := testkit.CallAPI(t, "POST", s.URL+"/api/auth/login", creds) // even the right password now waits
 		testkit.Envelope(t, r, apierr.TooManyRequestsError)
 		if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 900 {
 			t.Errorf("Retry-After = %q", r.Header.Get("Retry-After"))
@@ -286,10 +286,10 @@ func TestLoginRateLimits(t *testing.T) {
 	t.Run("per client address", func(t *testing.T) {
 		s := startAuth(t, map[string]string{"LOGIN_LIMIT_PER_IP": "4"})
 		for range 4 {
-			testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/login", `{"email":"x@example.com","password":"whatever"}`),
+			testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/auth/login", `{"email":"x@example.com","password":"whatever"}`),
 				apierr.UnauthorizedError)
 		}
-		r := testkit.Do(t, "POST", s.URL+"/api/auth/login", creds)
+		r := testkit.CallAPI(t, "POST", s.URL+"/api/auth/login", creds)
 		testkit.Envelope(t, r, apierr.TooManyRequestsError)
 		if r.Header.Get("Retry-After") == "" {
 			t.Error("no Retry-After")
@@ -320,7 +320,7 @@ func TestLoginRateLimitsConcurrent(t *testing.T) {
 		for range parallel {
 			wg.Go(func() {
 				<-start
-				r, err := testkit.Try("POST", s.URL+"/api/auth/login", body, headers...)
+				r, err := testkit.TryAPI("POST", s.URL+"/api/auth/login", body, headers...)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -346,10 +346,10 @@ func TestLoginRateLimitsConcurrent(t *testing.T) {
 			if got[401] != limit || got[429] != parallel-limit || got[-429] != 0 {
 				t.Fatalf("round %d: statuses %v, want %d × 401 and %d × 429 with Retry-After", round, got, limit, parallel-limit)
 			}
-			r := testkit.Do(t, "POST", s.URL+"/api/auth/login", `{"email":"`+email+`","password":"secret123"}`)
+			r := testkit.CallAPI(t, "POST", s.URL+"/api/auth/login", `{"email":"`+email+`","password":"secret123"}`)
 			testkit.Envelope(t, r, apierr.TooManyRequestsError) // even the right password waits
 		}
-		body := string(testkit.Do(t, "GET", s.AdminURL+"/metrics", "").Body)
+		body := string(testkit.CallAPI(t, "GET", s.AdminURL+"/metrics", "").Body)
 		want := fmt.Sprintf(`moviebag_login_attempts_total{result="rate_limited",service="auth"} %d`, rounds*(parallel-limit+1))
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -370,7 +370,7 @@ func TestLoginRateLimitsConcurrent(t *testing.T) {
 
 func TestJWKS(t *testing.T) {
 	s := startAuth(t, nil)
-	r := testkit.Do(t, "GET", s.URL+"/.well-known/jwks.json", "")
+	r := testkit.CallAPI(t, "GET", s.URL+"/.well-known/jwks.json", "")
 	if r.Status != 200 {
 		t.Fatalf("%d %s", r.Status, r.Body)
 	}
@@ -404,7 +404,7 @@ func TestKeysDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startAuth(t, map[string]string{"JWT_KEYS_DIR": dir, "JWT_KEYS_SIGN_DELAY": "0s"})
-	set := testkit.JSON[struct{ Keys []struct{ KID string } }](t, testkit.Do(t, "GET", s.URL+"/.well-known/jwks.json", ""))
+	set := testkit.JSON[struct{ Keys []struct{ KID string } }](t, testkit.CallAPI(t, "GET", s.URL+"/.well-known/jwks.json", ""))
 	if len(set.Keys) != 2 {
 		t.Fatalf("published %+v, want both keys", set.Keys)
 	}
@@ -436,12 +436,12 @@ func TestMalformedTokensRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(signed)...); r.Status != 200 {
+	if r := testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(signed)...); r.Status != 200 {
 		t.Fatalf("the well-formed token the test signs is refused: %d %s", r.Status, r.Body)
 	}
 	for name, tok := range testkit.MalformedTokens(t, key, "k1", valid) {
 		t.Run(name, func(t *testing.T) {
-			testkit.Envelope(t, testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...), apierr.TokenInvalidError)
+			testkit.Envelope(t, testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...), apierr.TokenInvalidError)
 		})
 	}
 }
@@ -503,11 +503,11 @@ func TestMetricsExposed(t *testing.T) {
 	s := startAuth(t, nil)
 	signup(t, s, creds)
 	tok := login(t, s, creds)
-	if r := testkit.Do(t, "POST", s.URL+"/api/auth/logout", "", testkit.Bearer(tok)...); r.Status != 204 {
+	if r := testkit.CallAPI(t, "POST", s.URL+"/api/auth/logout", "", testkit.Bearer(tok)...); r.Status != 204 {
 		t.Fatalf("logout: %d %s", r.Status, r.Body)
 	}
-	testkit.Do(t, "GET", s.URL+"/no/such/path", "")
-	body := string(testkit.Do(t, "GET", s.AdminURL+"/metrics", "").Body)
+	testkit.CallAPI(t, "GET", s.URL+"/no/such/path", "")
+	body := string(testkit.CallAPI(t, "GET", s.AdminURL+"/metrics", "").Body)
 	for _, want := range []string{
 		`http_requests_total{method="POST",route="/api/auth/login",service="auth",status="200"} 1`,
 		`http_requests_total{method="GET",route="unmatched",service="auth",status="404"} 1`,
@@ -523,7 +523,7 @@ func TestMetricsExposed(t *testing.T) {
 		}
 	}
 	var health map[string]string
-	if err := json.Unmarshal(testkit.Do(t, "GET", s.AdminURL+"/healthz", "").Body, &health); err != nil || health["status"] != "ok" {
+	if err := json.Unmarshal(testkit.CallAPI(t, "GET", s.AdminURL+"/healthz", "").Body, &health); err != nil || health["status"] != "ok" {
 		t.Errorf("healthz: %v %v", health, err)
 	}
 }
@@ -543,13 +543,13 @@ func TestNotReadyUntilMongoDB(t *testing.T) {
 	go func() { done <- app.Run(ctx, func(k string) string { return env[k] }, io.Discard, nil) }()
 	admin := "http://" + env["ADMIN_ADDR"]
 	testkit.Eventually(t, 10*time.Second, func() error {
-		r, err := testkit.Try("GET", admin+"/healthz", "")
+		r, err := testkit.TryAPI("GET", admin+"/healthz", "")
 		if err == nil && r.Status != 200 {
 			err = fmt.Errorf("healthz %d", r.Status)
 		}
 		return err
 	})
-	if r := testkit.Do(t, "GET", admin+"/readyz", ""); r.Status != 503 {
+	if r := testkit.CallAPI(t, "GET", admin+"/readyz", ""); r.Status != 503 {
 		t.Errorf("ready without MongoDB: %d", r.Status)
 	}
 	cancel()

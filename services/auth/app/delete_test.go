@@ -12,7 +12,7 @@ import (
 
 func deleteMe(t *testing.T, s *testkit.Service, tok, body string, headers ...string) testkit.Response {
 	t.Helper()
-	return testkit.Do(t, "DELETE", s.URL+"/api/auth/me", body, append(testkit.Bearer(tok), headers...)...)
+	return testkit.CallAPI(t, "DELETE", s.URL+"/api/auth/me", body, append(testkit.Bearer(tok), headers...)...)
 }
 
 // Deleting an account needs the password again; it ends every session of
@@ -57,7 +57,7 @@ func TestDeleteAccount(t *testing.T) {
 		testkit.Envelope(t, refresh(t, s, p.RefreshToken), apierr.RefreshTokenInvalidError)
 	}
 	testkit.Envelope(t, deleteMe(t, s, laptop.Token, `{"password":"secret123"}`), apierr.TokenRevokedError)
-	testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/login", creds), apierr.UnauthorizedError)
+	testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/auth/login", creds), apierr.UnauthorizedError)
 	if r := me(t, s, bob.Token); r.Status != 200 {
 		t.Errorf("another user's session ended: %d %s", r.Status, r.Body)
 	}

@@ -37,13 +37,13 @@ func TestLogoutInsideExpiryLeewayRevokes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(raw)...); r.Status != 200 {
+	if r := testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(raw)...); r.Status != 200 {
 		t.Fatalf("a token 8 s past exp, inside the leeway: %d %s, want it accepted", r.Status, r.Body)
 	}
-	if r := testkit.Do(t, "POST", s.URL+"/api/auth/logout", "", testkit.Bearer(raw)...); r.Status != 204 {
+	if r := testkit.CallAPI(t, "POST", s.URL+"/api/auth/logout", "", testkit.Bearer(raw)...); r.Status != 204 {
 		t.Fatalf("logout: %d %s", r.Status, r.Body)
 	}
-	testkit.Envelope(t, testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(raw)...), apierr.TokenRevokedError)
+	testkit.Envelope(t, testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(raw)...), apierr.TokenRevokedError)
 }
 
 // The client address behind trusted proxies follows the whole chain: every
@@ -55,7 +55,7 @@ func TestClientAddressFollowsProxyChain(t *testing.T) {
 	attempt := func(t *testing.T, headers ...string) testkit.Response {
 		t.Helper()
 		body := `{"email":"` + uuid.NewString() + `@example.com","password":"whatever"}`
-		return testkit.DoRequest(t, testkit.NewRequest(t, "POST", s.URL+"/api/auth/login", body, headers...))
+		return testkit.CallAPIRequest(t, testkit.NewRequest(t, "POST", s.URL+"/api/auth/login", body, headers...))
 	}
 	xff := "X-Forwarded-For"
 	// Two allowed, then the third of the same client is limited; each row
@@ -93,7 +93,7 @@ func TestClientAddressFollowsProxyChain(t *testing.T) {
 		s := startAuth(t, map[string]string{"LOGIN_LIMIT_PER_IP": "1", "CLIENT_IPV6_PREFIX": "128"})
 		for _, h := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2"} {
 			body := `{"email":"` + uuid.NewString() + `@example.com","password":"whatever"}`
-			if r := testkit.Do(t, "POST", s.URL+"/api/auth/login", body, xff, h); r.Status == 429 {
+			if r := testkit.CallAPI(t, "POST", s.URL+"/api/auth/login", body, xff, h); r.Status == 429 {
 				t.Errorf("%s: %d %s, want each address limited on its own", h, r.Status, r.Body)
 			}
 		}
@@ -108,13 +108,13 @@ func TestSignupLimitedPerClientAddress(t *testing.T) {
 	for i := range 3 {
 		signup(t, s, fmt.Sprintf(`{"email":"user%d@example.com","password":"secret123"}`, i))
 	}
-	r := testkit.Do(t, "POST", s.URL+"/api/auth/signup", `{"email":"user9@example.com","password":"secret123"}`)
+	r := testkit.CallAPI(t, "POST", s.URL+"/api/auth/signup", `{"email":"user9@example.com","password":"secret123"}`)
 	testkit.Envelope(t, r, apierr.TooManyRequestsError)
 	if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 3600 {
 		t.Errorf("Retry-After = %q, want the seconds until the next sign-up", r.Header.Get("Retry-After"))
 	}
 	// Another client address has its own allowance.
-	r = testkit.Do(t, "POST", s.URL+"/api/auth/signup", `{"email":"user9@example.com","password":"secret123"}`,
+	r = testkit.CallAPI(t, "POST", s.URL+"/api/auth/signup", `{"email":"user9@example.com","password":"secret123"}`,
 		"X-Forwarded-For", "203.0.113.50")
 	if r.Status != 200 {
 		t.Fatalf("another client: %d %s", r.Status, r.Body)
@@ -125,7 +125,7 @@ func TestSignupLimitedPerClientAddress(t *testing.T) {
 func TestTokenAnswerNotCached(t *testing.T) {
 	s := startAuth(t, nil)
 	signup(t, s, creds)
-	r := testkit.Do(t, "POST", s.URL+"/api/auth/login", creds)
+	r := testkit.CallAPI(t, "POST", s.URL+"/api/auth/login", creds)
 	if r.Status != 200 {
 		t.Fatalf("login: %d %s", r.Status, r.Body)
 	}
@@ -160,7 +160,7 @@ func TestEmailAddressesCanonical(t *testing.T) {
 		"IP literal":               `ada@[127.0.0.1]`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			env := testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/signup", `{"email":"`+email+`","password":"secret123"}`),
+			env := testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/auth/signup", `{"email":"`+email+`","password":"secret123"}`),
 				apierr.SchemaValidationError)
 			if len(env.Details) != 1 || env.Details[0].Field != "email" {
 				t.Errorf("details %+v, want one naming email", env.Details)
@@ -173,10 +173,10 @@ func TestEmailAddressesCanonical(t *testing.T) {
 	id := signup(t, s, `{"email":"Ada@B\u00fccher.Example","password":"secret123"}`)
 	for _, email := range []string{`ada@xn--bcher-kva.example`, `ADA@XN--BCHER-KVA.EXAMPLE`, `ada@B\u00dcCHER.example`, `ada@bu\u0308cher.example`, `ada@\uff42\u00fc\uff43\uff48\uff45\uff52.example`} {
 		t.Run("same account "+email, func(t *testing.T) {
-			testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/signup", `{"email":"`+email+`","password":"other123"}`),
+			testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/auth/signup", `{"email":"`+email+`","password":"other123"}`),
 				apierr.EmailAlreadyExistsError)
 			tok := login(t, s, `{"email":"`+email+`","password":"secret123"}`)
-			me := testkit.JSON[map[string]any](t, testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...))
+			me := testkit.JSON[map[string]any](t, testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...))
 			if me["id"] != id || me["email"] != "ada@xn--bcher-kva.example" {
 				t.Errorf("me %v, want id %s and the email in ASCII", me, id)
 			}
@@ -202,7 +202,7 @@ func TestOnlyUserIDSubjectsAccepted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		testkit.Envelope(t, testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(raw)...), apierr.TokenInvalidError)
+		testkit.Envelope(t, testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(raw)...), apierr.TokenInvalidError)
 	}
 }
 
@@ -230,7 +230,7 @@ func TestStoredEmailsCanonicalAtStart(t *testing.T) {
 	s := startAuth(t, map[string]string{"MONGO_DATABASE": db, "REDIS_KEY_PREFIX": db + ":"})
 	for _, addr := range []string{"ada@xn--bcher-kva.example", "Ada@Bücher.example"} {
 		tok := login(t, s, `{"email":"`+addr+`","password":"secret123"}`)
-		me := testkit.JSON[map[string]any](t, testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...))
+		me := testkit.JSON[map[string]any](t, testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...))
 		if me["id"] != ada.Hex() || me["email"] != "ada@xn--bcher-kva.example" {
 			t.Errorf("login as %s: me %v, want %s in ASCII", addr, me, ada.Hex())
 		}

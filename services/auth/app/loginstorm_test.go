@@ -66,7 +66,7 @@ func TestLoginBurstIsShedAtOnce(t *testing.T) {
 	for i := range burst {
 		wg.Go(func() {
 			start := time.Now()
-			r, err := testkit.Try("POST", s.URL+"/api/auth/login", creds)
+			r, err := testkit.TryAPI("POST", s.URL+"/api/auth/login", creds)
 			answers[i] = answer{r, time.Since(start), err}
 		})
 	}

@@ -37,12 +37,12 @@ func mailAddress(t *testing.T, name string) string {
 
 func forgot(t *testing.T, s *testkit.Service, address string, headers ...string) testkit.Response {
 	t.Helper()
-	return testkit.Do(t, "POST", s.URL+"/api/auth/password/forgot", `{"email":"`+address+`"}`, headers...)
+	return testkit.CallAPI(t, "POST", s.URL+"/api/auth/password/forgot", `{"email":"`+address+`"}`, headers...)
 }
 
 func reset(t *testing.T, s *testkit.Service, token, password string) testkit.Response {
 	t.Helper()
-	return testkit.Do(t, "POST", s.URL+"/api/auth/password/reset", fmt.Sprintf(`{"token":%q,"password":%q}`, token, password))
+	return testkit.CallAPI(t, "POST", s.URL+"/api/auth/password/reset", fmt.Sprintf(`{"token":%q,"password":%q}`, token, password))
 }
 
 // resetToken waits for the n-th reset mail to box and returns the token of
@@ -82,7 +82,7 @@ func TestPasswordResetThroughMail(t *testing.T) {
 
 	testkit.Envelope(t, reset(t, s, token, "short"), apierr.SchemaValidationError)
 	testkit.Envelope(t, reset(t, s, token[:42]+"A", "new-secret"), apierr.ResetTokenInvalidError)
-	if r := testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(phone)...); r.Status != 200 {
+	if r := testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(phone)...); r.Status != 200 {
 		t.Fatalf("a refused reset ended a session: %d %s", r.Status, r.Body)
 	}
 
@@ -90,11 +90,11 @@ func TestPasswordResetThroughMail(t *testing.T) {
 		t.Fatalf("reset: %d %s", r.Status, r.Body)
 	}
 	for _, tok := range []string{phone, laptop} {
-		testkit.Envelope(t, testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...), apierr.TokenRevokedError)
+		testkit.Envelope(t, testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...), apierr.TokenRevokedError)
 	}
-	testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/login", old), apierr.UnauthorizedError)
+	testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/auth/login", old), apierr.UnauthorizedError)
 	fresh := login(t, s, fmt.Sprintf(`{"email":%q,"password":"new-secret"}`, address))
-	if r := testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(fresh)...); r.Status != 200 {
+	if r := testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(fresh)...); r.Status != 200 {
 		t.Fatalf("a token of the new password is refused: %d %s", r.Status, r.Body)
 	}
 	testkit.Envelope(t, reset(t, s, token, "third-secret"), apierr.ResetTokenInvalidError) // used
@@ -177,7 +177,7 @@ func TestResetTokenSingleUseUnderConcurrency(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r, err := testkit.Try("POST", s.URL+"/api/auth/password/reset", fmt.Sprintf(`{"token":%q,"password":"pass-%d"}`, token, i))
+			r, err := testkit.TryAPI("POST", s.URL+"/api/auth/password/reset", fmt.Sprintf(`{"token":%q,"password":"pass-%d"}`, token, i))
 			if err == nil {
 				statuses[i] = r.Status
 			}
@@ -265,17 +265,17 @@ func TestResetRoutesRefuseHostileBodies(t *testing.T) {
 		{"reset", `{"token":` + "\"\u200b" + tok[1:] + `","password":"new-secret"}`, "", apierr.ResetTokenInvalidError},
 		{"reset", `[]`, "", apierr.InvalidJSONError},
 	} {
-		env := testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/password/"+tt.path, tt.body), tt.code)
+		env := testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/auth/password/"+tt.path, tt.body), tt.code)
 		if tt.field != "" && (len(env.Details) != 1 || env.Details[0].Field != tt.field) {
 			t.Errorf("%s %s: details %+v, want %s", tt.path, tt.body, env.Details, tt.field)
 		}
 	}
 	for _, path := range []string{"forgot", "reset"} {
-		testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/password/"+path, `{}`, "Content-Type", "text/plain"),
+		testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/auth/password/"+path, `{}`, "Content-Type", "text/plain"),
 			apierr.UnsupportedMediaTypeError)
-		testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/password/"+path, `{"email":"`+strings.Repeat("a", 70000)+`"}`),
+		testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/auth/password/"+path, `{"email":"`+strings.Repeat("a", 70000)+`"}`),
 			apierr.PayloadTooLargeError)
-		testkit.Envelope(t, testkit.Do(t, "GET", s.URL+"/api/auth/password/"+path, ""), apierr.MethodNotAllowedError)
+		testkit.Envelope(t, testkit.CallAPI(t, "GET", s.URL+"/api/auth/password/"+path, ""), apierr.MethodNotAllowedError)
 	}
 }
 

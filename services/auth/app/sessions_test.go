@@ -16,7 +16,7 @@ import (
 
 func refresh(t *testing.T, s *testkit.Service, refreshToken string) testkit.Response {
 	t.Helper()
-	return testkit.Do(t, "POST", s.URL+"/api/auth/refresh", `{"refresh_token":"`+refreshToken+`"}`)
+	return testkit.CallAPI(t, "POST", s.URL+"/api/auth/refresh", `{"refresh_token":"`+refreshToken+`"}`)
 }
 
 func mustRefresh(t *testing.T, s *testkit.Service, refreshToken string) pair {
@@ -43,7 +43,7 @@ func sid(t *testing.T, tok string) string {
 
 func me(t *testing.T, s *testkit.Service, tok string) testkit.Response {
 	t.Helper()
-	return testkit.Do(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...)
+	return testkit.CallAPI(t, "GET", s.URL+"/api/auth/me", "", testkit.Bearer(tok)...)
 }
 
 // A refresh spends its refresh token and gives a new pair of the same
@@ -128,12 +128,12 @@ func TestRefreshRefusesWhatIsNoRefreshToken(t *testing.T) {
 		// below still succeeds.
 		{"the session's id, another secret", `{"refresh_token":"` + sid(t, p.Token) + "." + other + `"}`, "", apierr.RefreshTokenInvalidError},
 	} {
-		env := testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/refresh", tt.body), tt.code)
+		env := testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/auth/refresh", tt.body), tt.code)
 		if tt.field != "" && (len(env.Details) != 1 || env.Details[0].Field != tt.field) {
 			t.Errorf("%s: details %+v, want %s", tt.name, env.Details, tt.field)
 		}
 	}
-	testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/auth/refresh", `{"refresh_token":"`+p.RefreshToken+`"}`,
+	testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/auth/refresh", `{"refresh_token":"`+p.RefreshToken+`"}`,
 		"Content-Type", "text/plain"), apierr.UnsupportedMediaTypeError)
 	mustRefresh(t, s, p.RefreshToken) // none of the above spent it
 }
@@ -145,7 +145,7 @@ func TestLogoutEndsItsSession(t *testing.T) {
 	signup(t, s, creds)
 	p, other := loginPair(t, s, creds), loginPair(t, s, creds)
 	q := mustRefresh(t, s, p.RefreshToken)
-	if r := testkit.Do(t, "POST", s.URL+"/api/auth/logout", "", testkit.Bearer(q.Token)...); r.Status != 204 {
+	if r := testkit.CallAPI(t, "POST", s.URL+"/api/auth/logout", "", testkit.Bearer(q.Token)...); r.Status != 204 {
 		t.Fatalf("logout: %d %s", r.Status, r.Body)
 	}
 	testkit.Envelope(t, refresh(t, s, q.RefreshToken), apierr.RefreshTokenInvalidError)
@@ -161,7 +161,7 @@ func TestEndingEverySessionEndsRefreshTokens(t *testing.T) {
 	s := startAuth(t, nil)
 	signup(t, s, creds)
 	phone, laptop := loginPair(t, s, creds), loginPair(t, s, creds)
-	if r := testkit.Do(t, "POST", s.URL+"/api/auth/password", `{"current_password":"secret123","new_password":"another-secret"}`,
+	if r := testkit.CallAPI(t, "POST", s.URL+"/api/auth/password", `{"current_password":"secret123","new_password":"another-secret"}`,
 		testkit.Bearer(laptop.Token)...); r.Status != 204 {
 		t.Fatalf("change: %d %s", r.Status, r.Body)
 	}
@@ -173,7 +173,7 @@ func TestEndingEverySessionEndsRefreshTokens(t *testing.T) {
 
 	const newCreds = `{"email":"ada@example.com","password":"another-secret"}`
 	tablet := loginPair(t, s, newCreds)
-	if r := testkit.Do(t, "POST", s.URL+"/api/auth/logout-all", "", testkit.Bearer(laptop.Token)...); r.Status != 204 {
+	if r := testkit.CallAPI(t, "POST", s.URL+"/api/auth/logout-all", "", testkit.Bearer(laptop.Token)...); r.Status != 204 {
 		t.Fatalf("logout-all: %d %s", r.Status, r.Body)
 	}
 	for _, p := range []pair{laptop, tablet} {
@@ -198,7 +198,7 @@ func TestRefreshChecksTheUsersCutoff(t *testing.T) {
 	if err := rdb.ZRem(context.Background(), prefix+"sessions:"+user, sid(t, p.Token)).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if r := testkit.Do(t, "POST", s.URL+"/api/auth/logout-all", "", testkit.Bearer(caller.Token)...); r.Status != 204 {
+	if r := testkit.CallAPI(t, "POST", s.URL+"/api/auth/logout-all", "", testkit.Bearer(caller.Token)...); r.Status != 204 {
 		t.Fatalf("logout-all: %d %s", r.Status, r.Body)
 	}
 	testkit.Envelope(t, refresh(t, s, p.RefreshToken), apierr.RefreshTokenInvalidError)

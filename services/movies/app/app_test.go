@@ -69,7 +69,7 @@ type movie struct {
 
 func (f fixture) create(t *testing.T, user, body string) string {
 	t.Helper()
-	r := testkit.Do(t, "POST", f.URL+"/api/movies", body, testkit.Bearer(f.iss.Token(t, user))...)
+	r := testkit.CallAPI(t, "POST", f.URL+"/api/movies", body, testkit.Bearer(f.iss.Token(t, user))...)
 	if r.Status != 200 {
 		t.Fatalf("create: %d %s", r.Status, r.Body)
 	}
@@ -80,28 +80,28 @@ func TestCRUD(t *testing.T) {
 	f := startMovies(t)
 	id := f.create(t, alice, `{"name":"Heat","casts":["Al Pacino","Robert De Niro"],"genres":["Crime"]}`)
 
-	got := testkit.JSON[movie](t, testkit.Do(t, "GET", f.URL+"/api/movies/"+id, ""))
+	got := testkit.JSON[movie](t, testkit.CallAPI(t, "GET", f.URL+"/api/movies/"+id, ""))
 	if got.ID != id || got.Name != "Heat" || len(got.Casts) != 2 || got.Genres[0] != "Crime" || got.AddedBy != alice {
 		t.Fatalf("get: %+v", got)
 	}
 
 	tok := testkit.Bearer(f.iss.Token(t, alice))
-	r := testkit.Do(t, "PUT", f.URL+"/api/movies/"+id, `{"name":"Heat (1995)"}`, tok...)
+	r := testkit.CallAPI(t, "PUT", f.URL+"/api/movies/"+id, `{"name":"Heat (1995)"}`, tok...)
 	upd := testkit.JSON[movie](t, r)
 	if r.Status != 200 || upd.Name != "Heat (1995)" || len(upd.Casts) != 2 || upd.AddedBy != alice {
 		t.Fatalf("update: %d %s", r.Status, r.Body)
 	}
 
-	list := testkit.JSON[[]movie](t, testkit.Do(t, "GET", f.URL+"/api/movies", ""))
+	list := testkit.JSON[[]movie](t, testkit.CallAPI(t, "GET", f.URL+"/api/movies", ""))
 	if len(list) != 1 || list[0].Name != "Heat (1995)" {
 		t.Fatalf("list: %+v", list)
 	}
 
-	if r := testkit.Do(t, "DELETE", f.URL+"/api/movies/"+id, "", tok...); r.Status != 204 {
+	if r := testkit.CallAPI(t, "DELETE", f.URL+"/api/movies/"+id, "", tok...); r.Status != 204 {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
-	testkit.Envelope(t, testkit.Do(t, "GET", f.URL+"/api/movies/"+id, ""), apierr.MovieNotExistsError)
-	if body := testkit.Do(t, "GET", f.URL+"/api/movies", "").Body; string(body) != "[]" {
+	testkit.Envelope(t, testkit.CallAPI(t, "GET", f.URL+"/api/movies/"+id, ""), apierr.MovieNotExistsError)
+	if body := testkit.CallAPI(t, "GET", f.URL+"/api/movies", "").Body; string(body) != "[]" {
 		t.Errorf("empty list is %s, want []", body)
 	}
 }
@@ -127,11 +127,11 @@ func TestOwnershipAndMissingMovies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			testkit.Envelope(t, testkit.Do(t, tt.method, f.URL+"/api/movies/"+tt.id, tt.body, asBob...), tt.code)
+			testkit.Envelope(t, testkit.CallAPI(t, tt.method, f.URL+"/api/movies/"+tt.id, tt.body, asBob...), tt.code)
 		})
 	}
 	// Bob's attempts changed nothing.
-	if got := testkit.JSON[movie](t, testkit.Do(t, "GET", f.URL+"/api/movies/"+id, "")); got.Name != "Alien" {
+	if got := testkit.JSON[movie](t, testkit.CallAPI(t, "GET", f.URL+"/api/movies/"+id, "")); got.Name != "Alien" {
 		t.Errorf("movie changed: %+v", got)
 	}
 }
@@ -141,9 +141,9 @@ func TestUniqueNames(t *testing.T) {
 	f.create(t, alice, `{"name":"Heat","casts":["a"],"genres":["b"]}`)
 	other := f.create(t, alice, `{"name":"Ronin","casts":["a"],"genres":["b"]}`)
 	tok := testkit.Bearer(f.iss.Token(t, bob))
-	testkit.Envelope(t, testkit.Do(t, "POST", f.URL+"/api/movies", `{"name":"Heat","casts":["x"],"genres":["y"]}`, tok...),
+	testkit.Envelope(t, testkit.CallAPI(t, "POST", f.URL+"/api/movies", `{"name":"Heat","casts":["x"],"genres":["y"]}`, tok...),
 		apierr.MovieAlreadyExistsError)
-	testkit.Envelope(t, testkit.Do(t, "PUT", f.URL+"/api/movies/"+other, `{"name":"Heat"}`, testkit.Bearer(f.iss.Token(t, alice))...),
+	testkit.Envelope(t, testkit.CallAPI(t, "PUT", f.URL+"/api/movies/"+other, `{"name":"Heat"}`, testkit.Bearer(f.iss.Token(t, alice))...),
 		apierr.MovieAlreadyExistsError)
 }
 
@@ -171,7 +171,7 @@ func TestConcurrentCreateRace(t *testing.T) {
 		for i := range n {
 			wg.Go(func() {
 				<-start
-				answers[i], errs[i] = testkit.Try("POST", f.URL+"/api/movies", body, testkit.Bearer(toks[i])...)
+				answers[i], errs[i] = testkit.TryAPI("POST", f.URL+"/api/movies", body, testkit.Bearer(toks[i])...)
 			})
 		}
 		close(start)
@@ -193,7 +193,7 @@ func TestConcurrentCreateRace(t *testing.T) {
 			t.Errorf("round %d: %d creates succeeded, want exactly 1", round, ok)
 		}
 	}
-	if list := testkit.JSON[[]movie](t, testkit.Do(t, "GET", f.URL+"/api/movies", "")); len(list) != rounds {
+	if list := testkit.JSON[[]movie](t, testkit.CallAPI(t, "GET", f.URL+"/api/movies", "")); len(list) != rounds {
 		t.Errorf("%d movies stored, want %d (one a round)", len(list), rounds)
 	}
 }
@@ -209,7 +209,7 @@ func TestPagination(t *testing.T) {
 	var sizes []int
 	url := f.URL + "/api/movies?limit=20"
 	for url != "" {
-		r := testkit.Do(t, "GET", url, "")
+		r := testkit.CallAPI(t, "GET", url, "")
 		page := testkit.JSON[[]movie](t, r)
 		sizes = append(sizes, len(page))
 		for _, m := range page {
@@ -230,11 +230,11 @@ func TestPagination(t *testing.T) {
 	if fmt.Sprint(sizes) != "[20 20 5]" || len(seen) != 45 {
 		t.Errorf("pages %v, %d movies; want [20 20 5] and 45", sizes, len(seen))
 	}
-	if n := len(testkit.JSON[[]movie](t, testkit.Do(t, "GET", f.URL+"/api/movies", ""))); n != 20 {
+	if n := len(testkit.JSON[[]movie](t, testkit.CallAPI(t, "GET", f.URL+"/api/movies", ""))); n != 20 {
 		t.Errorf("default page has %d movies, want 20", n)
 	}
 	for _, q := range []string{"limit=0", "limit=101", "limit=abc", "limit=-1", "cursor=xyz", "cursor=6b06f1ebcf512d8be09e8da8zz"} {
-		env := testkit.Envelope(t, testkit.Do(t, "GET", f.URL+"/api/movies?"+q, ""), apierr.InvalidParameterError)
+		env := testkit.Envelope(t, testkit.CallAPI(t, "GET", f.URL+"/api/movies?"+q, ""), apierr.InvalidParameterError)
 		if len(env.Details) != 1 || !strings.HasPrefix(q, env.Details[0].Field+"=") {
 			t.Errorf("%s: details %+v", q, env.Details)
 		}
@@ -269,7 +269,7 @@ func TestBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, target := range []struct{ method, path string }{{"POST", "/api/movies"}, {"PUT", "/api/movies/" + id}} {
-				env := testkit.Envelope(t, testkit.Do(t, target.method, f.URL+target.path, tt.body, append(tok, "Content-Type", tt.ct)...), tt.code)
+				env := testkit.Envelope(t, testkit.CallAPI(t, target.method, f.URL+target.path, tt.body, append(tok, "Content-Type", tt.ct)...), tt.code)
 				var fields []string
 				for _, d := range env.Details {
 					fields = append(fields, d.Field)
@@ -281,15 +281,15 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 	t.Run("create missing fields", func(t *testing.T) {
-		env := testkit.Envelope(t, testkit.Do(t, "POST", f.URL+"/api/movies", `{}`, tok...), apierr.SchemaValidationError)
+		env := testkit.Envelope(t, testkit.CallAPI(t, "POST", f.URL+"/api/movies", `{}`, tok...), apierr.SchemaValidationError)
 		if len(env.Details) != 3 {
 			t.Errorf("details %+v, want one per missing field", env.Details)
 		}
 	})
 	t.Run("update with no fields", func(t *testing.T) {
-		testkit.Envelope(t, testkit.Do(t, "PUT", f.URL+"/api/movies/"+id, `{}`, tok...), apierr.SchemaValidationError)
+		testkit.Envelope(t, testkit.CallAPI(t, "PUT", f.URL+"/api/movies/"+id, `{}`, tok...), apierr.SchemaValidationError)
 	})
-	list := testkit.JSON[[]movie](t, testkit.Do(t, "GET", f.URL+"/api/movies", ""))
+	list := testkit.JSON[[]movie](t, testkit.CallAPI(t, "GET", f.URL+"/api/movies", ""))
 	if len(list) != 1 || list[0].Name != "Heat" || list[0].Casts[0] != "a" {
 		t.Errorf("bad input wrote something: %+v", list)
 	}
@@ -312,7 +312,7 @@ func TestTokens(t *testing.T) {
 	}
 	revokedTok := f.iss.Sign(t, revoked)
 	testkit.Eventually(t, time.Second, func() error {
-		if r := testkit.Do(t, "POST", f.URL+"/api/movies", body, testkit.Bearer(revokedTok)...); r.Status != 401 {
+		if r := testkit.CallAPI(t, "POST", f.URL+"/api/movies", body, testkit.Bearer(revokedTok)...); r.Status != 401 {
 			return fmt.Errorf("a logged-out token still gets %d %s", r.Status, r.Body)
 		}
 		return nil
@@ -340,7 +340,7 @@ func TestTokens(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := testkit.Do(t, "POST", f.URL+"/api/movies", body, tt.headers...)
+			r := testkit.CallAPI(t, "POST", f.URL+"/api/movies", body, tt.headers...)
 			testkit.Envelope(t, r, tt.code)
 			if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
 				t.Errorf("WWW-Authenticate = %q", r.Header.Get("WWW-Authenticate"))
@@ -386,19 +386,19 @@ func TestNameNormalisation(t *testing.T) {
 	heat := f.create(t, alice, `{"name":"Heat","casts":["a"],"genres":["b"]}`)
 	f.create(t, alice, `{"name":"Am\u00e9lie","casts":["a"],"genres":["b"]}`) // é precomposed
 	ronin := f.create(t, alice, `{"name":"  Ronin\t","casts":["a"],"genres":["b"]}`)
-	if got := testkit.JSON[movie](t, testkit.Do(t, "GET", f.URL+"/api/movies/"+ronin, "")); got.Name != "Ronin" {
+	if got := testkit.JSON[movie](t, testkit.CallAPI(t, "GET", f.URL+"/api/movies/"+ronin, "")); got.Name != "Ronin" {
 		t.Errorf("stored name %q, want it trimmed to Ronin", got.Name)
 	}
 	for _, name := range []string{`Heat`, ` Heat `, `HEAT`, `heat`, `hEaT\n`, `Ame\u0301lie`, `AMÉLIE`, `RONIN`} {
 		body := `{"name":"` + name + `","casts":["x"],"genres":["y"]}`
 		t.Run("create "+name, func(t *testing.T) {
-			testkit.Envelope(t, testkit.Do(t, "POST", f.URL+"/api/movies", body, asBob...), apierr.MovieAlreadyExistsError)
+			testkit.Envelope(t, testkit.CallAPI(t, "POST", f.URL+"/api/movies", body, asBob...), apierr.MovieAlreadyExistsError)
 		})
 		t.Run("rename onto "+name, func(t *testing.T) {
 			if strings.EqualFold(strings.TrimSpace(name), "ronin") {
 				return // ronin's own name
 			}
-			testkit.Envelope(t, testkit.Do(t, "PUT", f.URL+"/api/movies/"+ronin, `{"name":"`+name+`"}`, asAlice...),
+			testkit.Envelope(t, testkit.CallAPI(t, "PUT", f.URL+"/api/movies/"+ronin, `{"name":"`+name+`"}`, asAlice...),
 				apierr.MovieAlreadyExistsError)
 		})
 	}
@@ -408,7 +408,7 @@ func TestNameNormalisation(t *testing.T) {
 				{"POST", "/api/movies", `{"name":"` + name + `","casts":["x"],"genres":["y"]}`},
 				{"PUT", "/api/movies/" + ronin, `{"name":"` + name + `"}`},
 			} {
-				env := testkit.Envelope(t, testkit.Do(t, target.method, f.URL+target.path, target.body, asAlice...), apierr.SchemaValidationError)
+				env := testkit.Envelope(t, testkit.CallAPI(t, target.method, f.URL+target.path, target.body, asAlice...), apierr.SchemaValidationError)
 				if len(env.Details) != 1 || env.Details[0].Field != "name" {
 					t.Errorf("%s: details %+v, want one naming name", target.method, env.Details)
 				}
@@ -416,11 +416,11 @@ func TestNameNormalisation(t *testing.T) {
 		})
 	}
 	// A movie may be renamed to another spelling of its own name.
-	r := testkit.Do(t, "PUT", f.URL+"/api/movies/"+heat, `{"name":" HEAT "}`, asAlice...)
+	r := testkit.CallAPI(t, "PUT", f.URL+"/api/movies/"+heat, `{"name":" HEAT "}`, asAlice...)
 	if got := testkit.JSON[movie](t, r); r.Status != 200 || got.Name != "HEAT" {
 		t.Errorf("respelling its own name: %d %s", r.Status, r.Body)
 	}
-	if list := testkit.JSON[[]movie](t, testkit.Do(t, "GET", f.URL+"/api/movies", "")); len(list) != 3 {
+	if list := testkit.JSON[[]movie](t, testkit.CallAPI(t, "GET", f.URL+"/api/movies", "")); len(list) != 3 {
 		t.Errorf("%d movies stored, want 3: %+v", len(list), list)
 	}
 }
@@ -449,7 +449,7 @@ func TestConcurrentRenames(t *testing.T) {
 			}
 			wg.Go(func() {
 				<-start
-				answers[i], errs[i] = testkit.Try("PUT", f.URL+"/api/movies/"+ids[i], `{"name":" `+name+` "}`, testkit.Bearer(tok)...)
+				answers[i], errs[i] = testkit.TryAPI("PUT", f.URL+"/api/movies/"+ids[i], `{"name":" `+name+` "}`, testkit.Bearer(tok)...)
 			})
 		}
 		close(start)
@@ -482,7 +482,7 @@ func TestConcurrentRenames(t *testing.T) {
 			t.Fatalf("round %d: no rename succeeded", round)
 		}
 		// The winner gets a fresh name back, so the next round starts from n free movies.
-		if r := testkit.Do(t, "PUT", f.URL+"/api/movies/"+ids[won], fmt.Sprintf(`{"name":"Start %d"}`, won), testkit.Bearer(tok)...); r.Status != 200 {
+		if r := testkit.CallAPI(t, "PUT", f.URL+"/api/movies/"+ids[won], fmt.Sprintf(`{"name":"Start %d"}`, won), testkit.Bearer(tok)...); r.Status != 200 {
 			t.Fatalf("reset: %d %s", r.Status, r.Body)
 		}
 	}
@@ -518,20 +518,20 @@ func TestNameKeyBackfill(t *testing.T) {
 	})
 	asAlice := testkit.Bearer(iss.Token(t, alice))
 	for _, name := range []string{"heat", "RONIN"} {
-		testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/movies", `{"name":"`+name+`","casts":["a"],"genres":["b"]}`, asAlice...),
+		testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/movies", `{"name":"`+name+`","casts":["a"],"genres":["b"]}`, asAlice...),
 			apierr.MovieAlreadyExistsError)
 	}
 	for i, id := range ids {
-		if got := testkit.JSON[movie](t, testkit.Do(t, "GET", s.URL+"/api/movies/"+id.Hex(), "")); got.Name != old[i] {
+		if got := testkit.JSON[movie](t, testkit.CallAPI(t, "GET", s.URL+"/api/movies/"+id.Hex(), "")); got.Name != old[i] {
 			t.Errorf("movie %d after start: %+v", i, got)
 		}
 	}
 	// The later of the two look-alikes can be renamed, and the name it leaves is then free for nobody:
 	// the older Heat still holds it.
-	if r := testkit.Do(t, "PUT", s.URL+"/api/movies/"+ids[1].Hex(), `{"name":"Heat 2"}`, asAlice...); r.Status != 200 {
+	if r := testkit.CallAPI(t, "PUT", s.URL+"/api/movies/"+ids[1].Hex(), `{"name":"Heat 2"}`, asAlice...); r.Status != 200 {
 		t.Errorf("rename of the later look-alike: %d %s", r.Status, r.Body)
 	}
-	testkit.Envelope(t, testkit.Do(t, "PUT", s.URL+"/api/movies/"+ids[1].Hex(), `{"name":"HEAT"}`, asAlice...), apierr.MovieAlreadyExistsError)
+	testkit.Envelope(t, testkit.CallAPI(t, "PUT", s.URL+"/api/movies/"+ids[1].Hex(), `{"name":"HEAT"}`, asAlice...), apierr.MovieAlreadyExistsError)
 	specs, err := coll.Indexes().ListSpecifications(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -32,21 +32,21 @@ func (f fixture) gone(t *testing.T, ids ...string) {
 	t.Helper()
 	testkit.Eventually(t, 20*time.Second, func() error {
 		for _, id := range ids {
-			if r := testkit.Do(t, "GET", f.URL+"/api/movies/"+id, ""); r.Status != 400 {
+			if r := testkit.CallAPI(t, "GET", f.URL+"/api/movies/"+id, ""); r.Status != 400 {
 				return fmt.Errorf("movie %s: %d %s", id, r.Status, r.Body)
 			}
 		}
 		return nil
 	})
 	for _, id := range ids {
-		testkit.Envelope(t, testkit.Do(t, "GET", f.URL+"/api/movies/"+id, ""), apierr.MovieNotExistsError)
+		testkit.Envelope(t, testkit.CallAPI(t, "GET", f.URL+"/api/movies/"+id, ""), apierr.MovieNotExistsError)
 	}
 }
 
 func (f fixture) there(t *testing.T, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
-		if r := testkit.Do(t, "GET", f.URL+"/api/movies/"+id, ""); r.Status != 200 {
+		if r := testkit.CallAPI(t, "GET", f.URL+"/api/movies/"+id, ""); r.Status != 200 {
 			t.Errorf("movie %s of another user: %d %s", id, r.Status, r.Body)
 		}
 	}

@@ -27,7 +27,7 @@ func TestNameKeyCollapsesInnerWhiteSpace(t *testing.T) {
 	f.create(t, alice, `{"name":"Heat  2","casts":["a"],"genres":["b"]}`)
 	for _, name := range []string{`Heat 2`, `heat   2`, `Heat\u00a02`, `Heat \u3000 2`, `Heat\u2003\u20032`} {
 		t.Run(name, func(t *testing.T) {
-			testkit.Envelope(t, testkit.Do(t, "POST", f.URL+"/api/movies", `{"name":"`+name+`","casts":["x"],"genres":["y"]}`, asBob...),
+			testkit.Envelope(t, testkit.CallAPI(t, "POST", f.URL+"/api/movies", `{"name":"`+name+`","casts":["x"],"genres":["y"]}`, asBob...),
 				apierr.MovieAlreadyExistsError)
 		})
 	}
@@ -43,12 +43,12 @@ func TestOnlyUserIDSubjectsAccepted(t *testing.T) {
 	body := `{"name":"X","casts":["a"],"genres":["b"]}`
 	for _, sub := range []string{"admin", strings.ToUpper(alice), "6B06f1ebcf512d8be09e8da8", alice + "0", alice[:23], " " + alice, "000000000000000000000000x"} {
 		t.Run(sub, func(t *testing.T) {
-			testkit.Envelope(t, testkit.Do(t, "POST", f.URL+"/api/movies", body, testkit.Bearer(f.iss.Token(t, sub))...),
+			testkit.Envelope(t, testkit.CallAPI(t, "POST", f.URL+"/api/movies", body, testkit.Bearer(f.iss.Token(t, sub))...),
 				apierr.TokenInvalidError)
 		})
 	}
 	id := f.create(t, alice, body)
-	if got := testkit.JSON[movie](t, testkit.Do(t, "GET", f.URL+"/api/movies/"+id, "")); got.AddedBy != alice {
+	if got := testkit.JSON[movie](t, testkit.CallAPI(t, "GET", f.URL+"/api/movies/"+id, "")); got.AddedBy != alice {
 		t.Errorf("added_by %q, want %q", got.AddedBy, alice)
 	}
 }
@@ -66,7 +66,7 @@ func TestTwoAuthorizationHeadersRefused(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			req := testkit.NewRequest(t, "POST", f.URL+"/api/movies", `{"name":"`+name+`","casts":["a"],"genres":["b"]}`,
 				"Authorization", values[0], "Authorization", values[1])
-			testkit.Envelope(t, testkit.DoRequest(t, req), apierr.TokenInvalidError)
+			testkit.Envelope(t, testkit.CallAPIRequest(t, req), apierr.TokenInvalidError)
 		})
 	}
 }
@@ -78,13 +78,13 @@ func TestUnknownMethodOnUnknownPathNotFound(t *testing.T) {
 	f := startMovies(t)
 	for _, method := range []string{"FOO", "PROPFIND", "PATCH", "POST"} {
 		t.Run(method, func(t *testing.T) {
-			testkit.Envelope(t, testkit.Do(t, method, f.URL+"/api/nothing-here", ""), apierr.NotFoundError)
-			testkit.Envelope(t, testkit.Do(t, method, f.URL+"/", ""), apierr.NotFoundError)
+			testkit.Envelope(t, testkit.CallAPI(t, method, f.URL+"/api/nothing-here", ""), apierr.NotFoundError)
+			testkit.Envelope(t, testkit.CallAPI(t, method, f.URL+"/", ""), apierr.NotFoundError)
 		})
 	}
 	for path, allow := range map[string]string{"/api/movies": "GET, HEAD, POST", "/api/movies/" + alice: "GET, HEAD, PUT, DELETE"} {
 		for _, method := range []string{"FOO", "PATCH"} {
-			r := testkit.Do(t, method, f.URL+path, "")
+			r := testkit.CallAPI(t, method, f.URL+path, "")
 			testkit.Envelope(t, r, apierr.MethodNotAllowedError)
 			if got := r.Header.Get("Allow"); got != allow {
 				t.Errorf("%s %s: Allow %q, want %q", method, path, got, allow)
@@ -102,7 +102,7 @@ func TestLogoutInsideExpiryLeewayRefused(t *testing.T) {
 	claims.ExpiresAt = jwt.NewNumericDate(time.Now().Add(-8 * time.Second))
 	tok := f.iss.Sign(t, claims)
 	body := `{"name":"Late","casts":["a"],"genres":["b"]}`
-	if r := testkit.Do(t, "POST", f.URL+"/api/movies", body, testkit.Bearer(tok)...); r.Status != 200 {
+	if r := testkit.CallAPI(t, "POST", f.URL+"/api/movies", body, testkit.Bearer(tok)...); r.Status != 200 {
 		t.Fatalf("a token 8 s past exp, inside the leeway: %d %s, want it accepted", r.Status, r.Body)
 	}
 	rdb := redis.NewClient(mustRedisOpts(t))
@@ -112,7 +112,7 @@ func TestLogoutInsideExpiryLeewayRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, time.Second, func() error {
-		r := testkit.Do(t, "PUT", f.URL+"/api/movies/"+alice, `{"genres":["c"]}`, testkit.Bearer(tok)...)
+		r := testkit.CallAPI(t, "PUT", f.URL+"/api/movies/"+alice, `{"genres":["c"]}`, testkit.Bearer(tok)...)
 		if env := testkit.JSON[apierr.Envelope](t, r); env.Code != apierr.TokenRevokedError {
 			return fmt.Errorf("a logged-out token in the leeway gets %d %s", r.Status, r.Body)
 		}

@@ -28,7 +28,7 @@ func TestNamesWithDefaultIgnorablesRefused(t *testing.T) {
 				{"POST", "/api/movies", `{"name":"` + name + `","casts":["x"],"genres":["y"]}`},
 				{"PUT", "/api/movies/" + heat, `{"name":"` + name + `"}`},
 			} {
-				env := testkit.Envelope(t, testkit.Do(t, target.method, f.URL+target.path, target.body, asAlice...),
+				env := testkit.Envelope(t, testkit.CallAPI(t, target.method, f.URL+target.path, target.body, asAlice...),
 					apierr.SchemaValidationError)
 				if len(env.Details) != 1 || env.Details[0].Field != "name" {
 					t.Errorf("%s: details %+v, want one naming name", target.method, env.Details)
@@ -36,7 +36,7 @@ func TestNamesWithDefaultIgnorablesRefused(t *testing.T) {
 			}
 		})
 	}
-	if list := testkit.JSON[[]movie](t, testkit.Do(t, "GET", f.URL+"/api/movies", "")); len(list) != 1 {
+	if list := testkit.JSON[[]movie](t, testkit.CallAPI(t, "GET", f.URL+"/api/movies", "")); len(list) != 1 {
 		t.Errorf("%d movies stored, want 1: %+v", len(list), list)
 	}
 }
@@ -68,11 +68,11 @@ func TestStaleNameKeysRekeyedAtStart(t *testing.T) {
 	})
 	asAlice := testkit.Bearer(iss.Token(t, alice))
 	for _, name := range []string{"Heat 2", "big fish", "RONIN"} {
-		testkit.Envelope(t, testkit.Do(t, "POST", s.URL+"/api/movies", `{"name":"`+name+`","casts":["a"],"genres":["b"]}`, asAlice...),
+		testkit.Envelope(t, testkit.CallAPI(t, "POST", s.URL+"/api/movies", `{"name":"`+name+`","casts":["a"],"genres":["b"]}`, asAlice...),
 			apierr.MovieAlreadyExistsError)
 	}
 	for name, id := range ids {
-		if got := testkit.JSON[movie](t, testkit.Do(t, "GET", s.URL+"/api/movies/"+id.Hex(), "")); got.Name != name {
+		if got := testkit.JSON[movie](t, testkit.CallAPI(t, "GET", s.URL+"/api/movies/"+id.Hex(), "")); got.Name != name {
 			t.Errorf("movie %q after start: %+v", name, got)
 		}
 	}
