@@ -126,10 +126,12 @@ test: ## every test (installs what it lacks first, as make deps): vet, unit, int
 	@$(if $(step_top),$(STEP) table)
 
 .PHONY: vet
-# deploy/k8s/cluster/kube is one small main over all of Kubernetes: vetting it vets Kubernetes (thousands of
-# packages, tens of minutes). The Kubernetes build of `make deps` compiles it.
-VET_MODULES = $(filter-out deploy/k8s/cluster/kube,$(ALL_MODULES))
-vet: ## go build and go vet in every Go module of the repository, in go.work or not (but the Kubernetes build)
+# The modules that build upstream tools (deploy/k8s/cluster/kube: all of Kubernetes; deploy/tools: helm, Prometheus,
+# CoreDNS, kube-router) are small mains over thousands of packages: vetting or linting them would vet upstream
+# code (tens of minutes). The builds of `make deps` compile them.
+UPSTREAM_TOOL_MODULES := deploy/k8s/cluster/kube deploy/tools
+VET_MODULES = $(filter-out $(UPSTREAM_TOOL_MODULES),$(ALL_MODULES))
+vet: ## go build and go vet in every Go module of the repository, in go.work or not (but the upstream tool builds)
 	@for d in $(VET_MODULES); do echo "--- go build, go vet $$d"; \
 	  (cd "$$d" && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...) || exit 1; done
 
@@ -160,8 +162,8 @@ $(MAILPIT): deploy/mailpit/go.mod deploy/mailpit/go.sum
 	GOWORK=off $(GO) build -C deploy/mailpit -trimpath -ldflags '-s -w' -o $@ github.com/axllent/mailpit
 	@$(STEP) end mailpit
 .PHONY: lint
-# golangci-lint skips deploy/k8s/cluster/kube for the reason vet does (VET_MODULES): it would lint all of Kubernetes.
-lint: $(GOLANGCI_LINT) ## gofmt every Go module, golangci-lint every one but the Kubernetes build
+# golangci-lint skips the upstream tool builds for the reason vet does (VET_MODULES).
+lint: $(GOLANGCI_LINT) ## gofmt every Go module, golangci-lint every one but the upstream tool builds
 	@unformatted="$$(gofmt -l $(ALL_MODULES))"; if [ -n "$$unformatted" ]; then echo "gofmt -w needed on:"; echo "$$unformatted"; exit 1; fi
 	@for d in $(VET_MODULES); do echo "--- golangci-lint $$d"; (cd "$$d" && GOWORK=off $(GOLANGCI_LINT) run ./...) || exit 1; done
 

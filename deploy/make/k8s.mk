@@ -1,7 +1,6 @@
 # Kubernetes packaging: charts, skaffold, kind, and the proof that runs here without a container engine
 # (deploy/k8s/render). Included by the root Makefile; the images are defined in images.mk.
 
-HELM_VERSION           ?= v3.22.0
 ACTIONLINT_VERSION     ?= v1.7.12
 KUBE_VERSION           ?= v1.34.4
 KUBE_STAGING_VERSION   ?= v0.34.4
@@ -84,15 +83,7 @@ deps-k8s-apt:
 	  if [ -d /run/systemd/system ]; then $(K8S_SUDO) systemctl disable --now etcd.service >/dev/null 2>&1 || true; fi; \
 	fi
 
-# The -X flags are those of helm's own release build: without them `helm version`
-# is blank and `helm template` assumes Kubernetes v1.20 (helm 3.22 is built on client-go 0.37).
-HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
-	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37 \
-	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37
-$(HELM):
-	@$(STEP) begin helm
-	GOBIN=$(BIN) GOWORK=off $(GO) install -trimpath -ldflags '-s -w $(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
-	@$(STEP) end helm
+# $(HELM) is built from deploy/tools with the other tools of that module (tools.mk).
 
 $(ACTIONLINT):
 	@$(STEP) begin actionlint

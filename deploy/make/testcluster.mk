@@ -14,13 +14,8 @@
 #                        lines KUBECONFIG=, INGRESS_URL=, PROMETHEUS_URL=; make cluster-down CLUSTER_SHAPE=managed
 #   make images          the images the cluster runs, as tarballs in bin/images/ (made as images.mk says)
 
-COREDNS_VERSION     ?= v1.15.0
-KUBE_ROUTER_VERSION ?= v2.1.0
 TRAEFIK_VERSION     ?= v3.6.12
 GATEWAY_API_VERSION ?= v1.6.3
-# The in-cluster Prometheus (deploy/k8s/cluster/manifests/prometheus.yaml): the module deploy/observability pins,
-# v0.316.0 = Prometheus 3.16.0. Debian's prometheus is built without Kubernetes discovery.
-PROMETHEUS_K8S_VERSION ?= v0.316.0
 CLUSTER_APT_PACKAGES := containerd runc containernetworking-plugins iptables conntrack ipset etcd-server \
 	busybox-static curl ca-certificates tzdata redis-server openssl iproute2 procps
 
@@ -69,42 +64,8 @@ $(KUBE): deploy/k8s/cluster/kube/main.go deploy/k8s/cluster/kube/go.mod deploy/k
 $(KUBE_LINKS): $(KUBE)
 	ln -sf kube $@
 
-# CoreDNS with the plugins of COREDNS_PLUGINS only: those the cluster's Corefile uses and a few light ones
-# (log, forward, hosts, rewrite, template, ...). The cloud DNS providers (route53, azure, clouddns), etcd,
-# nomad, trace, dnstap, geoip, gRPC, DNS over QUIC and HTTPS would bring their SDKs: 1420 packages to
-# compile instead of 873. As CoreDNS documents for its own builds: a copy of the module, plugin.cfg
-# filtered, `go generate` for the plugin list, go build. Then the cluster's Corefile (coredns.yaml, a
-# prerequisite) is loaded by the binary: a directive that is not compiled in fails the build here, by name.
-COREDNS_PLUGINS := root metadata cancel timeouts reload nsid bufsize bind debug ready health pprof prometheus \
-	errors log any chaos loadbalance rewrite autopath acl cache header minimal template transfer hosts \
-	k8s_external kubernetes file loop forward whoami on
-COREDNS_MANIFEST := deploy/k8s/cluster/manifests/coredns.yaml
-$(COREDNS): $(COREDNS_MANIFEST) | deps-k8s-apt
-	@echo "building CoreDNS $(COREDNS_VERSION) with the plugins of COREDNS_PLUGINS: about 1 min"
-	@$(STEP) begin coredns
-	@mkdir -p $(BIN) $(K8S_BUILD)
-	set -e; dir=$$(GOWORK=off GOFLAGS=-mod=mod $(GO) mod download -json github.com/coredns/coredns@$(COREDNS_VERSION) | jq -r .Dir); \
-	rm -rf $(K8S_BUILD)/coredns && cp -r "$$dir" $(K8S_BUILD)/coredns && chmod -R u+w $(K8S_BUILD)/coredns; \
-	cd $(K8S_BUILD)/coredns; \
-	awk -v keep=' $(strip $(COREDNS_PLUGINS)) ' '/^#/ || /^$$/ {print; next} {split($$0, a, ":"); if (index(keep, " " a[1] " ")) print}' \
-	  plugin.cfg >plugin.cfg.new && mv plugin.cfg.new plugin.cfg; \
-	GOWORK=off GOFLAGS='-mod=mod -buildvcs=false' $(GO) generate coredns.go; \
-	GOWORK=off CGO_ENABLED=0 GOFLAGS='-mod=mod -buildvcs=false' $(GO) build -trimpath -ldflags '-s -w' -o $@.new .
-	@awk '/Corefile: [|]/ {on = 1; next} on && !/^    / && !/^$$/ {on = 0} on {sub(/^    /, ""); print}' $(COREDNS_MANIFEST) \
-	  >$(K8S_BUILD)/coredns/Corefile; \
-	out=$$(cd $(K8S_BUILD)/coredns && timeout 5 $@.new -conf Corefile -dns.port 0 2>&1 || true); \
-	if grep -i 'unknown directive' <<<"$$out"; then \
-	  echo "CoreDNS: the Corefile of $(COREDNS_MANIFEST) uses a plugin that is not built in: add it to COREDNS_PLUGINS"; \
-	  rm -f $@.new; exit 1; fi
-	mv $@.new $@ && rm -rf $(K8S_BUILD)/coredns
-	@$(STEP) end coredns
-
-$(KUBE_ROUTER):
-	@echo "building kube-router $(KUBE_ROUTER_VERSION) (NetworkPolicy enforcement only): about 1 min"
-	@$(STEP) begin kube-router
-	GOBIN=$(BIN) GOWORK=off CGO_ENABLED=0 $(GO) install -trimpath -ldflags '-s -w' \
-	  github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$(KUBE_ROUTER_VERSION)
-	@$(STEP) end kube-router
+# CoreDNS, kube-router and the in-cluster Prometheus (deploy/k8s/cluster/manifests/prometheus.yaml) are built
+# from deploy/tools, with helm (tools.mk).
 
 # Traefik's go.mod has replace lines, so `go install` is refused: build a copy of the module.
 $(TRAEFIK): | deps-k8s-apt
@@ -117,19 +78,6 @@ $(TRAEFIK): | deps-k8s-apt
 	  -ldflags '-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$(TRAEFIK_VERSION)' -o $@ ./cmd/traefik
 	rm -rf $(K8S_BUILD)/traefik
 	@$(STEP) end traefik
-
-# Prometheus with Kubernetes service discovery only (remove_all_sd drops every other but file and http),
-# static. `go install` names the binary prometheus: it is built in a directory of its own and renamed, so
-# that it never shadows Debian's prometheus, which deploy/observability runs from PATH.
-$(PROMETHEUS_K8S):
-	@echo "building Prometheus $(PROMETHEUS_K8S_VERSION) with Kubernetes discovery (first run: ~12 min)"
-	@mkdir -p $(BIN) $(K8S_BUILD)/prometheus-k8s
-	@$(STEP) begin prometheus-k8s
-	GOBIN=$(K8S_BUILD)/prometheus-k8s GOWORK=off CGO_ENABLED=0 $(GO) install -trimpath -ldflags '-s -w' \
-	  -tags remove_all_sd,enable_kubernetes_sd github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_K8S_VERSION)
-	mv $(K8S_BUILD)/prometheus-k8s/prometheus $@
-	rm -rf $(K8S_BUILD)/prometheus-k8s
-	@$(STEP) end prometheus-k8s
 
 $(PROVISIONER): $(wildcard deploy/k8s/cluster/provisioner/*.go) deploy/k8s/cluster/go.mod deploy/k8s/cluster/go.sum
 	cd deploy/k8s/cluster && GOWORK=off $(GO) build -o $@ ./provisioner

@@ -9,12 +9,12 @@ VULNDB_VERSION      ?= v0.0.0-20261105234957-e22db6528018
 
 GOVULNCHECK := $(BIN)/govulncheck
 VULNDB      := $(CURDIR)/build/vulndb/$(VULNDB_VERSION)
-# Every directory with a go.mod, except downloaded or generated trees, and deploy/k8s/cluster/kube: that one is
-# upstream Kubernetes built as a tool of the test cluster, like Traefik, CoreDNS and kube-router (none of
-# them ships, none of them is scanned here); its dependency versions are Kubernetes' own, and its fix is a
-# newer KUBE_VERSION, not an edit of ours.
-VULN_MODULES = $(shell find . -name go.mod -not -path './build/*' -not -path './bin/*' -not -path '*/node_modules/*' \
-	-not -path '*/testdata/*' -not -path './deploy/k8s/cluster/kube/*' -exec dirname {} \; | sort)
+# Every directory with a go.mod, except downloaded or generated trees and the upstream tool builds
+# (UPSTREAM_TOOL_MODULES): deploy/k8s/cluster/kube is Kubernetes and deploy/tools helm, Prometheus, CoreDNS and
+# kube-router, built as tools of the tests and the test cluster, like Traefik (none of them ships, none of them is
+# scanned here); their fix is a newer upstream version, not an edit of ours.
+VULN_MODULES = $(filter-out $(addprefix ./,$(UPSTREAM_TOOL_MODULES)),$(shell find . -name go.mod -not -path './build/*' \
+	-not -path './bin/*' -not -path '*/node_modules/*' -not -path '*/testdata/*' -exec dirname {} \; | sort))
 
 DEPS_TARGETS += deps-vuln
 TEST_TARGETS += test-vuln
