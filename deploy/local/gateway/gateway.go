@@ -76,7 +76,7 @@ func limitBody(h http.Handler, limit int64) http.Handler {
 			}
 			// The proxy passes the request's body on as it is: its error
 			// handler finds this one there (clientError).
-			r.Body = &recordingBody{ReadCloser: r.Body}
+			r.Body = &recordingBody{body: r.Body}
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -94,31 +94,81 @@ func headerValue(h http.Header, key string) string {
 	return ""
 }
 
-// recordingBody remembers the error reading the client's body, so that a
+// recordingBody remembers how reading the client's body went, so that a
 // failed proxy round trip can be told apart: the client's fault (too large,
-// too slow) or the upstream's.
+// too slow) or the upstream's. The transport reads the body on a goroutine of
+// its own, which may still be reading when the round trip has already failed
+// (the upstream closed the connection first): reads are serialized, and
+// Close only stops the transport's reads. The server closes the client's
+// body itself once the handler returns.
 type recordingBody struct {
-	io.ReadCloser
-	err atomic.Pointer[error] // the transport reads the body on its own goroutine
+	mu     sync.Mutex
+	body   io.ReadCloser
+	err    error // the error reading body, io.EOF once it was read whole
+	closed atomic.Bool
 }
 
+// errProxyBodyClosed is what the transport reads after it closed the body.
+var errProxyBodyClosed = errors.New("gateway: read of a closed proxied body")
+
 func (b *recordingBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
-		b.err.Store(&err)
+	if b.closed.Load() {
+		return 0, errProxyBodyClosed
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.read(p)
+}
+
+func (b *recordingBody) read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.body.Read(p)
+	if err != nil {
+		b.err = err
 	}
 	return n, err
 }
 
-// clientError maps a failed round trip caused by reading the client's body
-// to its envelope: 413 over the limit, 408 too slow, 400 otherwise; nil
-// when the body was read without error.
-func clientError(r *http.Request) *apierr.Error {
-	rec, _ := r.Body.(*recordingBody)
-	if rec == nil || rec.err.Load() == nil {
+func (b *recordingBody) Close() error {
+	b.closed.Store(true)
+	return nil
+}
+
+// settle returns the error reading the client's body, or nil when it ended
+// within the limit. A body the round trip left partly unread is read on
+// first (at most the limit, within the server's read timeout): whether the
+// client's body was over the limit or too slow must not depend on whether
+// the upstream or the gateway's own limit stopped the round trip first.
+func (b *recordingBody) settle() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err == nil {
+		_, _ = io.Copy(io.Discard, readerFunc(b.read))
+	}
+	if errors.Is(b.err, io.EOF) {
 		return nil
 	}
-	err := *rec.err.Load()
+	return b.err
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// clientError maps a failed round trip caused by the client's body to its
+// envelope: 413 over the limit, 408 too slow, 400 otherwise; nil when the
+// body ended within the limit, or there was none.
+func clientError(r *http.Request) *apierr.Error {
+	rec, _ := r.Body.(*recordingBody)
+	if rec == nil {
+		return nil
+	}
+	err := rec.settle()
+	if err == nil {
+		return nil
+	}
 	var tooLarge *http.MaxBytesError
 	var netErr net.Error
 	switch {

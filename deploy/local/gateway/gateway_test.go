@@ -1,10 +1,12 @@
 package gateway_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -186,4 +188,55 @@ func TestBodyOverTheLimitWhileProxied(t *testing.T) {
 	if resp.StatusCode != 200 || string(body) != "got 10 bytes" {
 		t.Errorf("within the limit: %d %s", resp.StatusCode, body)
 	}
+}
+
+// The same body is over the limit, and the answer is 413, when the upstream
+// closes the connection before the gateway has read that far: the round trip
+// fails on the upstream's side first, while the transport still waits for
+// the client's next bytes. Which of the two stops first must not turn the
+// client's 413 into the 503 of an upstream that failed.
+func TestBodyOverTheLimitWhenTheUpstreamClosesFirst(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	closed := make(chan struct{})
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		// The request's head, then the connection closed with a reset.
+		_, _ = bufio.NewReader(conn).ReadString('\n')
+		conn.(*net.TCPConn).SetLinger(0)
+		conn.Close()
+		close(closed)
+	}()
+	u, _ := url.Parse("http://" + ln.Addr().String())
+	gw := httptest.NewServer(gateway.NewServer(gateway.New(map[gateway.Upstream]*url.URL{gateway.Auth: u, gateway.Movies: u},
+		slog.New(slog.NewTextHandler(io.Discard, nil))), gateway.Config{BodyLimitBytes: 64 << 10}).Handler)
+	defer gw.Close()
+
+	body, w := io.Pipe()
+	go func() {
+		_, _ = w.Write([]byte("01234567")) // within the limit: sent on
+		<-closed
+		time.Sleep(100 * time.Millisecond) // the round trip has failed by now
+		// More than the transport buffers: its write to the closed
+		// connection fails before the gateway reads past the limit.
+		_, _ = w.Write([]byte(strings.Repeat("x", 100<<10)))
+		_ = w.Close()
+	}()
+	req, err := http.NewRequest("POST", gw.URL+"/api/movies", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	testkit.Envelope(t, testkit.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, apierr.PayloadTooLargeError)
 }
