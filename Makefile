@@ -157,9 +157,11 @@ DEPS_TARGETS += deps-mailpit
 .PHONY: deps-mailpit
 deps-mailpit: $(MAILPIT)
 bin/mailpit: $(MAILPIT)
+# Built as the cluster's mailpit image builds it (static: CGO_ENABLED=0), so that its SQLite (modernc.org, a few
+# minutes of compiling) compiles once for both.
 $(MAILPIT): deploy/mailpit/go.mod deploy/mailpit/go.sum
 	@$(STEP) begin mailpit
-	GOWORK=off $(GO) build -C deploy/mailpit -trimpath -ldflags '-s -w' -o $@ github.com/axllent/mailpit
+	GOWORK=off CGO_ENABLED=0 $(GO) build -C deploy/mailpit -trimpath -ldflags '-s -w' -o $@ github.com/axllent/mailpit
 	@$(STEP) end mailpit
 .PHONY: lint
 # golangci-lint skips the upstream tool builds for the reason vet does (VET_MODULES).
