@@ -200,7 +200,7 @@ func TestBodyOverTheLimitWhenTheUpstreamClosesFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	closed := make(chan struct{})
 	go func() {
 		conn, err := ln.Accept()
@@ -209,8 +209,8 @@ func TestBodyOverTheLimitWhenTheUpstreamClosesFirst(t *testing.T) {
 		}
 		// The request's head, then the connection closed with a reset.
 		_, _ = bufio.NewReader(conn).ReadString('\n')
-		conn.(*net.TCPConn).SetLinger(0)
-		conn.Close()
+		_ = conn.(*net.TCPConn).SetLinger(0)
+		_ = conn.Close()
 		close(closed)
 	}()
 	u, _ := url.Parse("http://" + ln.Addr().String())
