@@ -29,9 +29,11 @@ GOTESTFLAGS ?= -race -count=1 -timeout 20m -tags $(RELEASE_TAGS)
 DEPS_TARGETS := deps-go
 # The Debian packages they install, one apt-get at a time before the builds (see deps).
 APT_TARGETS := deps-go-apt
-TEST_TARGETS := vet check-dce lint test-go test-fuzz
+TEST_TARGETS := build-modules check-dce lint test-go test-fuzz
 # The tests that run beside the tool builds (see test), each after its TEST_NEEDS_<target>.
-TEST_EARLY := vet check-dce lint test-fuzz
+TEST_EARLY := build-modules check-dce lint test-fuzz
+# The tests that run in a lane of their own after every build, beside the rest (see test).
+TEST_BESIDE :=
 # The pinned linter of lint (below): make deps builds it once into bin/, so make test can run it.
 DEPS_TARGETS += deps-lint
 
@@ -119,21 +121,22 @@ deps-go: deps-go-apt
 # unless it is added to TEST_EARLY with its needs. A build's output shows when its recipe line ends (make
 # --output-sync=line); a test's streams as it runs.
 .PHONY: test
-test: ## every test (installs what it lacks first, as make deps): vet, unit, integration (FerretDB + redis-server on free ports), end-to-end, charts
+test: ## every test (installs what it lacks first, as make deps): build, lint (go vet's analyzers among them), unit, integration (FerretDB + redis-server on free ports), end-to-end, charts
 	@$(if $(step_top),$(STEP) reset)
 	@$(STEP) run deps-apt $(MAKE) --no-print-directory $(APT_TARGETS)
 	@$(MAKE) --no-print-directory -j$(DEPS_JOBS) --output-sync=line test-steps || { $(STEP) table; exit 1; }
 	@$(if $(step_top),$(STEP) table)
 
-.PHONY: vet
+.PHONY: build-modules vet
 # The modules that build upstream tools (deploy/k8s/cluster/kube: all of Kubernetes; deploy/tools: helm, Prometheus,
 # CoreDNS, kube-router) are small mains over thousands of packages: vetting or linting them would vet upstream
 # code (tens of minutes). The builds of `make deps` compile them.
 UPSTREAM_TOOL_MODULES := deploy/k8s/cluster/kube deploy/tools
 VET_MODULES = $(filter-out $(UPSTREAM_TOOL_MODULES),$(ALL_MODULES))
-vet: ## go build and go vet in every Go module of the repository, in go.work or not (but the upstream tool builds)
-	@for d in $(VET_MODULES); do echo "--- go build, go vet $$d"; \
-	  (cd "$$d" && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...) || exit 1; done
+# go vet's analyzers run in lint (golangci-lint's govet, every analyzer of go vet's suite named in .golangci.yml),
+# so make test runs no go vet besides: both compute the analyzers' facts over every dependency of every module.
+build-modules: ## go build in every Go module of the repository, in go.work or not (but the upstream tool builds)
+	@for d in $(VET_MODULES); do echo "--- go build $$d"; (cd "$$d" && GOWORK=off $(GO) build ./...) || exit 1; done
 
 # The linter CI runs, pinned (the workflow's GOLANGCI_LINT_VERSION is the same).
 GOLANGCI_LINT_VERSION ?= v2.15.0
@@ -164,10 +167,14 @@ $(MAILPIT): deploy/mailpit/go.mod deploy/mailpit/go.sum
 	GOWORK=off CGO_ENABLED=0 $(GO) build -C deploy/mailpit -trimpath -ldflags '-s -w' -o $@ github.com/axllent/mailpit
 	@$(STEP) end mailpit
 .PHONY: lint
-# golangci-lint skips the upstream tool builds for the reason vet does (VET_MODULES).
+# golangci-lint skips the upstream tool builds (VET_MODULES, above). Its settings: .golangci.yml.
 lint: $(GOLANGCI_LINT) ## gofmt every Go module, golangci-lint every one but the upstream tool builds
 	@unformatted="$$(gofmt -l $(ALL_MODULES))"; if [ -n "$$unformatted" ]; then echo "gofmt -w needed on:"; echo "$$unformatted"; exit 1; fi
 	@for d in $(VET_MODULES); do echo "--- golangci-lint $$d"; (cd "$$d" && GOWORK=off $(GOLANGCI_LINT) run ./...) || exit 1; done
+
+vet: $(GOLANGCI_LINT) ## go vet's analyzers alone in every module (golangci-lint's govet, as lint runs them)
+	@for d in $(VET_MODULES); do echo "--- govet $$d"; \
+	  (cd "$$d" && GOWORK=off $(GOLANGCI_LINT) run --enable-only govet ./...) || exit 1; done
 
 .PHONY: test-go
 test-go: ## go test -race in every go.work module, with FerretDB and redis-server started on free ports
@@ -200,16 +207,24 @@ tidy: ## go mod tidy in every module, then go work sync
 
 # The tests of make test in the order they run (see test): TEST_EARLY first, each after its TEST_NEEDS_<target>;
 # then the rest after every build of make deps. step-<target> runs <target> in a make of its own, timed, after
-# the step before it.
-TEST_LATE = $(filter-out $(TEST_EARLY),$(TEST_TARGETS))
+# the step before it. A test of TEST_BESIDE starts once every build is done and runs beside that chain, each line
+# of its output prefixed with its name.
+TEST_LATE = $(filter-out $(TEST_EARLY) $(TEST_BESIDE),$(TEST_TARGETS))
 TEST_ORDER = $(filter $(TEST_TARGETS),$(TEST_EARLY)) $(TEST_LATE)
+TEST_LANES = $(filter $(TEST_TARGETS),$(TEST_BESIDE))
 define test_step
 .PHONY: step-$(1)
 step-$(1): $$(if $$(filter $(1),$$(TEST_LATE)),$$(DEPS_FIRST) $$(DEPS_TARGETS),$$(TEST_NEEDS_$(1))) $(if $(2),| step-$(2))
 	@$$(STEP) run $(1) $$(MAKE) --no-print-directory --output-sync=none $(1)
 endef
+define lane_step
+.PHONY: step-$(1)
+step-$(1): $$(DEPS_FIRST) $$(DEPS_TARGETS)
+	@$$(STEP) lane $(1) $$(MAKE) --no-print-directory --output-sync=none $(1)
+endef
 test_prev :=
 $(foreach t,$(TEST_ORDER),$(eval $(call test_step,$(t),$(test_prev)))$(eval test_prev := $(t)))
+$(foreach t,$(TEST_LANES),$(eval $(call lane_step,$(t))))
 
 .PHONY: test-steps
-test-steps: $(DEPS_FIRST) step-$(firstword $(TEST_ORDER)) $(DEPS_TARGETS) $(addprefix step-,$(TEST_ORDER))
+test-steps: $(DEPS_FIRST) step-$(firstword $(TEST_ORDER)) $(DEPS_TARGETS) $(addprefix step-,$(TEST_ORDER) $(TEST_LANES))

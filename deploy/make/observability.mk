@@ -41,7 +41,6 @@ test-observability-static: ## promtool check/test rules; dashboard and rule chec
 	@command -v promtool >/dev/null || { echo "promtool is not on PATH: run 'make deps' (Debian package prometheus)"; exit 1; }
 	promtool check rules $(OBS_RULES)
 	promtool test rules $(OBS_RULE_TESTS)
-	cd $(OBS_MODULE) && GOWORK=off $(GO) vet ./...
 	cd $(OBS_MODULE) && GOWORK=off $(GO) test -count=1 -skip '^TestLivePrometheus$$' ./...
 
 .PHONY: test-observability
