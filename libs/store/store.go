@@ -36,6 +36,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/moviebag/moviebag/libs/apierr"
@@ -231,12 +232,28 @@ func (f Failures) ExpectRedis(ops ...metrics.Operation) { f.m.ExpectDependency(m
 // outcomes (no document, duplicate key) are the caller's to check first.
 func (f Failures) MongoFailed(op metrics.Operation, err error) error {
 	f.m.DependencyError(metrics.MongoDB, op)
-	var sel topology.ServerSelectionError
-	if mongo.IsTimeout(err) || mongo.IsNetworkError(err) || errors.As(err, &sel) || serverTimedOut(err) ||
-		errors.Is(err, mongo.ErrClientDisconnected) || errors.Is(err, context.DeadlineExceeded) {
+	if mongoUnreachable(err) {
 		return apierr.Wrap(apierr.ServiceUnavailableError, fmt.Errorf("mongodb %s: %w", op, err))
 	}
 	return apierr.Wrap(apierr.InternalServerError, fmt.Errorf("mongodb %s: %w", op, err))
+}
+
+// mongoUnreachable reports whether err says the server could not be reached
+// or answered too late: the client may retry. Beside the errors labelled
+// NetworkError and a failed server selection, a connection the driver could
+// not open (topology.ConnectionError: the dial, the name lookup or the
+// handshake failed) and a pool the driver cleared because another operation
+// failed so (a driver.RetryablePoolError) say so: both were seen while the
+// dev MongoDB moved to another node, its Service name not resolving yet.
+func mongoUnreachable(err error) bool {
+	var (
+		sel  topology.ServerSelectionError
+		conn topology.ConnectionError
+		pool driver.RetryablePoolError
+	)
+	return mongo.IsTimeout(err) || mongo.IsNetworkError(err) || errors.As(err, &sel) || serverTimedOut(err) ||
+		errors.As(err, &conn) || (errors.As(err, &pool) && pool.Retryable()) ||
+		errors.Is(err, mongo.ErrClientDisconnected) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // serverTimedOut reports whether the server gave up on the operation because

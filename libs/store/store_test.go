@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/moviebag/moviebag/libs/apierr"
 	"github.com/moviebag/moviebag/libs/metrics"
@@ -119,6 +123,47 @@ func TestMongoServerTimeouts(t *testing.T) {
 		})
 	}
 }
+
+// The driver's errors for a server it had found but could not open a
+// connection to are ServiceUnavailableError: seen on the test cluster while
+// the dev MongoDB moved to another node and its Service name did not resolve
+// (make test-cluster-disruption), they were answered 500 before. The pool
+// error is the driver's unexported poolClearedError, which it knows only as a
+// driver.RetryablePoolError; retryablePoolError stands in for it here.
+func TestMongoConnectionFailures(t *testing.T) {
+	lookup := &net.DNSError{Err: "server misbehaving", Name: "moviebag-mongodb", Server: "10.96.0.10:53"}
+	handshake := topology.ConnectionError{ConnectionID: "moviebag-mongodb:27017[-3]",
+		Wrapped: fmt.Errorf("failed to connect to moviebag-mongodb:27017: %w", &net.OpError{Op: "dial", Net: "tcp", Err: lookup})}
+	tests := []struct {
+		name  string
+		cause error
+		want  apierr.Code
+	}{
+		{"a connection that could not be opened", fmt.Errorf("find: %w", handshake), apierr.ServiceUnavailableError},
+		{"a pool cleared after such a failure", retryablePoolError{retryable: true, err: handshake}, apierr.ServiceUnavailableError},
+		{"a pool error the driver would not retry", retryablePoolError{retryable: false, err: errors.New("pool closed")}, apierr.InternalServerError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := metrics.New(prometheus.NewRegistry(), "test")
+			mapped(t, m, metrics.MongoDB, metrics.Find, tt.cause, store.NewFailures(m).MongoFailed(metrics.Find, tt.cause), tt.want)
+		})
+	}
+}
+
+// retryablePoolError is shaped as the driver's poolClearedError.
+var _ driver.RetryablePoolError = retryablePoolError{}
+
+// retryablePoolError: see TestMongoConnectionFailures.
+type retryablePoolError struct {
+	retryable bool
+	err       error
+}
+
+func (e retryablePoolError) Error() string {
+	return "connection pool for moviebag-mongodb:27017 was cleared because another operation failed with: " + e.err.Error()
+}
+func (e retryablePoolError) Retryable() bool { return e.retryable }
 
 // A real FerretDB that runs out of the time the driver gave it answers
 // InternalError (code 1) with "context deadline exceeded" in the message,
