@@ -114,12 +114,13 @@ deps-go: deps-go-apt
 	@$(STEP) end $@
 
 # make test: the Debian packages (APT_TARGETS), then one make -j$(DEPS_JOBS) of the tool builds of make deps and
-# the tests (test-steps, at the end of this file). The tests run one at a time; those of TEST_EARLY (compile and
-# static checks) each as soon as the tools it names in TEST_NEEDS_<target> are built, beside the builds still
-# running on a cold machine; every other test (integration, the live stack, the cluster: they take their own
-# time and load) after every build, in TEST_TARGETS order. A target added to TEST_TARGETS waits for the builds
-# unless it is added to TEST_EARLY with its needs. A build's output shows when its recipe line ends (make
-# --output-sync=line); a test's streams as it runs.
+# the tests (test-steps, at the end of this file). The tests run one at a time in one chain; those of TEST_EARLY
+# (compile and static checks) each as soon as the tools it names in TEST_NEEDS_<target> are built, beside the
+# builds still running on a cold machine; every other test (integration, the live stack: they take their own
+# time and load) after every build, in TEST_TARGETS order. A test of TEST_BESIDE (the cluster, which mostly
+# waits) starts once every build is done and runs beside that chain. A target added to TEST_TARGETS waits for
+# the builds unless it is added to TEST_EARLY with its needs. A build's output shows when its recipe line ends
+# (make --output-sync=line); a test's streams as it runs (a TEST_BESIDE test's lines prefixed with its name).
 .PHONY: test
 test: ## every test (installs what it lacks first, as make deps): build, lint (go vet's analyzers among them), unit, integration (FerretDB + redis-server on free ports), end-to-end, charts
 	@$(if $(step_top),$(STEP) reset)
