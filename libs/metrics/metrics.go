@@ -71,6 +71,26 @@ type Metrics struct {
 	Errors           *prometheus.CounterVec // code, status
 	DependencyErrors *prometheus.CounterVec // dependency, operation
 	constLabels      prometheus.Labels
+
+	// The series of Requests and Duration, and of Errors, counted on every
+	// request and every error envelope (see seriesCache).
+	requests *seriesCache[requestKey, requestSeries]
+	errors   *seriesCache[errorKey, prometheus.Counter]
+}
+
+// requestKey is the label values of a request's series.
+type requestKey struct{ method, route, status string }
+
+// requestSeries is a request's series: its count and its duration.
+type requestSeries struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+// errorKey is the label values of an error envelope's series.
+type errorKey struct {
+	code   apierr.Code
+	status string
 }
 
 // New creates the shared metrics of service and registers them, with the Go
@@ -98,6 +118,15 @@ func New(reg prometheus.Registerer, service string) *Metrics {
 		}, []string{"dependency", "operation"}),
 		constLabels: constLabels,
 	}
+	m.requests = newSeriesCache(func(k requestKey) requestSeries {
+		return requestSeries{
+			count:    m.Requests.WithLabelValues(k.method, k.route, k.status),
+			duration: m.Duration.WithLabelValues(k.method, k.route),
+		}
+	})
+	m.errors = newSeriesCache(func(k errorKey) prometheus.Counter {
+		return m.Errors.WithLabelValues(string(k.code), k.status)
+	})
 	version, revision := buildinfo.Get()
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: BuildInfoName, Help: "Always 1; the labels tell the running build.",
@@ -112,9 +141,28 @@ func New(reg prometheus.Registerer, service string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	for _, code := range apierr.Codes() {
-		m.Errors.WithLabelValues(string(code), strconv.Itoa(code.Status()))
+		m.errors.get(errorKey{code, strconv.Itoa(code.Status())})
 	}
 	return m
+}
+
+// RequestAnswered counts one answered request in http_requests_total and
+// observes how long it took, in seconds, in http_request_duration_seconds.
+// The label values are kept, as the series' labels and as the keys that find
+// them again without WithLabelValues' work (see seriesCache): they must not
+// point into a buffer that is reused (constants, route templates) and must
+// stay bounded.
+func (m *Metrics) RequestAnswered(method, route, status string, seconds float64) {
+	s := m.requests.get(requestKey{method, route, status})
+	s.count.Inc()
+	s.duration.Observe(seconds)
+}
+
+// ErrorEnvelope counts one error envelope of code answered with status in
+// moviebag_errors_total. status is kept as RequestAnswered's label values
+// are.
+func (m *Metrics) ErrorEnvelope(code apierr.Code, status string) {
+	m.errors.get(errorKey{code, status}).Inc()
 }
 
 // ConstLabels are the labels every metric of the service carries, for the

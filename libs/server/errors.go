@@ -23,7 +23,7 @@ func errorHandler(logger *slog.Logger, m *metrics.Metrics) fiber.ErrorHandler {
 			logger.Error("request failed", "request_id", id, "code", string(e.Code), "method", c.Method(),
 				"path", c.Path(), "error", e.Error())
 		}
-		m.Errors.WithLabelValues(string(e.Code), statusLabel(status)).Inc()
+		m.ErrorEnvelope(e.Code, statusLabel(status))
 		e.SetHeaders(c.Set)
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 		c.Status(status)

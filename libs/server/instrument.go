@@ -47,8 +47,7 @@ func record(c *fiber.Ctx, logger *slog.Logger, m *metrics.Metrics, id, route str
 	status := c.Response().StatusCode()
 	elapsed := time.Since(c.Context().Time())
 	method := methodLabel(c.Method())
-	m.Requests.WithLabelValues(method, route, statusLabel(status)).Inc()
-	m.Duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
+	m.RequestAnswered(method, route, statusLabel(status), elapsed.Seconds())
 	// Asked first, so that a level that drops the line builds none of it.
 	if ctx := c.UserContext(); logger.Enabled(ctx, slog.LevelInfo) {
 		logger.LogAttrs(ctx, slog.LevelInfo, "request",
