@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
 // ctxKey is a context key of this test.
@@ -184,4 +189,58 @@ func TestWithDeadlineConcurrently(t *testing.T) {
 			t.Fatal("Done not closed while Err is set")
 		}
 	}
+}
+
+// TestDeadlineIsTimeoutFromNow holds the middleware's deadline to
+// time.Now().Add(timeout) read when it ran (not when the request began), by the monotonic clock and by
+// the wall clock, for a request the server read (whose start now moves on)
+// and for a RequestCtx made by hand, as the benchmarks make (time.Now).
+func TestDeadlineIsTimeoutFromNow(t *testing.T) {
+	const timeout = time.Hour
+	var before, got time.Time
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Use(func(c *fiber.Ctx) error {
+		time.Sleep(10 * time.Millisecond) // from now on, not from the request's start
+		before = time.Now()
+		return c.Next()
+	}, deadline(timeout))
+	app.Get("/", func(c *fiber.Ctx) error {
+		got, _ = c.UserContext().Deadline()
+		return nil
+	})
+	check := func(t *testing.T, serve func()) {
+		t.Helper()
+		got = time.Time{}
+		serve()
+		after := time.Now()
+		if !strings.Contains(got.String(), " m=") { // String shows a monotonic reading so
+			t.Errorf("deadline %v has no monotonic reading", got)
+		}
+		if got.Before(before.Add(timeout)) || got.After(after.Add(timeout)) {
+			t.Errorf("deadline %v by the monotonic clock, want %v to %v", got, before.Add(timeout), after.Add(timeout))
+		}
+		// The two clocks are read one after the other: a little slack.
+		wall, lo, hi := got.Round(0), before.Round(0).Add(timeout-time.Millisecond), after.Round(0).Add(timeout+time.Millisecond)
+		if wall.Before(lo) || wall.After(hi) {
+			t.Errorf("deadline %v by the wall clock, want %v to %v", wall, lo, hi)
+		}
+	}
+	t.Run("served", func(t *testing.T) {
+		check(t, func() {
+			resp, err := app.Test(httptest.NewRequest(fiber.MethodGet, "/", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = resp.Body.Close()
+		})
+	})
+	t.Run("RequestCtx made by hand", func(t *testing.T) {
+		check(t, func() {
+			var req fasthttp.Request
+			req.SetRequestURI("/")
+			var ctx fasthttp.RequestCtx
+			ctx.Init(&req, nil, nil)
+			app.Handler()(&ctx)
+		})
+	})
 }
