@@ -17,7 +17,13 @@ import (
 func errorHandler(logger *slog.Logger, m *metrics.Metrics) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		e := toAPIError(c, err)
-		id := requestID(c)
+		instrumented := c.Locals(instrumentedKey) != nil
+		var id string
+		if instrumented {
+			id = echoedRequestID(c)
+		} else {
+			id = requestID(c)
+		}
 		status := e.Status()
 		if status >= fiber.StatusInternalServerError {
 			logger.Error("request failed", "request_id", id, "code", string(e.Code), "method", c.Method(),
@@ -31,7 +37,7 @@ func errorHandler(logger *slog.Logger, m *metrics.Metrics) fiber.ErrorHandler {
 		// an envelope with a few details fits.
 		var buf [1024]byte
 		c.Response().SetBody(e.Envelope(id).AppendJSON(buf[:0]))
-		if c.Locals(instrumentedKey) == nil {
+		if !instrumented {
 			record(c, logger, m, id, metrics.RejectedRoute)
 		}
 		return nil

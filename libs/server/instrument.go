@@ -11,10 +11,13 @@ import (
 	"github.com/moviebag/moviebag/libs/metrics"
 )
 
-// instrumentedKey marks a request that instrument saw: the error handler then
-// leaves the counting to instrument. Requests the server refuses before any
-// middleware (a body over the hard cap, headers too large, a read timeout, an
-// unknown method) reach only the error handler, which counts them itself.
+// instrumentedKey marks a request that instrument saw: its id is resolved
+// (echoedRequestID reads it), and the error handler leaves the counting to
+// instrument. Requests the server refuses before any middleware (a body over
+// the hard cap, headers too large, a read timeout, an unknown method) reach
+// only the error handler, which resolves their id and counts them itself.
+// One local for both: each is a scan and, when set, an append to the
+// request's user values.
 const instrumentedKey = "moviebag.instrumented"
 
 // instrument is the outermost middleware: it gives the request its id, keeps
