@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -48,14 +47,21 @@ func instrument(logger *slog.Logger, m *metrics.Metrics, render fiber.ErrorHandl
 // duration runs from when the server began reading the request.
 func record(c *fiber.Ctx, logger *slog.Logger, m *metrics.Metrics, id, route string) {
 	status := c.Response().StatusCode()
-	elapsed := time.Since(c.Context().Time())
+	end := now(c)
+	elapsed := end.Sub(c.Context().Time()) // time.Since(c.Context().Time()), the clock read once
 	method := methodLabel(c.Method())
 	m.RequestAnswered(method, route, statusLabel(status), elapsed.Seconds())
 	// Asked first, so that a level that drops the line builds none of it.
 	if ctx := c.UserContext(); logger.Enabled(ctx, slog.LevelInfo) {
-		logger.LogAttrs(ctx, slog.LevelInfo, "request",
-			slog.String("request_id", id), slog.String("method", method), slog.String("route", route),
+		// The record logger.LogAttrs would make, but timed with the clock
+		// read above (the line's time is when the duration ends) instead of
+		// reading it again, without looking up its caller (runtime.Callers,
+		// for a source that would always be this line and that NewLogger's
+		// handler does not write) and without asking Enabled a second time.
+		r := slog.NewRecord(end, slog.LevelInfo, "request", 0)
+		r.AddAttrs(slog.String("request_id", id), slog.String("method", method), slog.String("route", route),
 			slog.Int("status", status), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
+		_ = logger.Handler().Handle(ctx, r)
 	}
 }
 

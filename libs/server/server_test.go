@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -194,3 +196,51 @@ func TestClientIP(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestAccessLogTimes holds the access-log line's time and duration_ms, and
+// the duration histogram, to the clock: the duration runs from when the
+// server began reading the request to when it was counted, and the line's
+// time is when the duration ends.
+func TestAccessLogTimes(t *testing.T) {
+	const nap = 20 * time.Millisecond
+	logs := &testkit.SyncBuffer{}
+	reg := prometheus.NewRegistry()
+	app := server.New("test", server.Config{BodyLimitBytes: 1024, RequestTimeout: time.Second},
+		slog.New(slog.NewJSONHandler(logs, nil)), metrics.New(reg, "test"))
+	app.Get("/nap", func(c *fiber.Ctx) error {
+		time.Sleep(nap)
+		return c.SendStatus(204)
+	})
+	before := time.Now()
+	if r := do(t, app, httptest.NewRequest(http.MethodGet, "/nap", nil)); r.Status != 204 {
+		t.Fatalf("status %d", r.Status)
+	}
+	took := time.Since(before)
+	var line struct {
+		Time       time.Time `json:"time"`
+		Msg        string    `json:"msg"`
+		DurationMS float64   `json:"duration_ms"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(logs.String())), &line); err != nil || line.Msg != "request" {
+		t.Fatalf("access log %q: %v", logs.String(), err)
+	}
+	// After the handler's nap; the line's time has milliseconds.
+	if lo, hi := before.Add(nap).Truncate(time.Millisecond), before.Add(took); line.Time.Before(lo) || line.Time.After(hi) {
+		t.Errorf("access log time %v, want %v to %v", line.Time, lo, hi)
+	}
+	if d := time.Duration(line.DurationMS * float64(time.Millisecond)); d < nap || d > took {
+		t.Errorf("duration_ms %v, want %v to %v", line.DurationMS, nap, took)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == metrics.DurationName {
+			h := f.GetMetric()[0].GetHistogram()
+			if s := time.Duration(h.GetSampleSum() * float64(time.Second)); h.GetSampleCount() != 1 || s < nap || s > took {
+				t.Errorf("%s: %d requests, %v in all; want 1, %v to %v", metrics.DurationName, h.GetSampleCount(), s, nap, took)
+			}
+		}
+	}
+}
