@@ -21,9 +21,10 @@ type Envelope struct {
 // Envelope renders e for a client: only catalog data and field details, never
 // the cause.
 func (e *Error) Envelope(requestID string) Envelope {
+	en := e.Code.entry() // one catalog lookup for the message and the status
 	return Envelope{
-		Message:   e.Code.Message(),
-		Status:    e.Code.Status(),
+		Message:   en.message,
+		Status:    en.status,
 		Code:      e.Code,
 		RequestID: requestID,
 		Details:   e.Details,
