@@ -6,9 +6,10 @@
 #   make cluster-up      the cluster, the chart installed, Prometheus scraping it; last lines KUBECONFIG=,
 #                        GATEWAY_URL=, INGRESS_URL=, PROMETHEUS_URL=
 #   make cluster-down    removes what cluster-up made (and only that), checks nothing of it is left
-#   make test-cluster    the host's canaries planted; an up killed halfway, down; up, the checks of
-#                        deploy/k8s/cluster/clustertest (TestCluster, TestClusterMonitoring), down; the canaries
-#                        checked; then the same checks on the managed shape (test-cluster-managed)
+#   make test-cluster    the host's canaries planted; then side by side (deploy/k8s/cluster/test-shapes.sh): a
+#                        cluster mbtest up, a second one killed halfway beside it and down, the checks of
+#                        deploy/k8s/cluster/clustertest (TestCluster, TestClusterMonitoring, ...), down; and the
+#                        same checks on the managed shape, cluster mbmanaged; the canaries checked after both
 #   make cluster-up CLUSTER_SHAPE=managed   a second, differently shaped cluster (deploy/k8s/cluster/shapes/managed.sh:
 #                        no Gateway API, release mb in apps, external stores, Prometheus by release=kps); last
 #                        lines KUBECONFIG=, INGRESS_URL=, PROMETHEUS_URL=; make cluster-down CLUSTER_SHAPE=managed
@@ -171,20 +172,25 @@ cluster-up: deps-cluster images ## a real three-node Kubernetes here, isolated f
 cluster-down: ## remove what cluster-up made, and only that (processes, cgroups, mounts, namespaces, bridge, its iptables chain, files); restore the kernel tunables
 	@$(CLUSTER_SH) down
 
-# cluster_run runs the clustertest tests matching $(2) on a fresh cluster, and always takes it down
-# (deploy/k8s/cluster/test.sh); $(1) is -canary for the host's canaries (deploy/k8s/cluster/canary.sh).
-cluster_run = $(CLUSTER_ENV) GO=$(GO) deploy/k8s/cluster/test.sh $(1) '$(2)'
+# The clusters of the tests are named apart from cluster-up's (moviebag, managed), so that a contributor's own
+# cluster keeps running through make test: TEST_CLUSTER_NAME (the default shape) and TEST_CLUSTER_MANAGED.
+TEST_CLUSTER_NAME    ?= mbtest
+TEST_CLUSTER_MANAGED ?= mbmanaged
+export TEST_CLUSTER_NAME TEST_CLUSTER_MANAGED
+
+# cluster_run runs the clustertest tests matching $(2) on a fresh cluster named $(1), and always takes it down
+# (deploy/k8s/cluster/test.sh).
+cluster_run = $(CLUSTER_ENV) GO=$(GO) CLUSTER_NAME=$(1) deploy/k8s/cluster/test.sh '$(2)'
 
 CLUSTER_CHECKS = ^(TestCluster|TestClusterMonitoring|TestClusterOversizedBodies)$$
 
 .PHONY: test-cluster test-cluster-managed
-test-cluster: deps-cluster images ## the host's canaries; an up killed halfway and down; cluster-up, the checks on the real cluster (chart, monitoring, oversized bodies), cluster-down; the canaries checked; then the same checks on the managed shape
-	@rc=0; CLUSTER_SHAPE= $(call cluster_run,-canary,$(CLUSTER_CHECKS)) || rc=1; \
-	  CLUSTER_SHAPE=managed $(call cluster_run,,$(CLUSTER_CHECKS)) || rc=1; exit $$rc
+test-cluster: deps-cluster images ## the checks on both shapes at once (chart, monitoring, oversized bodies), each on a fresh cluster taken down after; the host's canaries around both, a second cluster killed halfway beside the first
+	@$(CLUSTER_ENV) GO=$(GO) deploy/k8s/cluster/test-shapes.sh '$(CLUSTER_CHECKS)'
 
 test-cluster-managed: deps-cluster images ## the checks of test-cluster on the managed shape only (deploy/k8s/cluster/shapes/managed.sh: no Gateway API, release mb in apps, external MongoDB and Redis behind a Sentinel, Prometheus selecting release=kps)
-	@CLUSTER_SHAPE=managed $(call cluster_run,,$(CLUSTER_CHECKS))
+	@CLUSTER_SHAPE=managed $(call cluster_run,$(TEST_CLUSTER_MANAGED),$(CLUSTER_CHECKS))
 
 .PHONY: test-cluster-disruption
 test-cluster-disruption: deps-cluster images ## cluster-up; under load: each worker drained, the databases' node drained, a worker lost, pods rolled and killed, dev Redis and MongoDB restarted, a signing key rotated; cluster-down
-	@$(call cluster_run,,^TestDisruptions$$)
+	@$(call cluster_run,$(TEST_CLUSTER_NAME),^TestDisruptions$$)

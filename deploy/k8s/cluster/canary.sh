@@ -8,7 +8,10 @@
 #   canary.sh add DIR      a second CANARY rule (while the cluster runs)
 #   canary.sh check DIR [NAME]  the process runs in both cgroups, both rules are there, and iptables-save,
 #                          ip link, ip netns, nft tables, ipsets and the sysctls are as in the record NAME
-#                          (default: before), apart from the second rule; exit 1 with the differences otherwise
+#                          (default: before), apart from the second rule; exit 1 with the differences otherwise.
+#                          CANARY_BESIDE="NAME..." names clusters that may come and go meanwhile (the other
+#                          shape of make test-cluster): lines naming them (NAME-..., NAME^^-CLUSTER) are left
+#                          out of both sides
 #   canary.sh remove DIR   the canaries gone
 #
 # make test-cluster plants them before its cluster-up, checks them against a second record after a second
@@ -70,7 +73,7 @@ add() {
 }
 
 check() {
-  local dir="$1" name="${2:-before}" pid cg f failed=0
+  local dir="$1" name="${2:-before}" pid cg f side failed=0
   pid="$(cat "$dir/pid")"
   if ! kill -0 "$pid" 2>/dev/null; then log "the process $pid in kubepods-canary was killed"; failed=1; fi
   for cg in $(cgroups); do
@@ -85,17 +88,20 @@ check() {
     log "the CANARY rule added while the cluster ran is gone"; failed=1
   fi
   record "$dir/after"
-  # What was added on purpose is left out of the comparison.
-  for f in "$dir/$name/iptables" "$dir/after/iptables"; do
-    grep -vxF -- "-A CANARY ${RULE2[*]}" "$f" >"$f.cmp" || true
-  done
+  # What was added on purpose is left out of the comparison, and so is what names a cluster of
+  # CANARY_BESIDE (every name a cluster takes starts with its own name and a dash).
+  local beside=() b
+  for b in ${CANARY_BESIDE:-}; do beside+=(-e "(^|[^[:alnum:]])$b-"); done
   for f in iptables links netns nft-tables ipsets sysctls; do
-    if [[ "$f" == iptables ]]; then f=iptables.cmp; fi
-    if ! diff -u "$dir/$name/$f" "$dir/after/$f" >&2; then log "$f differs from the record $name (above)"; failed=1; fi
+    for side in "$dir/$name" "$dir/after"; do
+      grep -vxF -- "-A CANARY ${RULE2[*]}" "$side/$f" |
+        if ((${#beside[@]})); then grep -viE "${beside[@]}"; else cat; fi >"$side/$f.cmp" || true
+    done
+    if ! diff -u "$dir/$name/$f.cmp" "$dir/after/$f.cmp" >&2; then log "$f differs from the record $name (above)"; failed=1; fi
   done
-  rm -rf "$dir/after" "$dir/$name/iptables.cmp"
+  rm -rf "$dir/after" "$dir/$name"/*.cmp
   if ((failed)); then log "FAILED: the host was not left alone"; return 1; fi
-  log "the host was left alone: the process, its cgroups, both rules; iptables, links, netns, nft, ipsets and sysctls as in the record $name"
+  log "the host was left alone: the process, its cgroups, both rules; iptables, links, netns, nft, ipsets and sysctls as in the record $name${CANARY_BESIDE:+ (but what names ${CANARY_BESIDE})}"
 }
 
 remove() {

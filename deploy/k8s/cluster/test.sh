@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Runs the clustertest tests matching a pattern on a fresh cluster, and always takes the cluster down:
 #
-#   deploy/k8s/cluster/test.sh [-canary] PATTERN
+#   deploy/k8s/cluster/test.sh [-canary | -canaries DIR] PATTERN
 #
 # The tests get the VAR=value lines cluster-up ends with (its only standard output) in their environment,
-# and CLUSTER_STATE. With -canary (make test-cluster) the host's canaries are planted first
-# (deploy/k8s/cluster/canary.sh); once the cluster is up, a second cluster of another name is brought up beside
-# it and killed once its nodes run, then taken down: the host must be as it was before that second cluster
-# (this one's processes, namespaces, bridge, rules and tunables included) and this cluster's nodes still
-# Ready. A second CANARY rule is then added, the tests run, and after this cluster's `down` the host must be
-# as it was before any of it.
+# and CLUSTER_STATE. With -canary the host's canaries are planted first (deploy/k8s/cluster/canary.sh); once
+# the cluster is up, a second cluster of another name is brought up beside it and killed once its nodes run,
+# then taken down: the host must be as it was before that second cluster (this one's processes, namespaces,
+# bridge, rules and tunables included) and this cluster's nodes still Ready. A second CANARY rule is then
+# added, the tests run, and after this cluster's `down` the host must be as it was before any of it.
+# -canaries DIR does the same with canaries its caller planted in DIR and checks after every cluster of its
+# own is down (deploy/k8s/cluster/test-shapes.sh): the second cluster and the second rule, not the last check.
+# CANARY_BESIDE names clusters that run meanwhile (canary.sh).
 # Called by deploy/make/testcluster.mk with BIN, GO, IMAGE_TAG and GATEWAY_API_CRDS set; CLUSTER_NAME as
 # cluster.sh takes it.
 set -euo pipefail
@@ -21,9 +23,12 @@ BIN="${BIN:-$REPO/bin}"
 GO="${GO:-go}"
 NAME="$("$CLUSTER" name)"
 
-canary=""
-if [[ "${1:-}" == -canary ]]; then canary="$BIN/canary-$NAME" && shift; fi
-pattern="${1:?usage: $0 [-canary] PATTERN}"
+canary="" own_canary=""
+case "${1:-}" in
+  -canary) canary="$BIN/canary-$NAME" own_canary=1 && shift ;;
+  -canaries) canary="${2:?usage: $0 -canaries DIR PATTERN}" && shift 2 ;;
+esac
+pattern="${1:?usage: $0 [-canary | -canaries DIR] PATTERN}"
 
 log() { printf 'test-cluster: %s\n' "$*" >&2; }
 
@@ -79,7 +84,7 @@ load_env() { # load_env FILE: the VAR=value lines cluster-up printed into FILE, 
 
 rc=0
 out="$(mktemp)"
-if [[ -n "$canary" ]]; then
+if [[ -n "$own_canary" ]]; then
   "$CANARY" remove "$canary" 2>/dev/null || true
   "$CANARY" plant "$canary"
 fi
@@ -92,7 +97,7 @@ state="$("$CLUSTER" state)"
 } || rc=$?
 rm -f "$out"
 "$CLUSTER" down || rc=1
-if [[ -n "$canary" ]]; then
+if [[ -n "$own_canary" ]]; then
   "$CANARY" check "$canary" || rc=1
   "$CANARY" remove "$canary"
 fi
