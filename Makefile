@@ -32,7 +32,8 @@ APT_TARGETS := deps-go-apt
 TEST_TARGETS := build-modules check-dce lint test-go test-fuzz
 # The tests that run beside the tool builds (see test), each after its TEST_NEEDS_<target>.
 TEST_EARLY := build-modules check-dce lint test-fuzz
-# The tests that run in a lane of their own after every build, beside the rest (see test).
+# The tests of the second chain, beside the first (see test), in this order: each after the one before it and
+# its TEST_NEEDS_<target> (every build when it names none).
 TEST_BESIDE :=
 # The pinned linter of lint (below): make deps builds it once into bin/, so make test can run it.
 DEPS_TARGETS += deps-lint
@@ -114,13 +115,14 @@ deps-go: deps-go-apt
 	@$(STEP) end $@
 
 # make test: the Debian packages (APT_TARGETS), then one make -j$(DEPS_JOBS) of the tool builds of make deps and
-# the tests (test-steps, at the end of this file). The tests run one at a time in one chain; those of TEST_EARLY
-# (compile and static checks) each as soon as the tools it names in TEST_NEEDS_<target> are built, beside the
-# builds still running on a cold machine; every other test (integration, the live stack: they take their own
-# time and load) after every build, in TEST_TARGETS order. A test of TEST_BESIDE (the cluster, which mostly
-# waits) starts once every build is done and runs beside that chain. A target added to TEST_TARGETS waits for
-# the builds unless it is added to TEST_EARLY with its needs. A build's output shows when its recipe line ends
-# (make --output-sync=line); a test's streams as it runs (a TEST_BESIDE test's lines prefixed with its name).
+# the tests (test-steps, at the end of this file). The tests run in two chains, one test at a time in each. The
+# first: those of TEST_EARLY (compile and static checks) each as soon as the tools it names in
+# TEST_NEEDS_<target> are built, beside the builds still running on a cold machine; then every other test
+# (integration, the live stack: they take their own time and load) after every build, in TEST_TARGETS order.
+# The second, TEST_BESIDE, in its own order: the test clusters (which mostly wait) as soon as their tools are
+# built, then the tests listed after them. A target added to TEST_TARGETS waits for the builds in the first chain
+# unless it is added to TEST_EARLY or TEST_BESIDE (with its needs). A build's output shows when its recipe line
+# ends (make --output-sync=line); a test's streams as it runs (a TEST_BESIDE test's lines prefixed with its name).
 .PHONY: test
 test: ## every test (installs what it lacks first, as make deps): build, lint (go vet's analyzers among them), unit, integration (FerretDB + redis-server on free ports), end-to-end, charts
 	@$(if $(step_top),$(STEP) reset)
@@ -208,10 +210,11 @@ tidy: ## go mod tidy in every module, then go work sync
 
 # The tests of make test in the order they run (see test): TEST_EARLY first, each after its TEST_NEEDS_<target>;
 # then the rest after every build of make deps. step-<target> runs <target> in a make of its own, timed, after
-# the step before it. A test of TEST_BESIDE starts once every build is done and runs beside that chain, each line
-# of its output prefixed with its name.
+# the step before it. The tests of TEST_BESIDE are a second chain beside that one, in the order they are listed:
+# each after the one before it and after its TEST_NEEDS_<target> (every build when it names none), each line of
+# its output prefixed with its name.
 TEST_LATE = $(filter-out $(TEST_EARLY) $(TEST_BESIDE),$(TEST_TARGETS))
-TEST_ORDER = $(filter $(TEST_TARGETS),$(TEST_EARLY)) $(TEST_LATE)
+TEST_ORDER = $(filter-out $(TEST_BESIDE),$(filter $(TEST_TARGETS),$(TEST_EARLY))) $(TEST_LATE)
 TEST_LANES = $(filter $(TEST_TARGETS),$(TEST_BESIDE))
 define test_step
 .PHONY: step-$(1)
@@ -220,12 +223,13 @@ step-$(1): $$(if $$(filter $(1),$$(TEST_LATE)),$$(DEPS_FIRST) $$(DEPS_TARGETS),$
 endef
 define lane_step
 .PHONY: step-$(1)
-step-$(1): $$(DEPS_FIRST) $$(DEPS_TARGETS)
+step-$(1): $$(or $$(TEST_NEEDS_$(1)),$$(DEPS_FIRST) $$(DEPS_TARGETS)) $(if $(2),| step-$(2))
 	@$$(STEP) lane $(1) $$(MAKE) --no-print-directory --output-sync=none $(1)
 endef
 test_prev :=
 $(foreach t,$(TEST_ORDER),$(eval $(call test_step,$(t),$(test_prev)))$(eval test_prev := $(t)))
-$(foreach t,$(TEST_LANES),$(eval $(call lane_step,$(t))))
+lane_prev :=
+$(foreach t,$(TEST_LANES),$(eval $(call lane_step,$(t),$(lane_prev)))$(eval lane_prev := $(t)))
 
 .PHONY: test-steps
 test-steps: $(DEPS_FIRST) step-$(firstword $(TEST_ORDER)) $(DEPS_TARGETS) $(addprefix step-,$(TEST_ORDER) $(TEST_LANES))

@@ -16,6 +16,9 @@ K8S_BUILD      := $(CURDIR)/build
 DEPS_TARGETS += deps-k8s
 APT_TARGETS += deps-k8s-apt
 TEST_TARGETS += test-k8s
+# In the second chain of tests (Makefile: TEST_BESIDE), after the test cluster.
+TEST_BESIDE += test-k8s
+TEST_NEEDS_test-k8s := deps-k8s
 
 .PHONY: deps-k8s
 deps-k8s: deps-k8s-apt $(HELM) $(ACTIONLINT) $(KUBE_APISERVER) $(SKAFFOLD) ## Kubernetes tools: helm, actionlint, kube-apiserver, skaffold, etcd, shellcheck

@@ -38,9 +38,10 @@ APT_TARGETS += deps-cluster-apt
 # Kubernetes is the longest build of make deps: it starts first, the others run beside it.
 DEPS_FIRST := $(KUBE) $(DEPS_FIRST)
 TEST_TARGETS += test-cluster
-# Beside the other tests after the builds (Makefile: TEST_BESIDE): much of its time is spent waiting for nodes,
-# pods and rollouts, while the other tests use the cores.
-TEST_BESIDE += test-cluster
+# First in the second chain of tests (Makefile: TEST_BESIDE), as soon as its own tools are built: much of its
+# time is spent waiting for nodes, pods and rollouts, while the other tests and builds use the cores.
+TEST_BESIDE := test-cluster $(TEST_BESIDE)
+TEST_NEEDS_test-cluster := deps-cluster
 
 .PHONY: deps-cluster
 deps-cluster: deps-cluster-apt $(CLUSTER_TOOLS) ## the test cluster's parts: Debian packages, Kubernetes, CoreDNS, kube-router, Traefik, Prometheus

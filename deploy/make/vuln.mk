@@ -18,7 +18,8 @@ VULN_MODULES = $(filter-out $(addprefix ./,$(UPSTREAM_TOOL_MODULES)),$(shell fin
 
 DEPS_TARGETS += deps-vuln
 TEST_TARGETS += test-vuln
-TEST_EARLY += test-vuln
+# In the second chain of tests (Makefile: TEST_BESIDE), after the test cluster and test-k8s.
+TEST_BESIDE += test-vuln
 TEST_NEEDS_test-vuln := deps-vuln
 
 .PHONY: deps-vuln
