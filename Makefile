@@ -21,8 +21,10 @@ ALL_MODULES = $(patsubst %/go.mod,%,$(shell git ls-files '*go.mod' 2>/dev/null |
 # every exported method of every reachable type, go-redis's whole command set among them. Without it a
 # service binary is 29 MB instead of 18, and 5 MiB more of it is resident. check-dce keeps it that way.
 RELEASE_TAGS := validator_novalidatefn
-# The tests build with the release's tags, so what they test is what ships.
-GOTESTFLAGS ?= -race -count=1 -timeout 20m -tags $(RELEASE_TAGS)
+# The tests build with the release's tags, so what they test is what ships. build-modules compiles the go.work
+# modules with the same build flags (GOTESTBUILDFLAGS), so that the tests find every package in the build cache.
+GOTESTBUILDFLAGS := -race -tags $(RELEASE_TAGS)
+GOTESTFLAGS ?= $(GOTESTBUILDFLAGS) -count=1 -timeout 20m
 
 # Later parts (Kubernetes, observability, benchmarks) add their targets to these
 # lists from deploy/make/*.mk, so `make deps` and `make test` stay the one entry point.
@@ -138,8 +140,12 @@ UPSTREAM_TOOL_MODULES := deploy/k8s/cluster/kube deploy/tools
 VET_MODULES = $(filter-out $(UPSTREAM_TOOL_MODULES),$(ALL_MODULES))
 # go vet's analyzers run in lint (golangci-lint's govet, every analyzer of go vet's suite named in .golangci.yml),
 # so make test runs no go vet besides: both compute the analyzers' facts over every dependency of every module.
+# Each module builds on its own (GOWORK=off, as its image or tool build does); those of go.work with the flags their
+# tests build with (GOTESTBUILDFLAGS: test-go then compiles only the test files, not every package a second time),
+# the others as their tests build them (plain go test).
+WORK_MODULES = $(patsubst $(CURDIR)/%,%,$(MODULES))
 build-modules: ## go build in every Go module of the repository, in go.work or not (but the upstream tool builds)
-	@for d in $(VET_MODULES); do echo "--- go build $$d"; (cd "$$d" && GOWORK=off $(GO) build ./...) || exit 1; done
+	@for d in $(VET_MODULES); do 	  flags=; case " $(WORK_MODULES) " in *" $$d "*) flags="$(GOTESTBUILDFLAGS)";; esac; 	  echo "--- go build $${flags:+$$flags }$$d"; (cd "$$d" && GOWORK=off $(GO) build $$flags ./...) || exit 1; done
 
 # The linter CI runs, pinned (the workflow's GOLANGCI_LINT_VERSION is the same).
 GOLANGCI_LINT_VERSION ?= v2.15.0
