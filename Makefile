@@ -145,7 +145,9 @@ VET_MODULES = $(filter-out $(UPSTREAM_TOOL_MODULES),$(ALL_MODULES))
 # the others as their tests build them (plain go test).
 WORK_MODULES = $(patsubst $(CURDIR)/%,%,$(MODULES))
 build-modules: ## go build in every Go module of the repository, in go.work or not (but the upstream tool builds)
-	@for d in $(VET_MODULES); do 	  flags=; case " $(WORK_MODULES) " in *" $$d "*) flags="$(GOTESTBUILDFLAGS)";; esac; 	  echo "--- go build $${flags:+$$flags }$$d"; (cd "$$d" && GOWORK=off $(GO) build $$flags ./...) || exit 1; done
+	@for d in $(VET_MODULES); do \
+	  flags=; case " $(WORK_MODULES) " in *" $$d "*) flags="$(GOTESTBUILDFLAGS)";; esac; \
+	  echo "--- go build $${flags:+$$flags }$$d"; (cd "$$d" && GOWORK=off $(GO) build $$flags ./...) || exit 1; done
 
 # The linter CI runs, pinned (the workflow's GOLANGCI_LINT_VERSION is the same).
 GOLANGCI_LINT_VERSION ?= v2.15.0
