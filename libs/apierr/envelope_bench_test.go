@@ -19,7 +19,7 @@ func BenchmarkEnvelope(b *testing.B) {
 		{"NotFound", apierr.New(apierr.NotFoundError)},
 		{"MovieNotExists", apierr.Wrap(apierr.MovieNotExistsError, errors.New("not found"))},
 		{"SchemaValidation3Details", apierr.New(apierr.SchemaValidationError).WithDetails(
-			apierr.FieldError{Field: "casts", Issue: "must have at least 1 items"},
+			apierr.FieldError{Field: "casts", Issue: "must have at least 1 item"},
 			apierr.FieldError{Field: "genres[0]", Issue: "must not be blank"},
 			apierr.FieldError{Field: "name", Issue: "must not be blank"},
 		)},

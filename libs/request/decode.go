@@ -457,23 +457,31 @@ func issue(fe validator.FieldError) string {
 		return "must be a valid email address"
 	case "min":
 		if isList {
-			return "must have at least " + fe.Param() + " items"
+			return "must have at least " + count(fe.Param(), "item")
 		}
-		return "must be at least " + fe.Param() + " characters long"
+		return "must be at least " + count(fe.Param(), "character") + " long"
 	case "max":
 		if isList {
-			return "must have at most " + fe.Param() + " items"
+			return "must have at most " + count(fe.Param(), "item")
 		}
-		return "must be at most " + fe.Param() + " characters long"
+		return "must be at most " + count(fe.Param(), "character") + " long"
 	case "visible":
 		return "must have a visible character and no control or invisible characters"
 	case "maxbytes":
-		return "must be at most " + fe.Param() + " bytes long"
+		return "must be at most " + count(fe.Param(), "byte") + " long"
 	case "unique":
 		return "must not repeat items"
 	default:
 		return "is invalid (" + fe.Tag() + ")"
 	}
+}
+
+// count is n units, in the singular for one: "1 item", "3 items".
+func count(n, unit string) string {
+	if n == "1" {
+		return n + " " + unit
+	}
+	return n + " " + unit + "s"
 }
 
 // sortDetails puts details in a stable order for clients and tests.

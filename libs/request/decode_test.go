@@ -105,7 +105,7 @@ func TestDecodeNested(t *testing.T) {
 		{"blank name, empty cast", `{"name":"  ","casts":[""]}`, apierr.SchemaValidationError,
 			[]apierr.FieldError{{Field: "casts[0]", Issue: "must not be blank"}, {Field: "name", Issue: "must not be blank"}}},
 		{"empty list", `{"name":"Heat","casts":[]}`, apierr.SchemaValidationError,
-			[]apierr.FieldError{{Field: "casts", Issue: "must have at least 1 items"}}},
+			[]apierr.FieldError{{Field: "casts", Issue: "must have at least 1 item"}}},
 		{"too many", `{"name":"Heat","casts":["a","b","c","d"]}`, apierr.SchemaValidationError,
 			[]apierr.FieldError{{Field: "casts", Issue: "must have at most 3 items"}}},
 		{"zero-width space in name", `{"name":"Heat\u200b","casts":["a"]}`, apierr.SchemaValidationError,

@@ -76,7 +76,7 @@ func BenchmarkErrorHandler(b *testing.B) {
 	}{
 		{"MovieNotExists", apierr.Wrap(apierr.MovieNotExistsError, errors.New("no documents")), "/fail", 400},
 		{"SchemaValidation 3 details", apierr.New(apierr.SchemaValidationError).WithDetails(
-			apierr.FieldError{Field: "casts", Issue: "must have at least 1 items"},
+			apierr.FieldError{Field: "casts", Issue: "must have at least 1 item"},
 			apierr.FieldError{Field: "name", Issue: "must not be blank"},
 			apierr.FieldError{Field: "name", Issue: "must have a visible character and no control or invisible characters"},
 		), "/fail", 400},
