@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/golang-jwt/jwt/v5"
@@ -188,7 +189,7 @@ func (c *strictClaims) UnmarshalJSON(b []byte) error {
 func (v *Verifier) check(ctx context.Context, raw string) (*Claims, error) {
 	var sum [sha256.Size]byte
 	if v.verified != nil {
-		sum = sha256.Sum256([]byte(raw))
+		sum = sha256.Sum256(bytesOf(raw))
 		if e, ok := v.verified.Get(sum); ok {
 			if v.now().Before(e.exp) {
 				if key, ok := v.stillPublished(ctx, e); ok {
@@ -236,6 +237,12 @@ func (v *Verifier) check(ctx context.Context, raw string) (*Claims, error) {
 	}
 	return claims, nil
 }
+
+// bytesOf is s's bytes, not copied: only for a function that reads them and
+// keeps nothing (sha256.Sum256). []byte(raw) copied the token (about 600
+// bytes) into a new allocation on every request: 640 of the 1,849 bytes an
+// authenticated invalid create allocated, and 640 of a token check's 833.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // stillPublished asks the key source whether the key that verified e is
 // still the one published under its kid (a key removed from the JWKS, or
