@@ -20,9 +20,29 @@ const drainLimit = 16 << 20
 // and middleware installed; the caller adds its routes.
 func New(service string, cfg Config, logger *slog.Logger, m *metrics.Metrics) *fiber.App {
 	render := errorHandler(logger, m)
-	app := fiber.New(fiber.Config{
-		AppName:      service,
-		ErrorHandler: render,
+	settings := FiberSettings(cfg)
+	settings.AppName = service
+	settings.ErrorHandler = render
+	app := fiber.New(settings)
+	app.Use(
+		instrument(logger, m, render), // outermost: sees, renders and counts every outcome
+		recoverPanic,
+		limitBody(cfg.BodyLimitBytes, drainLimit),
+		refuseContentEncoding,
+		shed(cfg.MaxConcurrentRequests),
+		deadline(cfg.RequestTimeout),
+	)
+	answerUnknownMethods(app, render)
+	return app
+}
+
+// FiberSettings is the Fiber configuration New serves with, but for the
+// application's name and its error handler. `make bench`'s framework ceiling
+// serves with it under -settings, to show what the settings alone cost
+// (fasthttp sets the connection's read and write deadlines on every
+// request: docs/benchmarks.md).
+func FiberSettings(cfg Config) fiber.Config {
+	return fiber.Config{
 		// Bodies up to BODY_LIMIT_BYTES are read before any handler runs;
 		// larger ones are streamed, and limitBody reads them to their end (up
 		// to drainLimit) before it answers 413, so that the client, or a proxy
@@ -38,15 +58,5 @@ func New(service string, cfg Config, logger *slog.Logger, m *metrics.Metrics) *f
 		// fasthttp would parse a multipart body (writing large parts to
 		// disk) before any handler could refuse its type with a 415.
 		DisablePreParseMultipartForm: true,
-	})
-	app.Use(
-		instrument(logger, m, render), // outermost: sees, renders and counts every outcome
-		recoverPanic,
-		limitBody(cfg.BodyLimitBytes, drainLimit),
-		refuseContentEncoding,
-		shed(cfg.MaxConcurrentRequests),
-		deadline(cfg.RequestTimeout),
-	)
-	answerUnknownMethods(app, render)
-	return app
+	}
 }
