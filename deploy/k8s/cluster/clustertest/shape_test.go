@@ -35,7 +35,8 @@ type clusterShape struct {
 	// prometheusDeployment its Deployment in namespace prometheus.namespace.
 	prometheusManifest, prometheusDeployment string
 	// reapplyPrometheus: TestCluster's last step takes the release's namespace away and makes it again, so
-	// TestClusterMonitoring applies the manifest again (its discovery Role lives in that namespace).
+	// TestClusterMonitoring applies the manifest again (its discovery Role lives in that namespace) and
+	// restarts Prometheus.
 	reapplyPrometheus bool
 	// inChartStores: the chart's dev MongoDB and Redis run in the release's namespace. Else externalStores
 	// are the databases outside the chart that the services must reach (and otherCluster a port of the
