@@ -32,8 +32,8 @@ func Resolve(client string) string {
 // generator (math/rand/v2's top-level functions: ChaCha8, per thread, seeded
 // from the operating system's entropy), which draws them without a lock or a
 // system call: a request id must be unique and not guessable from another,
-// not a secret, and crypto/rand's read was the largest single step of a
-// request answered from memory (issue 24). No allocation.
+// not a secret, and crypto/rand's read was 9-13 % of the JWKS answer's own
+// time in issue 24's profiles. No allocation.
 func AppendNew(b []byte) []byte {
 	var u [16]byte
 	binary.LittleEndian.PutUint64(u[:8], rand.Uint64())
